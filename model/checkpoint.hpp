@@ -1,0 +1,33 @@
+// Model / load_model — a Hugging Face GPT-2 or GPT-Neo checkpoint directory, loaded for inference.
+// Owns: finding and validating config.json, model.safetensors (or the sharded
+// model-XXXXX-of-YYYYY.safetensors + model.safetensors.index.json), vocab.json and merges.txt;
+// mapping each tensor (both key layouts: with or without the "transformer." prefix) onto
+// ModelWeights; keeping the memory maps and converted buffers alive as long as the Model lives.
+// Example:
+//   Model m = load_model("/data/gpt2-large");
+//   std::printf("%d layers, %d MLP neurons each\n", m.config.n_layers, m.config.d_mlp);
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "model/config.hpp"
+#include "model/weights.hpp"
+
+namespace neurolens::model {
+
+struct Model {
+  std::filesystem::path dir;
+  ModelConfig config;
+  ModelWeights weights;
+  std::filesystem::path vocab_json;  // dir / "vocab.json"
+  std::filesystem::path merges_txt;  // dir / "merges.txt"
+  // Memory maps and fp32 buffers that the raw pointers in `weights` point into.
+  std::shared_ptr<const void> storage;
+};
+
+// Throws neurolens::Error naming the file and tensor on any inconsistency; never reads outside
+// a mapped file.
+Model load_model(const std::filesystem::path& dir);
+
+}  // namespace neurolens::model

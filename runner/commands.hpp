@@ -1,0 +1,18 @@
+// The subcommands of the neurolens binary. Each takes the arguments after its own name
+// (args[0] is the subcommand name) and returns the process exit code; failures throw
+// neurolens::Error, which main() prints as one line.
+// Example:  neurolens tokenize --model DIR --text FILE
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace neurolens::runner {
+
+using Args = std::vector<std::string>;
+
+int run_synth_model(const Args& args);  // runner/synth_model_command.cpp
+int run_tokenize(const Args& args);     // runner/tokenize_command.cpp
+int run_capture(const Args& args);      // runner/capture_command.cpp
+
+}  // namespace neurolens::runner
