@@ -8,8 +8,11 @@
 //   std::printf("%d layers, %d MLP neurons each\n", m.config.n_layers, m.config.d_mlp);
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "model/config.hpp"
 #include "model/weights.hpp"
@@ -24,7 +27,13 @@ struct Model {
   std::filesystem::path merges_txt;  // dir / "merges.txt"
   // Memory maps and fp32 buffers that the raw pointers in `weights` point into.
   std::shared_ptr<const void> storage;
+  // The byte ranges of the memory-mapped safetensors files (kept alive by `storage`). An F32
+  // tensor whose pointer lies inside one of them is shared, zero-copy, with other ranks.
+  std::vector<std::span<const std::byte>> mapped;
 };
+
+// True when p points into one of m's memory-mapped files (rather than a converted fp32 buffer).
+bool is_memory_mapped(const Model& m, const void* p);
 
 // Throws neurolens::Error naming the file and tensor on any inconsistency; never reads outside
 // a mapped file.
