@@ -1,0 +1,93 @@
+#include "io/hdf5.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <numeric>
+
+#include "io/error.hpp"
+
+namespace fs = std::filesystem;
+using neurolens::Error;
+using namespace neurolens::io;
+
+namespace {
+fs::path temp_file(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("neurolens_io_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+}  // namespace
+
+TEST(Hdf5, WritesAndReadsDatasetsAttributesAndScales) {
+  const fs::path path = temp_file("serial.h5");
+  {
+    H5File f = H5File::create(path, MPI_COMM_NULL);
+    std::vector<float> values(2 * 3);
+    std::iota(values.begin(), values.end(), 0.5f);
+    H5Dataset d = f.create_dataset("/mlp.hook_pre/t", H5Type::F32, {2, 3});
+    d.write_all(values.data());
+    std::vector<int64_t> layers = {4, 7};
+    H5Dataset l = f.create_dataset("/mlp.hook_pre/layer", H5Type::I64, {2});
+    l.write_all(layers.data());
+    l.make_dimension_scale("layer");
+    d.attach_scale(l, 0);
+    d.label_dimension(1, "neuron");
+    f.set_attribute("/", "study", std::string("contrast"));
+    f.set_attribute("/", "n_ranks", int64_t{3});
+    f.set_attribute("/mlp.hook_pre", "alpha", 0.05);
+    f.close();
+  }
+  H5File r = H5File::open_read_only(path);
+  EXPECT_EQ(r.string_attribute("/", "study"), "contrast");
+  EXPECT_EQ(r.number_attribute("/", "n_ranks"), 3.0);
+  EXPECT_DOUBLE_EQ(r.number_attribute("/mlp.hook_pre", "alpha"), 0.05);
+  H5Dataset d = r.open_dataset("/mlp.hook_pre/t");
+  ASSERT_EQ(d.dims(), (std::vector<hsize_t>{2, 3}));
+  EXPECT_EQ(d.type(), H5Type::F32);
+  std::vector<float> back = d.read_f32();
+  for (size_t i = 0; i < back.size(); ++i) EXPECT_FLOAT_EQ(back[i], 0.5f + static_cast<float>(i));
+  EXPECT_EQ(r.open_dataset("/mlp.hook_pre/layer").read_i64(), (std::vector<int64_t>{4, 7}));
+  EXPECT_TRUE(r.exists("/mlp.hook_pre/t"));
+  EXPECT_FALSE(r.exists("/mlp.hook_pre/nope"));
+  EXPECT_FALSE(r.exists("/missing/group/x"));
+  auto names = r.list("/mlp.hook_pre");
+  EXPECT_EQ(names, (std::vector<std::string>{"layer", "t"}));
+  fs::remove(path);
+}
+
+TEST(Hdf5, WritesBlocksAndRejectsOutOfRangeBlocks) {
+  const fs::path path = temp_file("blocks.h5");
+  H5File f = H5File::create(path, MPI_COMM_NULL);
+  H5Dataset d = f.create_dataset("x", H5Type::F64, {2, 4});
+  const double left[] = {1, 2, 5, 6};
+  const double right[] = {3, 4, 7, 8};
+  const hsize_t count[] = {2, 2};
+  const hsize_t off_left[] = {0, 0};
+  const hsize_t off_right[] = {0, 2};
+  d.write_block(off_left, count, left);
+  d.write_block(off_right, count, right);
+  const hsize_t bad_off[] = {0, 3};
+  EXPECT_THROW(d.write_block(bad_off, count, right), Error);
+  f.close();
+  H5File r = H5File::open_read_only(path);
+  EXPECT_EQ(r.open_dataset("x").read_f64(), (std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+TEST(Hdf5, ErrorsNameTheFile) {
+  try {
+    H5File::open_read_only("/nonexistent/dir/results.h5");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/results.h5"), std::string::npos);
+  }
+  const fs::path junk = temp_file("junk.h5");
+  { FILE* f = std::fopen(junk.c_str(), "w"); std::fputs("not hdf5", f); std::fclose(f); }
+  try {
+    H5File::open_read_only(junk);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a readable HDF5 file"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(H5File::create("/nonexistent/dir/x.h5", MPI_COMM_NULL), Error);
+}
