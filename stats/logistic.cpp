@@ -280,10 +280,11 @@ void LogisticSolver::step(const LogisticPartials& at_beta, const LogisticPartial
       continue;
     }
     if (firth_[j]) {
-      const double biggest = std::max(std::fabs(d0), std::fabs(d1));
-      if (biggest > options_.firth_max_step) {
-        d0 *= options_.firth_max_step / biggest;
-        d1 *= options_.firth_max_step / biggest;
+      // Step size in units of the linear predictor (scale-free in x): |d0| + |d1| rms_w(x).
+      const double size = std::fabs(d0) + std::fabs(d1) * std::sqrt(h11[j] / h00[j]);
+      if (size > options_.firth_max_step) {
+        d0 *= options_.firth_max_step / size;
+        d1 *= options_.firth_max_step / size;
       }
     }
     beta0_[j] += d0;

@@ -37,7 +37,9 @@ struct LogisticOptions {
   int max_iter = 35;       // statsmodels Logit.fit default
   double tol = 1e-8;       // on max |parameter change|, as statsmodels' Newton
   FirthMode firth = FirthMode::Never;
-  double firth_max_step = 5.0;  // Firth steps are scaled so max |change| <= this (as logistf)
+  // Firth steps are scaled down so |d intercept| + |d slope| * rms(x) <= this: a step changes
+  // the linear predictor by at most about this much (logistf caps |change| at 5 in beta units).
+  double firth_max_step = 5.0;
 };
 
 // Per-neuron sums over samples at given betas; fields are [K] each:
