@@ -185,8 +185,8 @@ struct Merge {
   int32_t merged;  // id of the concatenation
 };
 
-constexpr size_t kShortPiece = 64;          // bytes; longer pieces use the heap-based merge
-constexpr size_t kMaxCachedPiece = 256;     // bytes; longer pieces are not cached
+constexpr size_t kShortPiece = 64;       // bytes; longer pieces use the heap-based merge
+constexpr size_t kMaxCachedPiece = 256;  // bytes; longer pieces are not cached
 constexpr size_t kMaxCacheEntries = 1 << 20;
 
 }  // namespace
@@ -278,7 +278,8 @@ void Tokenizer::Impl::bpe_long(std::string_view piece, std::vector<int32_t>* out
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap;
   auto push = [&](int p) {
     if (p < 0 || next[p] < 0) return;
-    if (const Merge* m = find_merge(id[p], id[next[p]])) heap.push({m->rank, p, id[p], id[next[p]]});
+    if (const Merge* m = find_merge(id[p], id[next[p]]))
+      heap.push({m->rank, p, id[p], id[next[p]]});
   };
   for (int i = 0; i + 1 < n; ++i) push(i);
   std::vector<int> touched;
@@ -379,14 +380,17 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
     for (const auto& [key, value] : doc.items()) {
       if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
           value.get<int64_t>() > INT32_MAX - 1) {
-        throw Error(vocab_name + ": token \"" + key + "\"", "id " + value.dump() +
-                    " is not a non-negative 32-bit integer", "each token maps to its integer id");
+        throw Error(vocab_name + ": token \"" + key + "\"",
+                    "id " + value.dump() + " is not a non-negative 32-bit integer",
+                    "each token maps to its integer id");
       }
       max_id = std::max(max_id, value.get<int64_t>());
     }
     if (max_id > 16 * int64_t(doc.size()) + 1024) {
-      throw Error(vocab_name, "ids are too sparse (max id " + std::to_string(max_id) + " for " +
-                  std::to_string(doc.size()) + " tokens)", "ids should be 0..N-1");
+      throw Error(vocab_name,
+                  "ids are too sparse (max id " + std::to_string(max_id) + " for " +
+                      std::to_string(doc.size()) + " tokens)",
+                  "ids should be 0..N-1");
     }
     impl->id_to_bytes.resize(static_cast<size_t>(max_id + 1));
     impl->id_present.assign(static_cast<size_t>(max_id + 1), false);
@@ -440,8 +444,9 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
       const size_t space = line.find(' ');
       if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
           line.find(' ', space + 1) != std::string_view::npos) {
-        throw Error(where, "expected two symbols separated by one space, got \"" +
-                    std::string(line) + "\"", "use the merges.txt of a GPT-2 checkpoint");
+        throw Error(
+            where, "expected two symbols separated by one space, got \"" + std::string(line) + "\"",
+            "use the merges.txt of a GPT-2 checkpoint");
       }
       if (find_invalid_utf8(line) != std::string_view::npos) {
         throw Error(where, "invalid UTF-8", "use the merges.txt of a GPT-2 checkpoint");
@@ -453,8 +458,10 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
         char32_t bad = 0;
         const std::optional<std::string> bytes = symbols_to_bytes(parts[k], &bad);
         if (!bytes) {
-          throw Error(where, "symbol \"" + std::string(parts[k]) + "\" has " + hex_cp(bad) +
-                      ", not one of GPT-2's byte symbols", "use the merges.txt of a GPT-2 checkpoint");
+          throw Error(where,
+                      "symbol \"" + std::string(parts[k]) + "\" has " + hex_cp(bad) +
+                          ", not one of GPT-2's byte symbols",
+                      "use the merges.txt of a GPT-2 checkpoint");
         }
         const auto it = impl->bytes_to_id.find(*bytes);
         if (it == impl->bytes_to_id.end()) {
@@ -466,14 +473,17 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
       }
       const auto merged = impl->bytes_to_id.find(joined);
       if (merged == impl->bytes_to_id.end()) {
-        throw Error(where, "the merge result \"" + std::string(parts[0]) + std::string(parts[1]) +
-                    "\" is not in " + vocab_name,
+        throw Error(where,
+                    "the merge result \"" + std::string(parts[0]) + std::string(parts[1]) +
+                        "\" is not in " + vocab_name,
                     "use the vocab.json and merges.txt of the same checkpoint");
       }
       const uint64_t key = pair_key(ids[0], ids[1]);
       if (const auto [it, inserted] = line_of.emplace(key, line_no); !inserted) {
-        throw Error(where, "duplicate merge \"" + std::string(line) + "\" (first on line " +
-                    std::to_string(it->second) + ")", "remove the duplicate line");
+        throw Error(where,
+                    "duplicate merge \"" + std::string(line) + "\" (first on line " +
+                        std::to_string(it->second) + ")",
+                    "remove the duplicate line");
       }
       impl->merges.emplace(key, Merge{rank++, merged->second});
     }
@@ -522,7 +532,9 @@ std::string Tokenizer::token_bytes(int32_t id) const {
   return impl_->id_to_bytes[id];
 }
 
-int Tokenizer::vocab_size() const { return static_cast<int>(impl_->id_to_bytes.size()); }
+int Tokenizer::vocab_size() const {
+  return static_cast<int>(impl_->id_to_bytes.size());
+}
 
 std::optional<int32_t> Tokenizer::token_id(std::string_view token_bytes) const {
   const auto it = impl_->bytes_to_id.find(token_bytes);

@@ -15,8 +15,9 @@ std::array<CharClass, 128> make_ascii_table() {
   std::array<CharClass, 128> t{};
   for (char32_t c = 0; c < 128; ++c) {
     const auto* end = detail::kClassRanges + detail::kClassRangeCount;
-    const auto* it = std::upper_bound(detail::kClassRanges, end, c,
-                                      [](char32_t v, const detail::ClassRange& r) { return v < r.first; });
+    const auto* it =
+        std::upper_bound(detail::kClassRanges, end, c,
+                         [](char32_t v, const detail::ClassRange& r) { return v < r.first; });
     t[c] = (it != detail::kClassRanges && (it - 1)->last >= c) ? (it - 1)->cls : CharClass::Other;
   }
   return t;
@@ -61,14 +62,17 @@ CharClass char_class(char32_t cp) {
   static const std::array<CharClass, 128> ascii = make_ascii_table();
   if (cp < 128) return ascii[cp];
   const auto* end = detail::kClassRanges + detail::kClassRangeCount;
-  const auto* it = std::upper_bound(detail::kClassRanges, end, cp,
-                                    [](char32_t v, const detail::ClassRange& r) { return v < r.first; });
+  const auto* it =
+      std::upper_bound(detail::kClassRanges, end, cp,
+                       [](char32_t v, const detail::ClassRange& r) { return v < r.first; });
   if (it == detail::kClassRanges) return CharClass::Other;
   --it;
   return cp <= it->last ? it->cls : CharClass::Other;
 }
 
-const char* unicode_version() { return detail::kUnicodeVersion; }
+const char* unicode_version() {
+  return detail::kUnicodeVersion;
+}
 
 char32_t decode_utf8(std::string_view text, size_t pos, size_t* length) {
   char32_t cp = 0;
@@ -78,7 +82,8 @@ char32_t decode_utf8(std::string_view text, size_t pos, size_t* length) {
     if (pos < text.size()) {
       std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[pos]));
     }
-    throw Error("UTF-8", "invalid UTF-8 at byte offset " + std::to_string(pos) + " (byte " + byte + ")",
+    throw Error("UTF-8",
+                "invalid UTF-8 at byte offset " + std::to_string(pos) + " (byte " + byte + ")",
                 "convert the text to UTF-8, e.g. iconv -f latin1 -t utf-8");
   }
   *length = n;

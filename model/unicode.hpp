@@ -20,9 +20,15 @@ namespace neurolens::model {
 enum class CharClass : uint8_t { Other = 0, Letter = 1, Number = 2, Whitespace = 3 };
 
 CharClass char_class(char32_t cp);
-inline bool is_letter(char32_t cp) { return char_class(cp) == CharClass::Letter; }
-inline bool is_number(char32_t cp) { return char_class(cp) == CharClass::Number; }
-inline bool is_whitespace(char32_t cp) { return char_class(cp) == CharClass::Whitespace; }
+inline bool is_letter(char32_t cp) {
+  return char_class(cp) == CharClass::Letter;
+}
+inline bool is_number(char32_t cp) {
+  return char_class(cp) == CharClass::Number;
+}
+inline bool is_whitespace(char32_t cp) {
+  return char_class(cp) == CharClass::Whitespace;
+}
 
 // Version of the Unicode Character Database the tables were generated from, e.g. "15.0.0".
 const char* unicode_version();

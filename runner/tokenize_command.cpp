@@ -49,7 +49,8 @@ int run_tokenize(const Args& args) {
       "checkpoint directory holding vocab.json and merges.txt")(
       "vocab", po::value(&vocab)->value_name("FILE"), "vocab.json (instead of --model)")(
       "merges", po::value(&merges)->value_name("FILE"), "merges.txt (instead of --model)")(
-      "text", po::value(&text_path)->value_name("FILE"), "UTF-8 text file to tokenize ('-': stdin)");
+      "text", po::value(&text_path)->value_name("FILE"),
+      "UTF-8 text file to tokenize ('-': stdin)");
   po::variables_map vm;
   try {
     const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -59,9 +60,10 @@ int run_tokenize(const Args& args) {
     throw Error("tokenize", e.what(), "run 'neurolens tokenize --help'");
   }
   if (vm.count("help")) {
-    std::cout << options << "\n"
-              << "Prints the ids of the whole file, space-separated, on one line. Text is GPT-2\n"
-                 "encoded exactly like OpenAI's encoder; <|endoftext|> in the text is ordinary text.\n";
+    std::cout
+        << options << "\n"
+        << "Prints the ids of the whole file, space-separated, on one line. Text is GPT-2\n"
+           "encoded exactly like OpenAI's encoder; <|endoftext|> in the text is ordinary text.\n";
     return 0;
   }
   const bool by_model = vm.count("model") > 0;

@@ -193,7 +193,7 @@ TEST(Pretokenize, WhitespaceRunsFollowRegexBacktracking) {
 
 TEST(Pretokenize, ContractionsLettersNumbersPunctuation) {
   EXPECT_EQ(pieces("I'm don't they'll"), (P{"I", "'m", " don", "'t", " they", "'ll"}));
-  EXPECT_EQ(pieces("DON'T"), (P{"DON", "'", "T"}));   // contractions are lower-case only
+  EXPECT_EQ(pieces("DON'T"), (P{"DON", "'", "T"}));  // contractions are lower-case only
   EXPECT_EQ(pieces("''s"), (P{"''", "s"}));
   EXPECT_EQ(pieces("abc123def"), (P{"abc", "123", "def"}));
   EXPECT_EQ(pieces("x?!y"), (P{"x", "?!", "y"}));
@@ -203,7 +203,9 @@ TEST(Pretokenize, ContractionsLettersNumbersPunctuation) {
 
 TEST(Pretokenize, PythonWhiteSpaceWhereJsDiffers) {
   // U+0085 (NEL) is White_Space (Python regex \s) but not JS \s.
-  EXPECT_EQ(pieces("a\xC2\x85\xC2\x85" "b"), (P{"a", "\xC2\x85", "\xC2\x85", "b"}));
+  EXPECT_EQ(pieces("a\xC2\x85\xC2\x85"
+                   "b"),
+            (P{"a", "\xC2\x85", "\xC2\x85", "b"}));
   EXPECT_EQ(pieces("a \xC2\x85"), (P{"a", " \xC2\x85"}));
   // U+FEFF (BOM) is not White_Space (JS \s has it): it is Other, so a space joins it.
   EXPECT_EQ(pieces("a \xEF\xBB\xBF!"), (P{"a", " \xEF\xBB\xBF!"}));
@@ -300,15 +302,16 @@ TEST(TokenizerLoad, MalformedMergesTxt) {
   expect_load_error(vocab, dir.write("m6.txt", "a b\nab \xC3\n"), "m6.txt:2");
   expect_load_error(vocab, dir.path_for_missing(), "cannot open");
   // Well-formed: CRLF endings and a trailing blank line are accepted.
-  const Tokenizer tok = Tokenizer::load(vocab, dir.write("ok.txt", "#version: 0.2\r\na b\r\nab c\r\n\r\n"));
+  const Tokenizer tok =
+      Tokenizer::load(vocab, dir.write("ok.txt", "#version: 0.2\r\na b\r\nab c\r\n\r\n"));
   EXPECT_EQ(tok.encode("abc"), (std::vector<int32_t>{257}));
   EXPECT_EQ(tok.vocab_size(), 258);
 }
 
 // ---- BPE semantics vs a transcription of OpenAI's encoder.py bpe() ----
 
-std::vector<std::string> python_bpe(const std::string& piece,
-                                    const std::map<std::pair<std::string, std::string>, int>& ranks) {
+std::vector<std::string> python_bpe(
+    const std::string& piece, const std::map<std::pair<std::string, std::string>, int>& ranks) {
   std::vector<std::string> word;
   for (char c : piece) word.emplace_back(1, c);
   while (word.size() > 1) {
@@ -340,9 +343,9 @@ TEST(TokenizerBpe, MatchesPythonLoopOnShortAndLongPieces) {
   // Merges in an order where a pair made by a merge outranks its parts ("aa a" before "a a"),
   // so the all-occurrences-per-step semantics matter.
   const std::vector<std::pair<std::string, std::string>> merge_list = {
-      {"aa", "a"}, {"b", "a"}, {"a", "a"}, {"a", "b"}, {"ab", "ab"}, {"ba", "ba"},
-      {"aaa", "b"}, {"b", "b"}, {"bb", "a"}, {"abab", "abab"}, {"aa", "aa"}, {"c", "a"},
-      {"aaaa", "aaaa"}, {"bba", "ab"}, {"ca", "c"}};
+      {"aa", "a"},  {"b", "a"},   {"a", "a"},       {"a", "b"},    {"ab", "ab"},
+      {"ba", "ba"}, {"aaa", "b"}, {"b", "b"},       {"bb", "a"},   {"abab", "abab"},
+      {"aa", "aa"}, {"c", "a"},   {"aaaa", "aaaa"}, {"bba", "ab"}, {"ca", "c"}};
   std::vector<std::string> extra;
   std::map<std::pair<std::string, std::string>, int> ranks;
   std::string merges_txt = "#version: 0.2\n";
@@ -351,12 +354,13 @@ TEST(TokenizerBpe, MatchesPythonLoopOnShortAndLongPieces) {
     ranks[{l, r}] = static_cast<int>(i);
     merges_txt += symbols(l) + " " + symbols(r) + "\n";
     for (const auto& t : {l, r, l + r}) {
-      if (t.size() > 1 && std::find(extra.begin(), extra.end(), t) == extra.end()) extra.push_back(t);
+      if (t.size() > 1 && std::find(extra.begin(), extra.end(), t) == extra.end())
+        extra.push_back(t);
     }
   }
   TempDir dir;
-  const Tokenizer tok =
-      Tokenizer::load(dir.write("vocab.json", vocab_json(extra)), dir.write("merges.txt", merges_txt));
+  const Tokenizer tok = Tokenizer::load(dir.write("vocab.json", vocab_json(extra)),
+                                        dir.write("merges.txt", merges_txt));
   std::mt19937 rng(1234);
   for (int trial = 0; trial < 3000; ++trial) {
     const size_t len = 1 + rng() % (trial % 3 == 0 ? 300 : 70);  // both sides of the 64-byte switch

