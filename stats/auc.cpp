@@ -9,6 +9,11 @@
 #include "stats/common.hpp"
 
 namespace neurolens::stats {
+namespace {
+using NormalPolicy = boost::math::policies::policy<boost::math::policies::promote_double<false>,
+                                                   boost::math::policies::underflow_error<
+                                                       boost::math::policies::ignore_error>>;
+}  // namespace
 
 void AucAccumulator::add_a(std::span<const float> x, std::size_t n, std::size_t k) {
   check_neurons(k, k_, "stats::AucAccumulator::add_a");
@@ -73,7 +78,7 @@ AucResult AucAccumulator::finalize() const {
   const double dna = static_cast<double>(na), dnb = static_cast<double>(nb);
   const double dn = static_cast<double>(n);
   const double mu = dna * dnb / 2.0;
-  const boost::math::normal normal;
+  const boost::math::normal_distribution<double, NormalPolicy> normal;
   std::vector<std::pair<float, bool>> v(n);  // (value, is_b)
   for (std::size_t j = 0; j < k_; ++j) {
     for (std::size_t i = 0; i < na; ++i) v[i] = {a_[i * k_ + j], false};

@@ -10,6 +10,11 @@
 
 namespace neurolens::stats {
 namespace {
+using NormalPolicy = boost::math::policies::policy<boost::math::policies::promote_double<false>,
+                                                   boost::math::policies::underflow_error<
+                                                       boost::math::policies::ignore_error>>;
+}  // namespace
+namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -43,6 +48,29 @@ inline double vexp(double x) {
   return p * std::bit_cast<double>(bits);
 }
 
+// log(1 + u) for u in [0, 1], vectorizable: w = 1 + u, log w by the atanh series on the mantissa
+// (reduced to [sqrt(2)/2, sqrt(2)]), plus the correction for the rounding of 1 + u.
+inline double vlog1p(double u) {
+  const double w = 1.0 + u;
+  const bool big = w > 1.4142135623730951;
+  const double m = big ? 0.5 * w : w;  // w in [1, 2]: one halving suffices
+  const double s = (m - 1.0) / (m + 1.0);
+  const double s2 = s * s;
+  double q = 1.0 / 21.0;
+  q = q * s2 + 1.0 / 19.0;
+  q = q * s2 + 1.0 / 17.0;
+  q = q * s2 + 1.0 / 15.0;
+  q = q * s2 + 1.0 / 13.0;
+  q = q * s2 + 1.0 / 11.0;
+  q = q * s2 + 1.0 / 9.0;
+  q = q * s2 + 1.0 / 7.0;
+  q = q * s2 + 1.0 / 5.0;
+  q = q * s2 + 1.0 / 3.0;
+  q = q * s2 + 1.0;
+  const double log_w = 2.0 * s * q + (big ? 0.6931471805599453 : 0.0);
+  return log_w - ((w - 1.0) - u) / w;
+}
+
 constexpr std::size_t kBlock = 256;  // neurons per block: the accumulators stay in L1
 
 template <bool kFirth, bool kLogLik>
@@ -72,7 +100,7 @@ void accumulate_block(const double* b0, const double* b1, const float* x, const 
       h11[j] += w * xv * xv;
       if constexpr (kLogLik) {
         // y eta - log(1 + e^eta) = y eta - max(eta, 0) - log1p(e^-|eta|)
-        ll[j] += yi * eta - std::max(eta, 0.0) - std::log1p(std::exp(-std::fabs(eta)));
+        ll[j] += yi * eta - std::max(eta, 0.0) - vlog1p(vexp(-std::fabs(eta)));
       }
     }
   }
@@ -314,7 +342,7 @@ LogisticFit LogisticSolver::finalize(const LogisticPartials& at_beta) const {
   const auto h01 = at_beta.field(LogisticPartials::H01);
   const auto h11 = at_beta.field(LogisticPartials::H11);
   const auto ll = at_beta.field(LogisticPartials::LogLik);
-  const boost::math::normal normal;
+  const boost::math::normal_distribution<double, NormalPolicy> normal;
   const auto two_sided = [&](double z) {
     return std::isfinite(z) ? 2.0 * boost::math::cdf(boost::math::complement(normal, std::fabs(z)))
                             : kNaN;

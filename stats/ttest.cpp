@@ -8,6 +8,11 @@ namespace neurolens::stats {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Compute in double (Boost's default promotes to long double: slower, no accuracy needed here);
+// underflow to 0 instead of raising.
+using Policy = boost::math::policies::policy<boost::math::policies::promote_double<false>,
+                                             boost::math::policies::underflow_error<
+                                                 boost::math::policies::ignore_error>>;
 
 TTestResult make_result(std::size_t k) {
   TTestResult r;
@@ -32,7 +37,7 @@ void check_pair(const GroupMoments& a, const GroupMoments& b, const char* who) {
 
 double t_pvalue(double t, double df, Tail tail) {
   if (std::isnan(t) || std::isnan(df) || !(df > 0.0)) return kNaN;
-  const boost::math::students_t dist(df);
+  const boost::math::students_t_distribution<double, Policy> dist(df);
   switch (tail) {
     case Tail::TwoSided: {
       const double upper = boost::math::cdf(boost::math::complement(dist, std::fabs(t)));
