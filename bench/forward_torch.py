@@ -1,0 +1,148 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/forward_bench.cpp: the straightforward HF-style GPT-2 forward.
+
+Reads the same safetensors checkpoint (model.safetensors or shards + index), builds the model
+the way HF modeling_gpt2.py does (Conv1D = addmm, full T x T scores masked with finfo.min,
+softmax, NewGELUActivation tanh formula), registers forward hooks on every mlp.c_fc that copy
+its output out (as blocks.*.mlp.hook_pre), and times eval-mode no_grad forwards of all blocks
+(no ln_f / LM head). Prints "torch forward: <tokens/s> tokens/s".
+  OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/forward_torch.py --dir /tmp/ckpt --batch 16 --seq 512
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        raw = data[8 + n + b:8 + n + end]
+        if e["dtype"] == "F32":
+            a = np.frombuffer(raw, dtype=np.float32)
+        elif e["dtype"] == "F16":
+            a = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
+        elif e["dtype"] == "BF16":
+            a = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            continue
+        out[name] = torch.from_numpy(a.copy()).view(*e["shape"]) if e["shape"] else torch.tensor(a[0])
+    return out
+
+
+def read_checkpoint(d):
+    index = os.path.join(d, "model.safetensors.index.json")
+    files = sorted(set(json.load(open(index))["weight_map"].values())) if os.path.exists(index) \
+        else ["model.safetensors"]
+    p = {}
+    for f in files:
+        p.update(read_safetensors(os.path.join(d, f)))
+    return {(k[len("transformer."):] if k.startswith("transformer.") else k): v for k, v in p.items()}
+
+
+class Conv1D(nn.Module):
+    def __init__(self, w, b):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(w), nn.Parameter(b)
+        self.nf = w.shape[1]
+
+    def forward(self, x):
+        size_out = x.size()[:-1] + (self.nf,)
+        x = torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight)
+        return x.view(size_out)
+
+
+class NewGELU(nn.Module):
+    def forward(self, x):
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+class Block(nn.Module):
+    def __init__(self, p, l, cfg):
+        super().__init__()
+        g = lambda k: p[f"h.{l}.{k}"]
+        d, eps = cfg["n_embd"], cfg.get("layer_norm_epsilon", 1e-5)
+        self.n_head, self.d = cfg["n_head"], d
+        self.ln_1 = nn.LayerNorm(d, eps=eps)
+        self.ln_1.weight.data, self.ln_1.bias.data = g("ln_1.weight"), g("ln_1.bias")
+        self.c_attn = Conv1D(g("attn.c_attn.weight"), g("attn.c_attn.bias"))
+        self.c_proj = Conv1D(g("attn.c_proj.weight"), g("attn.c_proj.bias"))
+        self.ln_2 = nn.LayerNorm(d, eps=eps)
+        self.ln_2.weight.data, self.ln_2.bias.data = g("ln_2.weight"), g("ln_2.bias")
+        self.c_fc = Conv1D(g("mlp.c_fc.weight"), g("mlp.c_fc.bias"))
+        self.act = NewGELU()
+        self.mlp_proj = Conv1D(g("mlp.c_proj.weight"), g("mlp.c_proj.bias"))
+        n = cfg["n_positions"]
+        self.register_buffer("bias", torch.tril(torch.ones((n, n), dtype=torch.bool)).view(1, 1, n, n))
+
+    def split(self, x):
+        B, T, _ = x.shape
+        return x.view(B, T, self.n_head, -1).permute(0, 2, 1, 3)
+
+    def forward(self, h):
+        x = self.ln_1(h)
+        q, k, v = self.c_attn(x).split(self.d, dim=2)
+        q, k, v = self.split(q), self.split(k), self.split(v)
+        w = torch.matmul(q, k.transpose(-1, -2))
+        w = w / torch.full([], v.size(-1) ** 0.5, dtype=w.dtype)
+        T = q.size(-2)
+        mask = self.bias[:, :, :T, :T]
+        w = torch.where(mask, w, torch.full([], torch.finfo(w.dtype).min, dtype=w.dtype))
+        w = nn.functional.softmax(w, dim=-1)
+        a = torch.matmul(w, v).permute(0, 2, 1, 3).contiguous()
+        a = a.view(a.size(0), a.size(1), self.d)
+        h = h + self.c_proj(a)
+        return h + self.mlp_proj(self.act(self.c_fc(self.ln_2(h))))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seq", type=int, default=512)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    cfg = json.load(open(os.path.join(a.dir, "config.json")))
+    p = read_checkpoint(a.dir)
+    blocks = nn.ModuleList([Block(p, l, cfg) for l in range(cfg["n_layer"])]).eval()
+    wte, wpe = p["wte.weight"], p["wpe.weight"]
+    captured = {}
+    for l, b in enumerate(blocks):
+        b.c_fc.register_forward_hook(
+            lambda m, i, o, l=l: captured.__setitem__(f"blocks.{l}.mlp.hook_pre", o.detach().clone()))
+    gen = torch.Generator().manual_seed(11)
+    ids = torch.randint(0, wte.shape[0], (a.batch, a.seq), generator=gen)
+    times = []
+    with torch.no_grad():
+        for r in range(a.reps + 1):
+            captured.clear()
+            t0 = time.perf_counter()
+            h = wte[ids] + wpe[torch.arange(a.seq)][None]
+            for b in blocks:
+                h = b(h)
+            if r > 0:
+                times.append(time.perf_counter() - t0)
+    assert len(captured) == len(blocks)
+    times.sort()
+    n = a.batch * a.seq
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, best of {a.reps}: "
+          f"{times[0]:.2f} s/run")
+    print(f"torch forward: {n / times[0]:.0f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()
