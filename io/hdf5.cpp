@@ -2,6 +2,7 @@
 
 #include <hdf5_hl.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "io/error.hpp"
@@ -131,6 +132,71 @@ void H5Dataset::write_block(std::span<const hsize_t> offset, std::span<const hsi
                                                      count.data(), nullptr),
                     context_, "H5Screate_simple"),
         H5Sclose);
+  }
+  H5Handle xfer = transfer_plist(collective_, context_);
+  h5_check(H5Dwrite(id(), native_type(type_), mem_space.id(), file_space.id(), xfer.id(), data),
+           context_, "H5Dwrite");
+}
+
+void H5Dataset::write_flat_range(hsize_t begin, hsize_t count, const void* data) {
+  hsize_t total = 1;
+  for (hsize_t d : dims_) total *= d;
+  if (begin + count > total) {
+    throw Error(context_, "flat range [" + std::to_string(begin) + ", +" + std::to_string(count) +
+                              ") exceeds " + std::to_string(total) + " elements");
+  }
+  H5Handle file_space(h5_check_id(H5Dget_space(id()), context_, "H5Dget_space"), H5Sclose);
+  hsize_t mem_count = count > 0 ? count : 1;
+  H5Handle mem_space(
+      h5_check_id(H5Screate_simple(1, &mem_count, nullptr), context_, "H5Screate_simple"),
+      H5Sclose);
+  if (count == 0) {
+    h5_check(H5Sselect_none(file_space.id()), context_, "H5Sselect_none");
+    h5_check(H5Sselect_none(mem_space.id()), context_, "H5Sselect_none");
+  } else {
+    // Row-major pieces over the last dimension: a partial first row, whole rows, a partial
+    // last row (dimensions before the last are flattened into rows).
+    const hsize_t cols = dims_.empty() ? 1 : dims_.back();
+    const int rank = static_cast<int>(dims_.size());
+    auto select = [&](hsize_t row, hsize_t col, hsize_t rows, hsize_t ncols, bool first) {
+      std::vector<hsize_t> start(dims_.size(), 0), block(dims_.size(), 1);
+      hsize_t rest = row;  // unflatten the row index over dims_[0..rank-2]
+      for (int d = rank - 2; d >= 0; --d) {
+        start[static_cast<size_t>(d)] = rest % dims_[static_cast<size_t>(d)];
+        rest /= dims_[static_cast<size_t>(d)];
+      }
+      start.back() = col;
+      block.back() = ncols;
+      if (rows > 1) {
+        // Whole rows: only valid as one hyperslab when they stay within dimension rank-2.
+        block[static_cast<size_t>(rank - 2)] = rows;
+      }
+      h5_check(H5Sselect_hyperslab(file_space.id(), first ? H5S_SELECT_SET : H5S_SELECT_OR,
+                                   start.data(), nullptr, block.data(), nullptr),
+               context_, "H5Sselect_hyperslab");
+    };
+    if (rank == 1) {
+      select(0, begin, 1, count, true);
+    } else {
+      if (rank > 2) throw Error(context_, "write_flat_range supports 1-D and 2-D datasets");
+      hsize_t row = begin / cols, col = begin % cols, left = count;
+      bool first = true;
+      if (col != 0) {
+        const hsize_t n = std::min(left, cols - col);
+        select(row, col, 1, n, first);
+        first = false;
+        left -= n;
+        ++row;
+      }
+      if (left >= cols) {
+        const hsize_t rows = left / cols;
+        select(row, 0, rows, cols, first);
+        first = false;
+        row += rows;
+        left -= rows * cols;
+      }
+      if (left > 0) select(row, 0, 1, left, first);
+    }
   }
   H5Handle xfer = transfer_plist(collective_, context_);
   h5_check(H5Dwrite(id(), native_type(type_), mem_space.id(), file_space.id(), xfer.id(), data),
@@ -337,6 +403,68 @@ std::vector<std::string> H5File::list(const std::string& group_path) const {
   return names;
 }
 
+void H5File::write_strings(const std::string& dataset_path,
+                           const std::vector<std::string>& values, bool writer) {
+  const std::string context = path_.string() + ":" + dataset_path;
+  size_t width = 1;
+  for (const auto& v : values) width = std::max(width, v.size());
+  H5Handle type(h5_check_id(H5Tcopy(H5T_C_S1), context, "H5Tcopy"), H5Tclose);
+  h5_check(H5Tset_size(type.id(), width), context, "H5Tset_size");
+  h5_check(H5Tset_strpad(type.id(), H5T_STR_NULLPAD), context, "H5Tset_strpad");
+  h5_check(H5Tset_cset(type.id(), H5T_CSET_UTF8), context, "H5Tset_cset");
+  const size_t slash = dataset_path.rfind('/');
+  if (slash != std::string::npos && slash > 0) create_group(dataset_path.substr(0, slash));
+  hsize_t n = values.size();
+  H5Handle space(h5_check_id(H5Screate_simple(1, &n, nullptr), context, "H5Screate_simple"),
+                 H5Sclose);
+  H5Handle dcpl(h5_check_id(H5Pcreate(H5P_DATASET_CREATE), context, "H5Pcreate"), H5Pclose);
+  if (collective_) {
+    h5_check(H5Pset_alloc_time(dcpl.id(), H5D_ALLOC_TIME_EARLY), context, "alloc_time");
+  }
+  H5Handle dset(h5_check_id(H5Dcreate2(id(), dataset_path.c_str(), type.id(), space.id(),
+                                       H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+                            context, "create dataset"),
+                H5Dclose);
+  std::vector<char> bytes(values.size() * width, '\0');
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::copy(values[i].begin(), values[i].end(), bytes.begin() + static_cast<long>(i * width));
+  }
+  if (!writer || values.empty()) {
+    h5_check(H5Sselect_none(space.id()), context, "H5Sselect_none");
+  }
+  H5Handle xfer = transfer_plist(collective_, context);
+  h5_check(H5Dwrite(dset.id(), type.id(), space.id(), space.id(), xfer.id(),
+                    bytes.empty() ? nullptr : bytes.data()),
+           context, "H5Dwrite");
+}
+
+std::vector<std::string> H5File::read_strings(const std::string& dataset_path) const {
+  const std::string context = path_.string() + ":" + dataset_path;
+  if (!exists(dataset_path)) throw Error(context, "no such dataset");
+  H5Handle dset(h5_check_id(H5Dopen2(id(), dataset_path.c_str(), H5P_DEFAULT), context, "open"),
+                H5Dclose);
+  H5Handle ftype(h5_check_id(H5Dget_type(dset.id()), context, "H5Dget_type"), H5Tclose);
+  if (H5Tget_class(ftype.id()) != H5T_STRING || H5Tis_variable_str(ftype.id()) > 0) {
+    throw Error(context, "not a fixed-length string dataset");
+  }
+  const size_t width = H5Tget_size(ftype.id());
+  H5Handle space(h5_check_id(H5Dget_space(dset.id()), context, "H5Dget_space"), H5Sclose);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.id(), &n, nullptr);
+  std::vector<char> bytes(static_cast<size_t>(n) * width);
+  if (n > 0) {
+    h5_check(H5Dread(dset.id(), ftype.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), context,
+             "H5Dread");
+  }
+  std::vector<std::string> out;
+  for (hsize_t i = 0; i < n; ++i) {
+    std::string v(bytes.data() + i * width, width);
+    while (!v.empty() && v.back() == '\0') v.pop_back();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 void H5File::set_attribute(const std::string& object_path, const std::string& name,
                            const std::string& value) {
   H5Handle obj = open_object(id(), path_.string(), object_path);
@@ -399,8 +527,10 @@ double H5File::number_attribute(const std::string& object_path, const std::strin
 
 void H5File::close() {
   if (!handle_.valid()) return;
+  // MPI-IO files must have every object closed first (H5F_CLOSE_SEMI); serial ones close weakly.
   const ssize_t open_objects =
-      H5Fget_obj_count(handle_.id(), H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_ATTR);
+      collective_ ? H5Fget_obj_count(handle_.id(), H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_ATTR)
+                  : 0;
   if (open_objects > 0) {
     throw Error(path_.string(), "internal: " + std::to_string(open_objects) +
                                     " HDF5 objects are still open at close",

@@ -90,6 +90,9 @@ class H5Dataset {
   void write_block(std::span<const hsize_t> offset, std::span<const hsize_t> count,
                    const void* data);
   void write_all(const void* data);  // the whole dataset (serial files, or every rank the same)
+  // Writes elements [begin, begin + count) of the dataset in row-major (flattened) order; the
+  // runner's neuron slices of [n_layers, width] datasets. Collective in MPI-IO files.
+  void write_flat_range(hsize_t begin, hsize_t count, const void* data);
   // Reads the whole dataset converted to `as`.
   void read_all(H5Type as, void* out) const;
   std::vector<float> read_f32() const;
@@ -132,6 +135,11 @@ class H5File {
                            std::vector<hsize_t> dims);
   H5Dataset open_dataset(const std::string& dataset_path) const;
   std::vector<std::string> list(const std::string& group_path) const;  // member names
+  // A 1-D dataset of fixed-length UTF-8 strings (h5py reads bytes, xarray strings). In MPI-IO
+  // files every rank calls it with the same values; only `writer` writes the data.
+  void write_strings(const std::string& dataset_path, const std::vector<std::string>& values,
+                     bool writer = true);
+  std::vector<std::string> read_strings(const std::string& dataset_path) const;
 
   void set_attribute(const std::string& object_path, const std::string& name,
                      const std::string& value);

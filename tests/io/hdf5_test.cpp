@@ -91,3 +91,24 @@ TEST(Hdf5, ErrorsNameTheFile) {
   }
   EXPECT_THROW(H5File::create("/nonexistent/dir/x.h5", MPI_COMM_NULL), Error);
 }
+
+TEST(Hdf5, FlatRangesCoverA2DDatasetInRowMajorOrder) {
+  const fs::path path = temp_file("flat.h5");
+  const hsize_t rows = 3, cols = 5;
+  {
+    H5File f = H5File::create(path, MPI_COMM_NULL);
+    H5Dataset d = f.create_dataset("x", H5Type::F64, {rows, cols});
+    // Uneven pieces: partial row, several rows, partial rows, single element.
+    const std::vector<std::pair<hsize_t, hsize_t>> pieces = {{0, 3}, {3, 9}, {12, 1}, {13, 2}};
+    for (auto [begin, count] : pieces) {
+      std::vector<double> values(count);
+      for (hsize_t i = 0; i < count; ++i) values[i] = static_cast<double>(begin + i);
+      d.write_flat_range(begin, count, values.data());
+    }
+    EXPECT_THROW(d.write_flat_range(14, 2, std::vector<double>(2).data()), Error);
+    f.close();
+  }
+  H5File r = H5File::open_read_only(path);
+  std::vector<double> all = r.open_dataset("x").read_f64();
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<double>(i)) << i;
+}

@@ -1,0 +1,47 @@
+#include "runner/sites.hpp"
+
+#include "io/error.hpp"
+#include "runner/job.hpp"
+
+namespace neurolens::runner {
+
+std::vector<SiteSpace> resolve_sites(const std::vector<std::string>& sites,
+                                     const std::string& layers, const model::ModelConfig& config) {
+  std::vector<SiteSpace> out;
+  for (const std::string& site : sites) {
+    SiteSpace space;
+    space.site = site;
+    if (site == "hook_embed" || site == "hook_pos_embed" || site == "ln_final.hook_normalized") {
+      space.layers = {-1};
+      space.points = {model::parse_hook_name(site, config)};
+    } else {
+      const bool hidden = site == "hidden_states";
+      if (!hidden && site.rfind("blocks.", 0) == 0) {
+        throw Error("hooks: " + site, "give the layer-generic site name, not a layer's hook",
+                    "e.g. hooks = mlp.hook_pre with layers = 3");
+      }
+      space.layers = parse_layers(layers, config.n_layers + (hidden ? 1 : 0), "layers");
+      for (int layer : space.layers) {
+        const std::string name = hidden ? "hidden_states." + std::to_string(layer)
+                                        : "blocks." + std::to_string(layer) + "." + site;
+        try {
+          space.points.push_back(model::parse_hook_name(name, config));
+        } catch (const Error&) {
+          throw Error("hooks: " + site, "unknown hook site",
+                      "use one of hook_embed, hook_pos_embed, hook_resid_pre, attn.hook_q, "
+                      "attn.hook_k, attn.hook_v, attn.hook_z, hook_attn_out, hook_resid_mid, "
+                      "mlp.hook_pre, mlp.hook_post, hook_mlp_out, hook_resid_post, "
+                      "ln_final.hook_normalized, hidden_states");
+        }
+      }
+    }
+    space.width = model::hook_width(space.points.front(), config);
+    for (const SiteSpace& other : out) {
+      if (other.site == site) throw Error("hooks: " + site, "site listed twice", "list it once");
+    }
+    out.push_back(std::move(space));
+  }
+  return out;
+}
+
+}  // namespace neurolens::runner
