@@ -55,7 +55,7 @@ state=$(mktemp -d /tmp/neurolens-slurm.XXXXXX)
 # command line or environment (SLURM_CONF) names the private directory. Zombies do not count.
 live_daemons() {
   local pid
-  for pid in $(pgrep -x 'slurmctld|slurmd|slurmstepd|munged'); do
+  for pid in $(for name in slurmctld slurmd slurmstepd munged; do pgrep -x "$name"; done); do
     if grep -qaF "$state" "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null; then
       echo "$pid"
     fi
@@ -108,24 +108,6 @@ else
 fi
 log "demo mode: $mode"
 
-# ---- 4. Submit and wait (bounded). The job runs as root: mpirun needs the allow-root switches.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-joblog=$work/demo-slurm.log
-job_rc=0
-timeout 200 sbatch --wait --parsable --chdir="$src" --output="$joblog" --time=00:04:00 \
-  --export=ALL,DEMO_MODE="$mode" \
-  "$src/jobs/slurm/demo.sbatch" "$bin" "$model" "$work" > "$work/sbatch.out" || job_rc=$?
-jobid=$(head -n1 "$work/sbatch.out" | cut -d';' -f1)
-log "sbatch job ${jobid:-?} ended with exit status $job_rc; its log:"
-sed 's/^/    | /' "$joblog" 2>/dev/null || echo "    (no job log $joblog)"
-[[ -n $jobid ]] || die "sbatch did not submit the job"
-((job_rc != 124)) || die "the job did not finish within 200 s"
-((job_rc == 0)) || die "the job failed (exit status $job_rc)"
-state_line=$(scontrol show job "$jobid" 2>/dev/null | grep -oE 'JobState=[A-Z_]+ .*ExitCode=[0-9:]+' || true)
-log "scontrol: ${state_line:-(job no longer listed)}"
-[[ -z $state_line || $state_line == *JobState=COMPLETED* ]] || die "job $jobid did not complete: $state_line"
-
-# ---- Results.
 # check_h5 FILE PYTHON_CHECK: FILE must be a valid HDF5 file; PYTHON_CHECK runs with f open.
 check_h5() {
   local file=$1 check=$2
@@ -144,23 +126,52 @@ PY
   fi
 }
 
-if [[ $mode == run ]]; then
-  check_h5 "$work/contrast.h5" '
+# ---- 4. Submit and wait (bounded), once per launcher; then check the results.
+# The job runs as root: mpirun needs the allow-root switches (sbatch exports the environment).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+run_demo() {
+  local launcher=$1 out=$work/$1
+  local joblog=$out/demo-slurm.log job_rc=0 jobid job_info state_line r
+  mkdir -p "$out"
+  log "submitting jobs/slurm/demo.sbatch (LAUNCHER=$launcher, DEMO_MODE=$mode)"
+  timeout 120 sbatch --wait --parsable --chdir="$src" --output="$joblog" --time=00:03:00 \
+    --export=ALL,DEMO_MODE="$mode",LAUNCHER="$launcher" \
+    "$src/jobs/slurm/demo.sbatch" "$bin" "$model" "$out" > "$out/sbatch.out" || job_rc=$?
+  jobid=$(head -n1 "$out/sbatch.out" | cut -d';' -f1)
+  log "sbatch job ${jobid:-?} ended with exit status $job_rc; its log:"
+  sed 's/^/    | /' "$joblog" 2>/dev/null || echo "    (no job log $joblog)"
+  [[ -n $jobid ]] || die "sbatch did not submit the job"
+  ((job_rc != 124)) || die "job $jobid did not finish within 120 s"
+  ((job_rc == 0)) || die "job $jobid failed (exit status $job_rc)"
+  job_info=$(timeout 10 scontrol -o show job "$jobid" 2>/dev/null || true)
+  state_line="$(grep -oE 'JobState=[A-Z_]+' <<<"$job_info") $(grep -oE ' ExitCode=[0-9:]+' <<<"$job_info" | tr -d ' ')"
+  log "scontrol: job $jobid $state_line"
+  [[ $state_line == *"JobState=COMPLETED"* && $state_line == *"ExitCode=0:0"* ]] \
+    || die "job $jobid did not complete successfully:$state_line"
+
+  if [[ $mode == run ]]; then
+    check_h5 "$out/contrast.h5" '
 n = int(f.attrs["n_ranks"])
 assert n == 2, f"root attribute n_ranks is {n}, expected 2"
 assert len(f.keys()) > 0, "no datasets"'
-else
-  for r in 0 1; do
-    check_h5 "$work/capture.rank$r.h5" '
+  else
+    for r in 0 1; do
+      check_h5 "$out/capture.rank$r.h5" '
+import numpy as np
 for l in (0, 1):
     d = f[f"blocks.{l}.mlp.hook_pre"]
     assert d.ndim == 3 and d.shape[1] == 64 and d.shape[2] == 256 and d.shape[0] >= 1, d.shape
-    import numpy as np
     a = d[...]
     assert np.isfinite(a).all() and a.std() > 0, "activations not finite / constant"'
-    grep -q "neurolens-demo: rank $r of 2 " "$joblog" || die "job log does not show rank $r of 2"
-  done
-  [[ $(grep -c '^neurolens: wrote ' "$joblog") -eq 2 ]] || die "job log does not show 2 ranks writing results"
-fi
-grep -q "exit status 0" "$joblog" || die "job log does not end with exit status 0"
-log "PASS: sbatch job $jobid ($mode mode, 2 ranks) wrote valid results in $((SECONDS - start)) s"
+      grep -q "^neurolens-demo: rank $r of 2 " "$joblog" || die "job log does not show rank $r of 2"
+    done
+    [[ $(grep -c '^neurolens: wrote ' "$joblog") -eq 2 ]] || die "job log does not show 2 ranks writing results"
+  fi
+  grep -q "with exit status 0$" "$joblog" || die "job log does not end with exit status 0"
+  log "ok: job $jobid ($launcher, $mode mode, 2 ranks)"
+}
+
+for launcher in ${NEUROLENS_SLURM_LAUNCHERS:-srun mpirun}; do
+  run_demo "$launcher"
+done
+log "PASS: demo.sbatch ran through sbatch with ${NEUROLENS_SLURM_LAUNCHERS:-srun mpirun}, 2 ranks each ($mode mode), valid results, in $((SECONDS - start)) s"
