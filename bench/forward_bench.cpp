@@ -119,6 +119,14 @@ double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int r
   const double t_o = best([&] { gemm(nn, d, d, z.data(), d, wo.data(), d, false, y.data(), d); });
   const double t_fc = best([&] { gemm(nn, f, d, y.data(), d, wfc.data(), f, false, x.data(), f); });
   const double t_proj = best([&] { gemm(nn, d, f, x.data(), f, wp.data(), d, false, y.data(), d); });
+  // Non-GEMM kernels of one layer, for scale: bias + gelu_new over [N, F], one LayerNorm.
+  std::vector<float> bias(f, 0.01f), gamma(d, 1.0f), beta(d, 0.0f);
+  const double t_gelu = best([&] { nm::bias_gelu(x, x, bias, nn, f); });
+  const double t_ln = best([&] { nm::layer_norm({y.data(), n * d}, z, gamma, beta, nn, d, 1e-5f); });
+  const double t_layer = t_qkv + t_attn + t_o + t_fc + t_proj;
+  std::printf("per layer: sgemm %.3f s; bias+gelu_new over [%zu, %d] %.4f s (%.1f%%); "
+              "layer_norm %.4f s (%.1f%%)\n",
+              t_layer, n, f, t_gelu, 100 * t_gelu / t_layer, t_ln, 100 * t_ln / t_layer);
   const double nd = static_cast<double>(n);
   std::printf("sgemm alone (GFLOP/s): qkv %.1f  attention tiles %.1f  attn_out %.1f  c_fc %.1f  "
               "mlp c_proj %.1f\n",
