@@ -462,6 +462,12 @@ Document Corpus::read(size_t index) const {
         std::string what = e.what();
         if (const size_t colon = what.find("] "); colon != std::string::npos)
           what.erase(0, colon + 2);
+        if (what.size() > 160) {  // "last read" can echo a whole long line
+          size_t cut = 160;
+          while (cut > 0 && (static_cast<unsigned char>(what[cut]) & 0xC0) == 0x80) --cut;
+          what.resize(cut);
+          what += "...";
+        }
         throw Error(doc.source, "invalid JSON near byte " + std::to_string(at) + ": " + what,
                     "each line must be one complete JSON object; look for an unescaped quote, "
                     "newline or a truncated line");
@@ -487,7 +493,7 @@ Document Corpus::read(size_t index) const {
             "every line needs a \"text\" string field, as in FineWeb");
       }
       if (!it->is_string()) {
-        throw Error(doc.source + ": text",
+        throw Error(doc.source,
                     "field \"text\" is a " + std::string(it->type_name()) + ", not a string",
                     "store the document as a JSON string in \"text\"");
       }

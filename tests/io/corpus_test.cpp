@@ -165,6 +165,20 @@ TEST(Corpus, JsonLinesErrorsNameFileLineAndField) {
     expect_error([&] { c.read(1); },
                  {bad("bad_utf8.jsonl") + ":2", "invalid UTF-8 at byte 28", "0xC3", "iconv"});
   }
+  {  // a long broken line is not echoed whole into the one-line message
+    const fs::path f = fs::temp_directory_path() /
+                       ("neurolens_corpus_long_" + std::to_string(::getpid()) + ".jsonl");
+    { std::ofstream(f) << "{\"text\": \"" << std::string(10000, 'y') << "\n"; }
+    const Corpus c = Corpus::open(f.string(), CorpusFormat::Auto);
+    try {
+      c.read(0);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_LT(std::string(e.what()).size(), 600u) << e.what();
+      EXPECT_NE(std::string(e.what()).find(f.string() + ":1: invalid JSON"), std::string::npos);
+    }
+    fs::remove(f);
+  }
   // Found while indexing: a line that is not an object, a JSON array file, no documents.
   expect_error([&] { Corpus::open(bad("not_object.jsonl"), CorpusFormat::JsonLines); },
                {bad("not_object.jsonl") + ":2", "byte 15", "starts with '['", "jq"});
