@@ -113,6 +113,22 @@ TEST(Corpus, UnreadableFileIsNamed) {
   fs::remove_all(dir);
 }
 
+TEST(Corpus, FilesRemovedOrTruncatedAfterIndexingAreNamed) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("neurolens_corpus_gone_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  { std::ofstream(dir / "a.jsonl") << "{\"text\": \"one\"}\n{\"text\": \"two\"}\n"; }
+  { std::ofstream(dir / "b.txt") << "text"; }
+  const Corpus j = Corpus::open((dir / "a.jsonl").string(), CorpusFormat::Auto);
+  const Corpus t = Corpus::open((dir / "b.txt").string(), CorpusFormat::Auto);
+  fs::resize_file(dir / "a.jsonl", 20);
+  EXPECT_EQ(j.read(0).text, "one");
+  expect_error([&] { j.read(1); }, {(dir / "a.jsonl").string() + ":2", "shorter than when"});
+  fs::remove(dir / "b.txt");
+  expect_error([&] { t.read(0); }, {(dir / "b.txt").string(), "cannot open"});
+  fs::remove_all(dir);
+}
+
 TEST(Corpus, JsonLinesDocuments) {
   const Corpus c = Corpus::open((kFix / "jsonl").string(), CorpusFormat::Auto);
   EXPECT_EQ(c.format(), CorpusFormat::JsonLines);
