@@ -351,7 +351,8 @@ std::vector<NamedTensor> synth_tensors(const SynthOptions& o) {
 }
 
 void write_checkpoint(const SynthOptions& o, const std::vector<NamedTensor>& tensors,
-                      const fs::path& out) {
+                      const fs::path& out,
+                      const std::vector<std::pair<std::string, std::string>>& extra_files) {
   validate_synth_options(o);
   const VocabSource vocab = find_vocab(o.vocab_dir);
   if (tensors.empty()) throw Error(kCtx, "no tensors to write", "pass the model's tensors");
@@ -422,6 +423,13 @@ void write_checkpoint(const SynthOptions& o, const std::vector<NamedTensor>& ten
     if (shards > 1) {
       nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
       write_text(tmp / "model.safetensors.index.json", index.dump(2) + "\n");
+    }
+    for (const auto& [name, contents] : extra_files) {
+      if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+        throw Error(std::string(kCtx) + ": extra file \"" + name + "\"", "is not a plain file name",
+                    "pass a name without '/'");
+      }
+      write_text(tmp / name, contents);
     }
     publish(tmp, target);
   } catch (...) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/config.hpp"
@@ -55,9 +56,11 @@ ModelConfig synth_config(const SynthOptions& o);
 std::vector<NamedTensor> synth_tensors(const SynthOptions& o);
 // Writes a model directory for `tensors` (rounded to o.dtype; sharded per o.shards) with the
 // config and vocabulary of `o`. Atomic: `out` appears complete or not at all. An existing `out`
-// is replaced only when it is empty or a model directory (contains config.json).
+// is replaced only when it is empty or a model directory (contains config.json). extra_files
+// (file name, contents) are written into the directory too, e.g. {"planted.json", ...}.
 void write_checkpoint(const SynthOptions& o, const std::vector<NamedTensor>& tensors,
-                      const std::filesystem::path& out);
+                      const std::filesystem::path& out,
+                      const std::vector<std::pair<std::string, std::string>>& extra_files = {});
 // write_checkpoint(o, synth_tensors(o), out).
 void write_synth_model(const SynthOptions& o, const std::filesystem::path& out);
 

