@@ -96,7 +96,7 @@ SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket=$socket
 CredType=cred/munge
-MpiDefault=${NEUROLENS_SLURM_MPI:-none}
+MpiDefault=${NEUROLENS_SLURM_MPI:-pmix}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
