@@ -10,6 +10,7 @@
 #include <string>
 
 #include "model/checkpoint.hpp"
+#include "model/plant.hpp"
 
 namespace fs = std::filesystem;
 
@@ -55,7 +56,7 @@ TEST_F(SynthModelCommand, Help) {
   const Result r = run("synth-model --help");
   EXPECT_EQ(r.status, 0) << r.output;
   for (const char* opt : {"--out", "--arch", "--dtype", "--shards", "--prefix", "--seed",
-                          "--vocab-dir", "--attention-types", "--n-vocab", "random"}) {
+                          "--vocab-dir", "--attention-types", "--n-vocab", "random", "--plant"}) {
     EXPECT_CONTAINS(r.output, opt);
   }
 }
@@ -104,6 +105,41 @@ TEST_F(SynthModelCommand, GptNeoShardedBf16IsSeeded) {
   ASSERT_EQ(run(common + "--seed 4 --out '" + a.string() + "'").status, 0);
   const auto ma2 = neurolens::model::load_model(a);
   EXPECT_EQ(ma2.weights.blocks[2].fc.weight[5], mc.weights.blocks[2].fc.weight[5]);
+}
+
+TEST_F(SynthModelCommand, PlantWritesPlantedJson) {
+  const fs::path m = dir_ / "demo";
+  const Result r = run("synth-model --plant --seed 1 --out '" + m.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* concept_name : {"negation", "noun_verb", "proper_noun", "token_length", "before",
+                                   "hidden_states.2", "planted.json"}) {
+    EXPECT_CONTAINS(r.output, concept_name);
+  }
+  const auto planted = neurolens::model::read_planted(m);
+  ASSERT_EQ(planted.size(), 6u);
+  const auto model = neurolens::model::load_model(m);
+  // The planted neuron reads its dimension with weight 1 (GPT-2 c_fc layout [D, F]).
+  const auto& p = planted[0];
+  EXPECT_EQ(model.weights.blocks[static_cast<std::size_t>(p.layer)]
+                .fc.weight[static_cast<std::size_t>(p.residual_dim) * 512 +
+                           static_cast<std::size_t>(p.neuron)],
+            1.0f);
+  // GPT-Neo plants too; rewriting without --plant drops planted.json.
+  const fs::path neo = dir_ / "neo";
+  ASSERT_EQ(run("synth-model --plant --arch gpt_neo --seed 1 --out '" + neo.string() + "'").status,
+            0);
+  EXPECT_EQ(neurolens::model::read_planted(neo), planted);  // same seed, same indices
+  ASSERT_EQ(run("synth-model --seed 1 --out '" + m.string() + "'").status, 0);
+  EXPECT_FALSE(fs::exists(m / "planted.json"));
+  EXPECT_TRUE(neurolens::model::read_planted(m).empty());
+  // Too small for the default layers, or a truncated vocabulary: clear errors, nothing written.
+  const Result small = run("synth-model --plant --layers 2 --out '" + (dir_ / "s").string() + "'");
+  EXPECT_EQ(small.status, 1);
+  EXPECT_CONTAINS(small.output, "--layers");
+  const Result trunc = run("synth-model --plant --n-vocab 300 --out '" + (dir_ / "s").string() + "'");
+  EXPECT_EQ(trunc.status, 1);
+  EXPECT_CONTAINS(trunc.output, "--n-vocab");
+  EXPECT_FALSE(fs::exists(dir_ / "s"));
 }
 
 TEST_F(SynthModelCommand, Errors) {
