@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "model/hooks.hpp"
 #include "model/synth.hpp"
 #include "model/tokenizer.hpp"
+#include "stats/ttest.hpp"
 
 namespace fs = std::filesystem;
 using namespace neurolens::model;
@@ -259,6 +261,15 @@ class Planted : public ::testing::Test {
                 "%.1f (rank %d)\n",
                 concept_name.c_str(), hook.c_str(), p.neuron, tp, rank_by_abs(t, p.neuron),
                 runner_up, tu, rank_by_abs(t0, p.neuron));
+    // Bonferroni over the layer's neurons, with the conservative df = min(n_a, n_b) - 1.
+    double na = 0, nb = 0;
+    for (std::size_t i = 0; i < n_; ++i) na += in_a(i), nb += in_b(i);
+    const double p_value = neurolens::stats::t_pvalue(tp, std::min(na, nb) - 1,
+                                                      neurolens::stats::Tail::TwoSided);
+    const double alpha = 0.05 / static_cast<double>(t.size());
+    std::printf("%-12s n = %.0f vs %.0f, p = %.3g (Bonferroni alpha %.3g)\n", concept_name.c_str(),
+                na, nb, p_value, alpha);
+    EXPECT_LT(p_value, alpha) << concept_name;
     EXPECT_GT(tp, min_t) << concept_name;
     EXPECT_EQ(rank_by_abs(t, p.neuron), 0) << concept_name;
     EXPECT_GT(std::abs(tp), 2.0 * runner_up) << concept_name;
@@ -507,6 +518,60 @@ TEST(Plant, PlantedJsonRoundTripAndErrors) {
   bad = planted_json(want, p);
   bad.replace(bad.find("\"mlp.hook_pre\""), 14, "\"attn.hook_z\"");
   expect_error(bad, "planted[0].site");
+  fs::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+// GPT-Neo ([F, D] c_fc layout, unscaled attention) plants the same way: in one sentence the
+// planted neuron is the most active neuron of its layer at its token.
+TEST(Plant, GptNeoPlantedNeuronsFireOnTheirTokens) {
+  SynthOptions o;
+  o.architecture = Architecture::GptNeo;
+  o.seed = 2;
+  o.n_positions = 64;
+  o.vocab_dir = kVocab;
+  const Tokenizer tok = Tokenizer::load(kVocab / "encoder.json", kVocab / "vocab.bpe");
+  auto tensors = synth_tensors(o);
+  PlantOptions p;
+  p.seed = o.seed;
+  const auto planted = plant_concepts(tensors, tok, p);
+  const fs::path dir = temp_dir("neo");
+  write_checkpoint(o, tensors, dir);
+  const Model m = load_model(dir);
+  const std::string text = "The dog did not bark at the stranger before dawn.";
+  const auto ids = tok.encode(text);
+  const int T = static_cast<int>(ids.size());
+  ForwardPass fwd(m, 1, T);
+  const int F = m.config.d_mlp;
+  for (const auto& [concept_name, token] :
+       std::vector<std::pair<std::string, std::string>>{{"negation", " not"}, {"before", " before"}}) {
+    const PlantedNeuron* pn = nullptr;
+    for (const auto& e : planted) {
+      if (e.concept_name == concept_name && e.site == "mlp.hook_pre") pn = &e;
+    }
+    ASSERT_NE(pn, nullptr);
+    std::vector<float> pre(static_cast<std::size_t>(T) * static_cast<std::size_t>(F));
+    CaptureRequest req{parse_hook_name("blocks." + std::to_string(pn->layer) + ".mlp.hook_pre",
+                                       m.config),
+                       pre.data()};
+    fwd.run(ids, 1, T, std::span(&req, 1));
+    const int pos = static_cast<int>(
+        std::find(ids.begin(), ids.end(), *tok.token_id(token)) - ids.begin());
+    ASSERT_LT(pos, T);
+    const float* row = pre.data() + static_cast<std::size_t>(pos) * static_cast<std::size_t>(F);
+    EXPECT_EQ(std::max_element(row, row + F) - row, pn->neuron) << concept_name;
+    // Elsewhere in the sentence the neuron is below its value at the token.
+    for (int t = 0; t < T; ++t) {
+      if (t == pos) continue;
+      EXPECT_LT(pre[static_cast<std::size_t>(t) * static_cast<std::size_t>(F) +
+                    static_cast<std::size_t>(pn->neuron)],
+                row[pn->neuron] / 2)
+          << concept_name << " at " << t;
+    }
+  }
   fs::remove_all(dir);
 }
 
