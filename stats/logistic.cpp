@@ -19,7 +19,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // exp(x) in a form the compiler vectorizes (the libm call is not): Cody-Waite reduction
-// x = n ln2 + r, |r| <= ln2/2, degree-13 Taylor polynomial (truncation < 1e-17 relative),
+// x = n ln2 + r, |r| <= ln2/2, degree-11 Taylor polynomial (truncation < 1e-14 relative),
 // 2^n built in the exponent bits. Clamped to [-708, 708] (results 3e-308 .. 3e307).
 inline double vexp(double x) {
   x = x < -708.0 ? -708.0 : (x > 708.0 ? 708.0 : x);
@@ -30,9 +30,7 @@ inline double vexp(double x) {
   const double kd = x * kLog2e + kShift;
   const double nd = kd - kShift;
   const double r = (x - nd * kLn2Hi) - nd * kLn2Lo;
-  double p = 1.0 / 6227020800.0;  // 1/13!
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
+  double p = 1.0 / 39916800.0;  // 1/11!
   p = p * r + 1.0 / 3628800.0;
   p = p * r + 1.0 / 362880.0;
   p = p * r + 1.0 / 40320.0;
@@ -132,51 +130,84 @@ LogisticPartials LogisticPartials::deserialize(std::span<const double> in, std::
   return p;
 }
 
+namespace {
+
+std::uint8_t precheck_one(double n0, double n1, double lo0, double hi0, double lo1, double hi1) {
+  std::uint8_t f = 0;
+  if (n0 == 0 || n1 == 0) {
+    set_flag(f, Flag::SingleClass);
+  } else if (std::min(lo0, lo1) == std::max(hi0, hi1)) {
+    set_flag(f, Flag::ConstantPredictor);
+  } else if (hi0 <= lo1 || hi1 <= lo0) {  // complete (<) or quasi-complete (==) separation
+    set_flag(f, Flag::Separated);
+  }
+  return f;
+}
+
+}  // namespace
+
+namespace {
+
+void start_one(double n0, double n1, double mean0, double mean1, double pooled_var, double& b0,
+               double& b1) {
+  b0 = b1 = 0.0;
+  if (!(n0 > 0 && n1 > 0 && pooled_var > 0.0)) return;
+  const double slope = (mean1 - mean0) / pooled_var;
+  const double intercept = std::log(n1 / n0) - slope * (mean0 + mean1) / 2.0;
+  if (std::isfinite(slope) && std::isfinite(intercept) &&
+      std::fabs(slope) * std::sqrt(pooled_var) <= 3.0) {
+    b0 = intercept;
+    b1 = slope;
+  }
+}
+
+}  // namespace
+
+void logistic_start(const GroupMoments& class0, const GroupMoments& class1,
+                    std::span<double> beta0, std::span<double> beta1) {
+  const std::size_t k = class0.neurons();
+  check_neurons(class1.neurons(), k, "stats::logistic_start");
+  check_neurons(beta0.size(), k, "stats::logistic_start");
+  check_neurons(beta1.size(), k, "stats::logistic_start");
+  const double n0 = class0.count(), n1 = class1.count();
+  for (std::size_t j = 0; j < k; ++j) {
+    const double pooled = n0 + n1 > 2 ? (class0.variance(j, 0.0) * n0 + class1.variance(j, 0.0) * n1) /
+                                            (n0 + n1 - 2)
+                                      : 0.0;
+    start_one(n0, n1, class0.mean()[j], class1.mean()[j], pooled, beta0[j], beta1[j]);
+  }
+}
+
+void LogisticSolver::set_start(std::span<const double> beta0, std::span<const double> beta1) {
+  check_neurons(beta0.size(), k_, "stats::LogisticSolver::set_start");
+  check_neurons(beta1.size(), k_, "stats::LogisticSolver::set_start");
+  for (std::size_t j = 0; j < k_; ++j) {
+    if (iterations_[j] == 0 && active_[j]) {
+      beta0_[j] = beta0[j];
+      beta1_[j] = beta1[j];
+    }
+  }
+}
+
 std::vector<std::uint8_t> logistic_precheck(const GroupMoments& class0,
                                             const GroupMoments& class1) {
   check_neurons(class1.neurons(), class0.neurons(), "stats::logistic_precheck");
   const std::size_t k = class0.neurons();
   std::vector<std::uint8_t> flags(k, 0);
   for (std::size_t j = 0; j < k; ++j) {
-    if (class0.count() == 0 || class1.count() == 0) {
-      set_flag(flags[j], Flag::SingleClass);
-      continue;
-    }
-    const double lo = std::min(class0.min()[j], class1.min()[j]);
-    const double hi = std::max(class0.max()[j], class1.max()[j]);
-    if (lo == hi) {
-      set_flag(flags[j], Flag::ConstantPredictor);
-    } else if (class0.max()[j] <= class1.min()[j] || class1.max()[j] <= class0.min()[j]) {
-      set_flag(flags[j], Flag::Separated);
-    }
+    flags[j] = precheck_one(class0.count(), class1.count(), class0.min()[j], class0.max()[j],
+                            class1.min()[j], class1.max()[j]);
   }
   return flags;
 }
 
-LogisticPartials logistic_partials(std::span<const double> beta0, std::span<const double> beta1,
-                                   std::span<const float> x, std::span<const std::uint8_t> y,
-                                   std::size_t n, std::size_t k,
-                                   std::span<const std::uint8_t> active, bool with_loglik,
-                                   std::span<const double> firth_inverse_info) {
-  const char* who = "stats::logistic_partials";
-  check_batch(x, n, k, who);
-  if (y.size() != n) {
-    throw Error(who, "y has " + std::to_string(y.size()) + " labels for " + std::to_string(n) +
-                         " samples", "pass one label per sample");
-  }
-  if (beta0.size() != k || beta1.size() != k || (!active.empty() && active.size() != k) ||
-      (!firth_inverse_info.empty() && firth_inverse_info.size() != 3 * k)) {
-    throw Error(who, "betas/active/firth_inverse_info do not have K = " + std::to_string(k) +
-                         " entries", "pass per-neuron arrays of the solver");
-  }
-  std::vector<double> yv(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (y[i] > 1) {
-      throw Error(who, "label y[" + std::to_string(i) + "] = " + std::to_string(y[i]) +
-                           " is not 0 or 1", "encode group a as 0 and group b as 1");
-    }
-    yv[i] = y[i];
-  }
+namespace {
+
+// logistic_partials without the input checks (fit_logistic checks once, not every iteration).
+LogisticPartials accumulate(std::span<const double> beta0, std::span<const double> beta1,
+                            std::span<const float> x, const std::vector<double>& yv,
+                            std::size_t n, std::size_t k, std::span<const std::uint8_t> active,
+                            bool with_loglik, std::span<const double> firth_inverse_info) {
   LogisticPartials out(k);
   const bool firth = !firth_inverse_info.empty();
   for (std::size_t j0 = 0; j0 < k; j0 += kBlock) {
@@ -217,6 +248,35 @@ LogisticPartials logistic_partials(std::span<const double> beta0, std::span<cons
     }
   }
   return out;
+}
+
+}  // namespace
+
+LogisticPartials logistic_partials(std::span<const double> beta0, std::span<const double> beta1,
+                                   std::span<const float> x, std::span<const std::uint8_t> y,
+                                   std::size_t n, std::size_t k,
+                                   std::span<const std::uint8_t> active, bool with_loglik,
+                                   std::span<const double> firth_inverse_info) {
+  const char* who = "stats::logistic_partials";
+  check_batch(x, n, k, who);
+  if (y.size() != n) {
+    throw Error(who, "y has " + std::to_string(y.size()) + " labels for " + std::to_string(n) +
+                         " samples", "pass one label per sample");
+  }
+  if (beta0.size() != k || beta1.size() != k || (!active.empty() && active.size() != k) ||
+      (!firth_inverse_info.empty() && firth_inverse_info.size() != 3 * k)) {
+    throw Error(who, "betas/active/firth_inverse_info do not have K = " + std::to_string(k) +
+                         " entries", "pass per-neuron arrays of the solver");
+  }
+  std::vector<double> yv(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (y[i] > 1) {
+      throw Error(who, "label y[" + std::to_string(i) + "] = " + std::to_string(y[i]) +
+                           " is not 0 or 1", "encode group a as 0 and group b as 1");
+    }
+    yv[i] = y[i];
+  }
+  return accumulate(beta0, beta1, x, yv, n, k, active, with_loglik, firth_inverse_info);
 }
 
 LogisticSolver::LogisticSolver(std::size_t k, const LogisticOptions& options,
@@ -375,41 +435,61 @@ LogisticFit fit_logistic(std::span<const float> x, std::span<const std::uint8_t>
     throw Error(who, "y has " + std::to_string(y.size()) + " labels for " + std::to_string(n) +
                          " samples", "pass one label per sample");
   }
-  // Per-class moments of x for the precheck, built in chunks of rows to bound the extra memory.
-  GroupMoments class0(k), class1(k);
-  std::vector<float> rows0, rows1;
-  constexpr std::size_t kChunk = 64;
-  for (std::size_t c = 0; c < n; c += kChunk) {
-    rows0.clear();
-    rows1.clear();
-    for (std::size_t i = c; i < std::min(n, c + kChunk); ++i) {
-      if (y[i] > 1) {
-        throw Error(who, "label y[" + std::to_string(i) + "] = " + std::to_string(y[i]) +
-                             " is not 0 or 1", "encode group a as 0 and group b as 1");
-      }
-      auto& rows = y[i] ? rows1 : rows0;
-      rows.insert(rows.end(), x.begin() + static_cast<std::ptrdiff_t>(i * k),
-                  x.begin() + static_cast<std::ptrdiff_t>((i + 1) * k));
+  std::vector<double> yv(n);
+  std::size_t n1 = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (y[i] > 1) {
+      throw Error(who, "label y[" + std::to_string(i) + "] = " + std::to_string(y[i]) +
+                           " is not 0 or 1", "encode group a as 0 and group b as 1");
     }
-    class0.add(std::span<const float>(rows0), rows0.size() / k, k);
-    class1.add(std::span<const float>(rows1), rows1.size() / k, k);
+    yv[i] = y[i];
+    n1 += y[i];
   }
-  LogisticSolver solver(k, options, logistic_precheck(class0, class1));
+  // Precheck from the per-class min/max of x (one pass; the same rule as logistic_precheck).
+  // and the starting values from per-class sums (the same rule as logistic_start).
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<double> lo0(k, kInf), hi0(k, -kInf), lo1(k, kInf), hi1(k, -kInf);
+  std::vector<double> s0(k, 0.0), s1(k, 0.0), q(k, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* row = x.data() + i * k;
+    double* lo = y[i] ? lo1.data() : lo0.data();
+    double* hi = y[i] ? hi1.data() : hi0.data();
+    double* sum = y[i] ? s1.data() : s0.data();
+    for (std::size_t j = 0; j < k; ++j) {
+      const double v = row[j];
+      lo[j] = std::min(lo[j], v);
+      hi[j] = std::max(hi[j], v);
+      sum[j] += v;
+      q[j] += v * v;
+    }
+  }
+  const double n0 = static_cast<double>(n - n1), dn1 = static_cast<double>(n1);
+  std::vector<std::uint8_t> flags(k, 0);
+  std::vector<double> start0(k), start1(k);
+  for (std::size_t j = 0; j < k; ++j) {
+    flags[j] = precheck_one(n0, dn1, lo0[j], hi0[j], lo1[j], hi1[j]);
+    const double m0 = n0 > 0 ? s0[j] / n0 : 0.0, m1 = dn1 > 0 ? s1[j] / dn1 : 0.0;
+    // sum of squares within classes (single pass: only a starting value, precision is not vital)
+    const double within = q[j] - n0 * m0 * m0 - dn1 * m1 * m1;
+    const double pooled = n > 2 ? within / static_cast<double>(n - 2) : 0.0;
+    start_one(n0, dn1, m0, m1, pooled, start0[j], start1[j]);
+  }
+  LogisticSolver solver(k, options, flags);
+  if (options.start == LogisticStart::Discriminant) solver.set_start(start0, start1);
   while (!solver.done()) {
     const LogisticPartials at_beta =
-        logistic_partials(solver.beta0(), solver.beta1(), x, y, n, k, solver.active());
+        accumulate(solver.beta0(), solver.beta1(), x, yv, n, k, solver.active(), false, {});
     if (solver.needs_firth_pass()) {
       const LogisticPartials firth =
-          logistic_partials(solver.beta0(), solver.beta1(), x, y, n, k, solver.firth_active(),
-                            false, solver.firth_inverse_info(at_beta));
+          accumulate(solver.beta0(), solver.beta1(), x, yv, n, k, solver.firth_active(), false,
+                     solver.firth_inverse_info(at_beta));
       solver.step(at_beta, &firth);
     } else {
       solver.step(at_beta);
     }
   }
-  const LogisticPartials final_partials =
-      logistic_partials(solver.beta0(), solver.beta1(), x, y, n, k, solver.fitted(), true);
-  return solver.finalize(final_partials);
+  return solver.finalize(
+      accumulate(solver.beta0(), solver.beta1(), x, yv, n, k, solver.fitted(), true, {}));
 }
 
 }  // namespace neurolens::stats

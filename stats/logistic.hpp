@@ -32,11 +32,15 @@
 namespace neurolens::stats {
 
 enum class FirthMode { Never, Separated, Always };
+// Where fit_logistic starts Newton: Zero (statsmodels) or Discriminant (logistic_start; fewer
+// iterations, the same estimate).
+enum class LogisticStart { Zero, Discriminant };
 
 struct LogisticOptions {
   int max_iter = 35;       // statsmodels Logit.fit default
   double tol = 1e-8;       // on max |parameter change|, as statsmodels' Newton
   FirthMode firth = FirthMode::Never;
+  LogisticStart start = LogisticStart::Discriminant;
   // Firth steps are scaled down so |d intercept| + |d slope| * rms(x) <= this: a step changes
   // the linear predictor by at most about this much (logistf caps |change| at 5 in beta units).
   double firth_max_step = 5.0;
@@ -77,6 +81,13 @@ class LogisticPartials {
 std::vector<std::uint8_t> logistic_precheck(const GroupMoments& class0,
                                             const GroupMoments& class1);
 
+// Starting values from the class moments of x: the linear-discriminant (equal-variance normal)
+// estimate beta1 = (mean1 - mean0) / pooled variance, beta0 = log(n1 / n0) - beta1 (mean0 +
+// mean1) / 2 — the logistic MLE's close neighbour, which saves Newton iterations. Where it is
+// large (|beta1| sd > 3) or undefined, 0 (statsmodels' start) is used instead.
+void logistic_start(const GroupMoments& class0, const GroupMoments& class1,
+                    std::span<double> beta0, std::span<double> beta1);
+
 // Sums over the N samples of this shard at betas [K]. Neurons with active[k] == 0 are skipped
 // (their fields are 0); an empty `active` means all. With `firth_inverse_info` ([3, K]: the
 // inverse information entries a00, a01, a11 at the same betas, from LogisticSolver) the gradient
@@ -103,6 +114,10 @@ class LogisticSolver {
   // `precheck` from logistic_precheck (or empty: nothing flagged).
   LogisticSolver(std::size_t k, const LogisticOptions& options,
                  std::span<const std::uint8_t> precheck = {});
+
+  // Optional starting values (default 0, as statsmodels), e.g. from logistic_start(); call before
+  // the first step(). The estimate does not depend on the start, only the iteration count does.
+  void set_start(std::span<const double> beta0, std::span<const double> beta1);
 
   std::span<const double> beta0() const { return beta0_; }
   std::span<const double> beta1() const { return beta1_; }

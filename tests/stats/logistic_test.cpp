@@ -26,9 +26,13 @@ struct Data {
   }
 };
 
-TEST(Logistic, MatchesStatsmodels) {
+class LogisticStarts : public ::testing::TestWithParam<LogisticStart> {};
+
+TEST_P(LogisticStarts, MatchesStatsmodels) {
   Data d;
-  const LogisticFit fit = fit_logistic(d.x, d.y, d.n, d.k);
+  LogisticOptions opt;
+  opt.start = GetParam();
+  const LogisticFit fit = fit_logistic(d.x, d.y, d.n, d.k, opt);
   constexpr double kRel = 1e-6;
   EXPECT_TRUE(all_close(d.f["b0"], fit.beta0, kRel)) << "intercept";
   EXPECT_TRUE(all_close(d.f["b1"], fit.beta1, kRel)) << "slope";
@@ -51,6 +55,9 @@ TEST(Logistic, MatchesStatsmodels) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Start, LogisticStarts,
+                         ::testing::Values(LogisticStart::Zero, LogisticStart::Discriminant));
 
 TEST(Logistic, FirthMatchesReference) {
   Data d;
