@@ -214,8 +214,8 @@ class Planted : public ::testing::Test {
     planted_ = new Built(build(true, "planted"));
     random_ = new Built(build(false, "random"));
     const Tokenizer tok = Tokenizer::load(kVocab / "encoder.json", kVocab / "vocab.bpe");
-    // One file from each of eight genres: press, religion, hobbies, belles lettres, learned,
-    // general fiction, adventure, romance.
+    // Files of ten genres: press, religion, skills/hobbies, belles lettres, learned, fiction,
+    // adventure, romance, mystery, humour.
     toks_ = new std::vector<Tok>(
         brown_tokens(tok, {"ca01", "ca02", "cd01", "ce01", "cg01", "cj01", "ck01", "ck02", "cn01",
                            "cn02", "cp01", "cp02", "cl01", "cr01"}));
