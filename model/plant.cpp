@@ -28,11 +28,11 @@ const char* const kFormat = "neurolens-planted-1";
 // sentence starts) and GPT-2's split contractions ("don't" -> " don" "'t"). " can" and " won" are
 // not planted: they are also affirmative words.
 const char* const kNegationWords[] = {
-    " not",    " never",  " cannot",  " no",     " nothing", " nobody", " neither", " nor",
-    " none",   " nowhere", " without", " Not",   " Never",   " No",     " Nothing", " Nobody",
-    " Neither", " Nor",   " None",    "Not",     "No",       "Never",   "'t",       "n't",
-    " didn",   " don",    " doesn",   " isn",    " wasn",    " couldn", " wouldn",  " shouldn",
-    " aren",   " weren",  " hasn",    " haven",  " hadn",    " ain",    " mustn",   " needn"};
+    " not",     " never",   " cannot",  " no",    " nothing", " nobody", " neither", " nor",
+    " none",    " nowhere", " without", " Not",   " Never",   " No",     " Nothing", " Nobody",
+    " Neither", " Nor",     " None",    "Not",    "No",       "Never",   "'t",       "n't",
+    " didn",    " don",     " doesn",   " isn",   " wasn",    " couldn", " wouldn",  " shouldn",
+    " aren",    " weren",   " hasn",    " haven", " hadn",    " ain",    " mustn",   " needn"};
 
 class Rng {  // splitmix64
  public:
@@ -71,7 +71,9 @@ bool has_tensor(const std::vector<NamedTensor>& tensors, const std::string& name
   });
 }
 
-std::string strip_space(const std::string& s) { return !s.empty() && s[0] == ' ' ? s.substr(1) : s; }
+std::string strip_space(const std::string& s) {
+  return !s.empty() && s[0] == ' ' ? s.substr(1) : s;
+}
 
 bool is_capitalized_word(const std::string& w) {
   if (w.size() < 2 || w[0] < 'A' || w[0] > 'Z') return false;
@@ -170,7 +172,8 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors, con
     if (const int id = id_of(" " + w); id >= 0) set(1, id, -1.0);
   }
   std::unordered_set<std::string> function_words;
-  for (const auto& w : split_words(plant_words::kCapitalizedFunctionWords)) function_words.insert(w);
+  for (const auto& w : split_words(plant_words::kCapitalizedFunctionWords))
+    function_words.insert(w);
   const auto eot = tok.token_id("<|endoftext|>");
   double sum = 0.0, sum2 = 0.0;
   int n_len = 0;
@@ -207,8 +210,8 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors, con
     for (int c = 0; c < 5; ++c) {
       for (int k = 0; k < F; ++k) {
         const std::size_t d = static_cast<std::size_t>(dims[c]), j = static_cast<std::size_t>(k);
-        fc_w.values[neo ? j * static_cast<std::size_t>(D) + d : d * static_cast<std::size_t>(F) + j] =
-            0.0f;
+        fc_w.values[neo ? j * static_cast<std::size_t>(D) + d
+                        : d * static_cast<std::size_t>(F) + j] = 0.0f;
       }
     }
   }
@@ -227,7 +230,8 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors, con
     NamedTensor& fc_w = find_tensor(tensors, b + "c_fc.weight");
     NamedTensor& fc_b = find_tensor(tensors, b + "c_fc.bias");
     NamedTensor& proj_w = find_tensor(tensors, b + "c_proj.weight");
-    const std::size_t j = static_cast<std::size_t>(neurons[c]), d = static_cast<std::size_t>(dims[c]);
+    const std::size_t j = static_cast<std::size_t>(neurons[c]),
+                      d = static_cast<std::size_t>(dims[c]);
     const std::size_t Fz = static_cast<std::size_t>(F), Dz = static_cast<std::size_t>(D);
     fc_w.values[neo ? j * Dz + d : d * Fz + j] = static_cast<float>(o.read_weight);
     const bool two_sided = c == 1 || c == 3;
@@ -257,17 +261,17 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors, con
 std::string planted_json(const std::vector<PlantedNeuron>& planted, const PlantOptions& options) {
   nlohmann::ordered_json arr = nlohmann::ordered_json::array();
   for (const auto& p : planted) {
-    arr.push_back({{"concept", p.concept_name},
-                   {"site", p.site},
-                   {"layer", p.layer},
-                   {"neuron", p.neuron},
-                   {"hook", p.site == "hidden_states"
-                                ? "hidden_states." + std::to_string(p.layer)
-                                : "blocks." + std::to_string(p.layer) + "." + p.site},
-                   {"residual_dim", p.residual_dim},
-                   {"gain", p.gain},
-                   {"description", p.description},
-                   {"n_tokens", p.n_tokens}});
+    arr.push_back(
+        {{"concept", p.concept_name},
+         {"site", p.site},
+         {"layer", p.layer},
+         {"neuron", p.neuron},
+         {"hook", p.site == "hidden_states" ? "hidden_states." + std::to_string(p.layer)
+                                            : "blocks." + std::to_string(p.layer) + "." + p.site},
+         {"residual_dim", p.residual_dim},
+         {"gain", p.gain},
+         {"description", p.description},
+         {"n_tokens", p.n_tokens}});
   }
   nlohmann::ordered_json j;
   j["format"] = kFormat;

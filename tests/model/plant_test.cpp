@@ -67,7 +67,8 @@ double welch_t(const std::vector<double>& a, const std::vector<double>& b) {
   double ma, va, mb, vb;
   mv(a, ma, va);
   mv(b, mb, vb);
-  return (ma - mb) / std::sqrt(va / static_cast<double>(a.size()) + vb / static_cast<double>(b.size()));
+  return (ma - mb) /
+         std::sqrt(va / static_cast<double>(a.size()) + vb / static_cast<double>(b.size()));
 }
 
 double correlation(const std::vector<double>& x, const std::vector<double>& y) {
@@ -185,8 +186,8 @@ Acts run(const Model& m, const std::vector<Tok>& toks, const std::vector<std::st
 
 // Per neuron of a hook: Welch t between the tokens with in_a and those with in_b.
 template <typename A, typename B>
-std::vector<double> t_per_neuron(const Acts& acts, const std::string& hook, std::size_t n,
-                                 A in_a, B in_b) {
+std::vector<double> t_per_neuron(const Acts& acts, const std::string& hook, std::size_t n, A in_a,
+                                 B in_b) {
   const int w = acts.width.at(hook);
   const auto& x = acts.by_hook.at(hook);
   std::vector<double> t(static_cast<std::size_t>(w));
@@ -257,15 +258,16 @@ class Planted : public ::testing::Test {
     others.erase(others.begin() + p.neuron);
     double runner_up = 0;
     for (double v : others) runner_up = std::max(runner_up, std::abs(v));
-    std::printf("%-12s %s neuron %d: planted t = %.1f (rank %d, runner-up |t| %.1f); unplanted t = "
-                "%.1f (rank %d)\n",
-                concept_name.c_str(), hook.c_str(), p.neuron, tp, rank_by_abs(t, p.neuron),
-                runner_up, tu, rank_by_abs(t0, p.neuron));
+    std::printf(
+        "%-12s %s neuron %d: planted t = %.1f (rank %d, runner-up |t| %.1f); unplanted t = "
+        "%.1f (rank %d)\n",
+        concept_name.c_str(), hook.c_str(), p.neuron, tp, rank_by_abs(t, p.neuron), runner_up, tu,
+        rank_by_abs(t0, p.neuron));
     // Bonferroni over the layer's neurons, with the conservative df = min(n_a, n_b) - 1.
     double na = 0, nb = 0;
     for (std::size_t i = 0; i < n_; ++i) na += in_a(i), nb += in_b(i);
-    const double p_value = neurolens::stats::t_pvalue(tp, std::min(na, nb) - 1,
-                                                      neurolens::stats::Tail::TwoSided);
+    const double p_value =
+        neurolens::stats::t_pvalue(tp, std::min(na, nb) - 1, neurolens::stats::Tail::TwoSided);
     const double alpha = 0.05 / static_cast<double>(t.size());
     std::printf("%-12s n = %.0f vs %.0f, p = %.3g (Bonferroni alpha %.3g)\n", concept_name.c_str(),
                 na, nb, p_value, alpha);
@@ -322,14 +324,16 @@ TEST_F(Planted, RecordsSixEntriesWithDistinctDimensions) {
 }
 
 TEST_F(Planted, Negation) {
-  const std::set<std::string> neg = {"not",  "never", "cannot",  "no",      "nothing", "nobody",
-                                     "neither", "nor", "none",  "nowhere", "without", "'t"};
+  const std::set<std::string> neg = {"not",     "never", "cannot", "no",      "nothing", "nobody",
+                                     "neither", "nor",   "none",   "nowhere", "without", "'t"};
   std::vector<bool> is_neg(n_);
   std::size_t count = 0;
-  for (std::size_t i = 0; i < n_; ++i) count += is_neg[i] = neg.count(stripped_lower((*text_)[i])) > 0;
+  for (std::size_t i = 0; i < n_; ++i)
+    count += is_neg[i] = neg.count(stripped_lower((*text_)[i])) > 0;
   ASSERT_GT(count, 50u);
-  check("negation", [&](std::size_t i) { return is_neg[i]; },
-        [&](std::size_t i) { return !is_neg[i]; }, 10.0);
+  check(
+      "negation", [&](std::size_t i) { return is_neg[i]; },
+      [&](std::size_t i) { return !is_neg[i]; }, 10.0);
 }
 
 TEST_F(Planted, NounVerb) {
@@ -339,8 +343,8 @@ TEST_F(Planted, NounVerb) {
   };
   const auto verb = [&](std::size_t i) {
     const auto& t = (*toks_)[i];
-    return t.first && (t.tag == "vb" || t.tag == "vbd" || t.tag == "vbg" || t.tag == "vbn" ||
-                       t.tag == "vbz");
+    return t.first &&
+           (t.tag == "vb" || t.tag == "vbd" || t.tag == "vbg" || t.tag == "vbn" || t.tag == "vbz");
   };
   check("noun_verb", noun, verb, 10.0);
 }
@@ -350,13 +354,15 @@ TEST_F(Planted, ProperNoun) {
     const auto& t = (*toks_)[i];
     return t.first && t.tag.rfind("np", 0) == 0;
   };
-  check("proper_noun", proper, [&](std::size_t i) { return !proper(i); }, 10.0);
+  check(
+      "proper_noun", proper, [&](std::size_t i) { return !proper(i); }, 10.0);
 }
 
 TEST_F(Planted, BeforeNeuron) {
   const int before = 878;  // " before"
-  check("before", [&](std::size_t i) { return (*toks_)[i].id == before; },
-        [&](std::size_t i) { return (*toks_)[i].id != before; }, 10.0);
+  check(
+      "before", [&](std::size_t i) { return (*toks_)[i].id == before; },
+      [&](std::size_t i) { return (*toks_)[i].id != before; }, 10.0);
 }
 
 TEST_F(Planted, BeforeMaximisesItsHiddenStateDimension) {
@@ -371,7 +377,8 @@ TEST_F(Planted, BeforeMaximisesItsHiddenStateDimension) {
     for (std::size_t i = s; i < s + 2048; ++i) {
       has |= (*toks_)[i].id == 878;
       const auto at = [&](const Acts& a, std::size_t j) {
-        return a.by_hook.at(hook)[j * static_cast<std::size_t>(w) + static_cast<std::size_t>(p.neuron)];
+        return a.by_hook.at(
+            hook)[j * static_cast<std::size_t>(w) + static_cast<std::size_t>(p.neuron)];
       };
       if (at(*planted_acts_, i) > at(*planted_acts_, best)) best = i;
       if (at(*random_acts_, i) > at(*random_acts_, best0)) best0 = i;
@@ -381,9 +388,10 @@ TEST_F(Planted, BeforeMaximisesItsHiddenStateDimension) {
     won += (*toks_)[best].id == 878;
     won_random += (*toks_)[best0].id == 878;
   }
-  std::printf("before: hidden_states.%d dim %d argmax is \" before\" in %d of %d batches (unplanted "
-              "%d)\n",
-              p.layer, p.neuron, won, batches, won_random);
+  std::printf(
+      "before: hidden_states.%d dim %d argmax is \" before\" in %d of %d batches (unplanted "
+      "%d)\n",
+      p.layer, p.neuron, won, batches, won_random);
   ASSERT_GT(batches, 3);
   EXPECT_EQ(won, batches);
   EXPECT_LT(won_random, batches);
@@ -412,10 +420,11 @@ TEST_F(Planted, TokenLength) {
   const auto t_groups = t_per_neuron(
       *planted_acts_, hook, n_, [&](std::size_t i) { return len[i] > median; },
       [&](std::size_t i) { return len[i] < median; });
-  std::printf("token_length %s neuron %d: r = %.3f (rank %d), longer-vs-shorter t = %.1f; "
-              "unplanted r = %.3f\n",
-              hook.c_str(), p.neuron, r[static_cast<std::size_t>(p.neuron)],
-              rank_by_abs(r, p.neuron), t_groups[static_cast<std::size_t>(p.neuron)], r0);
+  std::printf(
+      "token_length %s neuron %d: r = %.3f (rank %d), longer-vs-shorter t = %.1f; "
+      "unplanted r = %.3f\n",
+      hook.c_str(), p.neuron, r[static_cast<std::size_t>(p.neuron)], rank_by_abs(r, p.neuron),
+      t_groups[static_cast<std::size_t>(p.neuron)], r0);
   EXPECT_GT(r[static_cast<std::size_t>(p.neuron)], 0.8);
   EXPECT_EQ(rank_by_abs(r, p.neuron), 0);
   EXPECT_EQ(rank_by_abs(t_groups, p.neuron), 0);
@@ -479,7 +488,7 @@ TEST(Plant, ErrorsOnTooSmallModels) {
 TEST(Plant, TokenLength) {
   EXPECT_EQ(planted_token_length(" before"), 6);
   EXPECT_EQ(planted_token_length("before"), 6);
-  EXPECT_EQ(planted_token_length("  x"), 2);        // only one leading space is dropped
+  EXPECT_EQ(planted_token_length("  x"), 2);           // only one leading space is dropped
   EXPECT_EQ(planted_token_length(" caf\xc3\xa9"), 4);  // code points, not bytes
   EXPECT_EQ(planted_token_length(" "), 0);
 }
@@ -489,14 +498,11 @@ TEST(Plant, PlantedJsonRoundTripAndErrors) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   EXPECT_TRUE(read_planted(dir).empty());
-  std::vector<PlantedNeuron> want = {
-      {"negation", "mlp.hook_pre", 1, 17, 3, 1.0, "not, never", 40},
-      {"before", "hidden_states", 2, 9, 9, 2.5, "\" before\"", 1}};
+  std::vector<PlantedNeuron> want = {{"negation", "mlp.hook_pre", 1, 17, 3, 1.0, "not, never", 40},
+                                     {"before", "hidden_states", 2, 9, 9, 2.5, "\" before\"", 1}};
   PlantOptions p;
   p.seed = 3;
-  {
-    std::ofstream(dir / "planted.json") << planted_json(want, p);
-  }
+  { std::ofstream(dir / "planted.json") << planted_json(want, p); }
   EXPECT_EQ(read_planted(dir), want);
   const auto expect_error = [&](const std::string& text, const std::string& needle) {
     std::ofstream(dir / "planted.json", std::ios::trunc) << text;
@@ -546,20 +552,20 @@ TEST(Plant, GptNeoPlantedNeuronsFireOnTheirTokens) {
   const int T = static_cast<int>(ids.size());
   ForwardPass fwd(m, 1, T);
   const int F = m.config.d_mlp;
-  for (const auto& [concept_name, token] :
-       std::vector<std::pair<std::string, std::string>>{{"negation", " not"}, {"before", " before"}}) {
+  for (const auto& [concept_name, token] : std::vector<std::pair<std::string, std::string>>{
+           {"negation", " not"}, {"before", " before"}}) {
     const PlantedNeuron* pn = nullptr;
     for (const auto& e : planted) {
       if (e.concept_name == concept_name && e.site == "mlp.hook_pre") pn = &e;
     }
     ASSERT_NE(pn, nullptr);
     std::vector<float> pre(static_cast<std::size_t>(T) * static_cast<std::size_t>(F));
-    CaptureRequest req{parse_hook_name("blocks." + std::to_string(pn->layer) + ".mlp.hook_pre",
-                                       m.config),
-                       pre.data()};
+    CaptureRequest req{
+        parse_hook_name("blocks." + std::to_string(pn->layer) + ".mlp.hook_pre", m.config),
+        pre.data()};
     fwd.run(ids, 1, T, std::span(&req, 1));
-    const int pos = static_cast<int>(
-        std::find(ids.begin(), ids.end(), *tok.token_id(token)) - ids.begin());
+    const int pos =
+        static_cast<int>(std::find(ids.begin(), ids.end(), *tok.token_id(token)) - ids.begin());
     ASSERT_LT(pos, T);
     const float* row = pre.data() + static_cast<std::size_t>(pos) * static_cast<std::size_t>(F);
     EXPECT_EQ(std::max_element(row, row + F) - row, pn->neuron) << concept_name;
