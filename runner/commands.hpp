@@ -14,5 +14,6 @@ using Args = std::vector<std::string>;
 int run_synth_model(const Args& args);  // runner/synth_model_command.cpp
 int run_tokenize(const Args& args);     // runner/tokenize_command.cpp
 int run_capture(const Args& args);      // runner/capture_command.cpp
+int run_run(const Args& args);          // runner/run_command.cpp
 
 }  // namespace neurolens::runner

@@ -84,12 +84,18 @@ void install_stop_handlers() {
   std::signal(SIGINT, request_stop);
 }
 
-void run_batches(RunContext& ctx, const Plan& plan, const Block& block,
+void run_batches(RunContext& ctx, const Plan& plan,
                  const std::function<void(const SampleBatch&)>& consume, Checkpointable* state) {
   const Job& job = ctx.job;
   const Comm& comm = ctx.comm;
-  const int B = job.batch_size;
-  const int64_t my_batches = (block.size() + B - 1) / B;
+  const Block my = plan.rank_batches(comm.rank(), comm.size());
+  const Block block = plan.rank_block(comm.rank(), comm.size());
+  int B = 1;
+  for (int64_t b = 0; b < plan.n_batches(); ++b) {
+    B = std::max<int>(B, static_cast<int>(plan.batch_offsets[static_cast<size_t>(b) + 1] -
+                                         plan.batch_offsets[static_cast<size_t>(b)]));
+  }
+  const int64_t my_batches = my.size();
   // Every rank runs the same number of iterations (some empty), so the collective decisions
   // between batches match up.
   int64_t max_batches = my_batches;
@@ -125,7 +131,7 @@ void run_batches(RunContext& ctx, const Plan& plan, const Block& block,
     }
   }
 
-  model::ForwardPass forward(ctx.model, std::max(1, static_cast<int>(std::min<int64_t>(B, std::max<int64_t>(block.size(), 1)))), std::max(run_T, 1));
+  model::ForwardPass forward(ctx.model, B, std::max(run_T, 1));
   std::vector<std::vector<float>> capture(ctx.sites.size());
   std::vector<std::vector<std::vector<float>>> per_point(ctx.sites.size());
   for (size_t s = 0; s < ctx.sites.size(); ++s) {
@@ -142,8 +148,9 @@ void run_batches(RunContext& ctx, const Plan& plan, const Block& block,
   int64_t forward_tokens = 0;
 
   for (int64_t batch = start_batch; batch < max_batches; ++batch) {
-    const int64_t w0 = std::min(block.end, block.begin + batch * B);
-    const int64_t w1 = std::min(block.end, w0 + B);
+    const int64_t global_batch = my.begin + batch;
+    const int64_t w0 = batch < my_batches ? plan.batch_offsets[static_cast<size_t>(global_batch)] : block.end;
+    const int64_t w1 = batch < my_batches ? plan.batch_offsets[static_cast<size_t>(global_batch) + 1] : block.end;
     if (w1 > w0) {
       const auto t0 = std::chrono::steady_clock::now();
       const int n = static_cast<int>(w1 - w0);
@@ -364,8 +371,8 @@ void GroupStatistics::load_state(std::span<const double> state) {
   if (i != state.size()) throw Error("checkpoint", "state has unexpected trailing data", "start without --resume");
 }
 
-std::vector<int64_t> GroupStatistics::finalize_and_write(RunContext& ctx, const Plan& plan,
-                                                         ResultsWriter& out) {
+std::vector<GroupStatistics::SiteSummary> GroupStatistics::finalize_and_write(
+    RunContext& ctx, const Plan& plan, ResultsWriter& out) {
   const Comm& comm = ctx.comm;
   const Job& job = ctx.job;
   const auto t_reduce = std::chrono::steady_clock::now();
@@ -378,6 +385,7 @@ std::vector<int64_t> GroupStatistics::finalize_and_write(RunContext& ctx, const 
     std::vector<std::pair<std::string, std::vector<double>>> doubles;
     std::vector<std::pair<std::string, std::vector<uint8_t>>> bytes;
     std::vector<double> p;  // this rank's slice
+    std::vector<double> statistic;  // this rank's slice of t or beta
     double n_a = 0, n_b = 0;
   };
   std::vector<SiteResult> results(sites_.size());
@@ -394,6 +402,7 @@ std::vector<int64_t> GroupStatistics::finalize_and_write(RunContext& ctx, const 
       r.doubles = {{"t", t.t}, {"df", t.df}, {"p", t.p}, {"mean_diff", mean}, {"sd_diff", sd}};
       r.bytes = {{"flags", t.flags}};
       r.p = t.p;
+      r.statistic = t.t;
       r.n_a = comm.allreduce_max(d.count());
       r.n_b = r.n_a;
       continue;
@@ -432,6 +441,7 @@ std::vector<int64_t> GroupStatistics::finalize_and_write(RunContext& ctx, const 
                    {"sd_a", sd_a},             {"sd_b", sd_b}};
       r.bytes = {{"converged", converged}, {"separated", separated}, {"flags", flags}};
       r.p = slice(fit.p1);
+      r.statistic = slice(fit.beta1);
     } else {
       const stats::TTestResult t = job.test == TestKind::Student ? stats::student_ttest(a, b)
                                                                  : stats::welch_ttest(a, b);
@@ -441,6 +451,7 @@ std::vector<int64_t> GroupStatistics::finalize_and_write(RunContext& ctx, const 
                    {"sd_b", sd_b},       {"cohens_d", e.d},     {"hedges_g", e.g}};
       r.bytes = {{"flags", t.flags}};
       r.p = t.p;
+      r.statistic = t.t;
     }
   }
   // Multiple comparisons over the whole family: every tested neuron of every site and layer.
@@ -456,7 +467,7 @@ std::vector<int64_t> GroupStatistics::finalize_and_write(RunContext& ctx, const 
   ctx.times.reduce += seconds_since(t_reduce);
 
   const auto t_write = std::chrono::steady_clock::now();
-  std::vector<int64_t> significant(sites_.size(), 0);
+  std::vector<SiteSummary> summaries(sites_.size());
   size_t family_offset = 0;
   for (size_t s = 0; s < sites_.size(); ++s) {
     const SiteSpace& site = sites_[s];
@@ -471,12 +482,18 @@ std::vector<int64_t> GroupStatistics::finalize_and_write(RunContext& ctx, const 
                                 mt.reject.begin() + static_cast<long>(base + r.p.size()));
     out.write_neuron_slice(site, "p_adjusted", r.slice.begin, adjusted);
     out.write_neuron_slice(site, "significant", r.slice.begin, reject);
-    for (size_t k = 0; k < all_p[s].size(); ++k) significant[s] += mt.reject[family_offset + k];
+    SiteSummary& summary = summaries[s];
+    summary.statistic = job.test == TestKind::Logistic ? "beta" : "t";
+    summary.values = comm.allgatherv(r.statistic);
+    summary.p = all_p[s];
+    summary.significant.assign(mt.reject.begin() + static_cast<long>(family_offset),
+                               mt.reject.begin() + static_cast<long>(family_offset + all_p[s].size()));
+    for (uint8_t v : summary.significant) summary.n_significant += v;
     family_offset += all_p[s].size();
     const std::string group = "/" + site.site;
     out.set_attribute(group, "n_a", static_cast<int64_t>(r.n_a));
     out.set_attribute(group, "n_b", static_cast<int64_t>(r.n_b));
-    out.set_attribute(group, "n_significant", significant[s]);
+    out.set_attribute(group, "n_significant", summary.n_significant);
   }
   out.set_attribute("/", "correction", std::string(job.correction == Correction::Bonferroni ? "bonferroni" : "bh"));
   out.set_attribute("/", "alpha", job.alpha);
@@ -511,7 +528,7 @@ std::vector<int64_t> GroupStatistics::finalize_and_write(RunContext& ctx, const 
     out.write_shared("/samples/window_id", io::H5Type::I64, dims, window.data());
   }
   ctx.times.write += seconds_since(t_write);
-  return significant;
+  return summaries;
 }
 
 // ---- Distributed logistic regression ------------------------------------------------------------

@@ -86,12 +86,12 @@ struct Interrupted {
 // Installs SIGTERM / SIGINT handlers that ask the run to checkpoint and stop.
 void install_stop_handlers();
 
-// Runs the rank's windows [block.begin, block.end) in batches of job.batch_size and calls
+// Runs the rank's batches (plan.rank_batches; plan.make_batches must have been called) and calls
 // `consume` for each batch's samples. Between batches all ranks decide together whether to
 // write a checkpoint (every job.checkpoint_every seconds, and on SIGTERM, after which it throws
 // Interrupted). With job.resume, the state saved in the checkpoint is loaded into `state` and
 // the batches already done are skipped.
-void run_batches(RunContext& ctx, const Plan& plan, const Block& block,
+void run_batches(RunContext& ctx, const Plan& plan,
                  const std::function<void(const SampleBatch&)>& consume, Checkpointable* state);
 
 // Per-site statistics of labelled samples. Modes:
@@ -109,9 +109,16 @@ class GroupStatistics : public Checkpointable {
   void load_state(std::span<const double> state) override;
 
   // Reduce-scatter by neuron slice, finalize each rank's slice, write /<site>/... datasets and
-  // /samples when job.save_samples. Also returns, on every rank, the number of significant
-  // neurons per site (after the family-wide correction) for the run summary.
-  std::vector<int64_t> finalize_and_write(RunContext& ctx, const Plan& plan, ResultsWriter& out);
+  // /samples when job.save_samples. Returns, on every rank, each site's summary.
+  struct SiteSummary {
+    std::string statistic;          // "t" or "beta"
+    std::vector<double> values;     // [K] the statistic of every neuron (all-gathered)
+    std::vector<double> p;          // [K]
+    std::vector<uint8_t> significant;  // [K] after the family-wide correction
+    int64_t n_significant = 0;
+  };
+  std::vector<SiteSummary> finalize_and_write(RunContext& ctx, const Plan& plan,
+                                              ResultsWriter& out);
 
   const stats::GroupMoments& moments(size_t site, int group) const;
   bool keeps_samples() const { return keep_samples_; }

@@ -23,6 +23,8 @@ const Command kCommands[] = {
      neurolens::runner::run_tokenize},
     {"capture", "run the forward pass and write hook-point activations to HDF5",
      neurolens::runner::run_capture},
+    {"run", "run a study job file (under mpirun / srun for many ranks)",
+     neurolens::runner::run_run},
 };
 
 void print_usage() {

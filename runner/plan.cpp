@@ -98,12 +98,30 @@ void finish_plan(Plan& plan) {
 
 }  // namespace
 
+void Plan::make_batches(int batch_size) {
+  batch_offsets = {0};
+  int64_t in_batch = 0;
+  for (size_t u = 0; u + 1 < unit_offsets.size(); ++u) {
+    const int64_t unit = unit_offsets[u + 1] - unit_offsets[u];
+    if (in_batch > 0 && in_batch + unit > batch_size) {
+      batch_offsets.push_back(unit_offsets[u]);
+      in_batch = 0;
+    }
+    in_batch += unit;
+  }
+  if (in_batch > 0) batch_offsets.push_back(static_cast<int64_t>(windows.size()));
+}
+
+Block Plan::rank_batches(int rank, int size) const {
+  if (n_batches() <= 0) return {0, 0};
+  return block_range(n_batches(), rank, size);
+}
+
 Block Plan::rank_block(int rank, int size) const {
-  const int64_t n_units = static_cast<int64_t>(unit_offsets.size()) - 1;
-  if (n_units <= 0) return {0, 0};
-  const Block units = block_range(n_units, rank, size);
-  return {unit_offsets[static_cast<size_t>(units.begin)],
-          unit_offsets[static_cast<size_t>(units.end)]};
+  if (n_batches() <= 0) return {0, 0};
+  const Block batches = rank_batches(rank, size);
+  return {batch_offsets[static_cast<size_t>(batches.begin)],
+          batch_offsets[static_cast<size_t>(batches.end)]};
 }
 
 Block Plan::samples_of(const Block& windows_block) const {

@@ -59,8 +59,16 @@ struct Plan {
   int64_t corpus_tokens = 0;        // tokens of every document read
   int32_t window_length = 0;        // T (every window of a plan has the same length)
   std::vector<int64_t> unit_offsets;  // window index where each unit starts, plus W at the end
+  // Global batches: window index where each batch starts, plus W. Batches are whole units of
+  // at most batch_size windows (a larger unit is a batch of its own). Every window is always
+  // computed in the same batch, so its activations are bitwise the same on any rank count.
+  std::vector<int64_t> batch_offsets;
 
-  // Windows [begin, end) of this rank: balanced blocks of units.
+  void make_batches(int batch_size);
+  int64_t n_batches() const { return static_cast<int64_t>(batch_offsets.size()) - 1; }
+  // Batches [begin, end) of this rank: balanced contiguous blocks.
+  Block rank_batches(int rank, int size) const;
+  // Windows [begin, end) of this rank's batches.
   Block rank_block(int rank, int size) const;
   // Samples of windows [block.begin, block.end): their index range in `samples`.
   Block samples_of(const Block& windows_block) const;

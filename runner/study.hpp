@@ -1,0 +1,54 @@
+// Study — one `study =` kind of `neurolens run`.
+// Owns: the interface every study implements: building its Plan (which windows, which samples,
+// which groups), checking it (empty groups, missing words: clear errors or warnings with
+// counts), and running it through the engine into the results file. make_study() maps the job's
+// study key to its implementation (runner/study_<name>.cpp).
+// Example:
+//   std::unique_ptr<Study> study = make_study(job.study);
+//   Plan plan = study->make_plan(ctx);
+//   study->check_plan(ctx, plan);
+//   StudySummary summary = study->run(ctx, plan, open_results);
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runner/engine.hpp"
+#include "runner/plan.hpp"
+#include "runner/results.hpp"
+
+namespace neurolens::runner {
+
+struct StudySummary {
+  std::vector<std::string> lines;  // printed by rank 0 after the run
+};
+
+// Creates the results file (collectively) with the root attributes written; called by a study
+// once its statistics are ready.
+using OpenResults = std::function<ResultsWriter&()>;
+
+class Study {
+ public:
+  virtual ~Study() = default;
+  virtual Plan make_plan(RunContext& ctx) = 0;
+  // Throws neurolens::Error (the same on every rank) when the plan cannot give a result;
+  // returns warnings for rank 0 to print.
+  virtual std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) = 0;
+  virtual StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) = 0;
+  // Extra memory per rank beyond the forward pass (bytes), for --dry-run.
+  virtual double extra_memory(const RunContext& ctx, const Plan& plan) const = 0;
+};
+
+std::unique_ptr<Study> make_study(StudyKind kind);
+
+// Shared helpers for studies.
+// The token ids of " word" (a word preceded by a space), as the tokenizer splits it.
+std::vector<int32_t> word_tokens(const model::Tokenizer& tokenizer, const std::string& word);
+// Lines naming the strongest neurons of each site by |statistic|: layer, neuron, value, p.
+std::vector<std::string> top_neuron_lines(const std::vector<SiteSpace>& sites,
+                                          const std::vector<GroupStatistics::SiteSummary>& summaries,
+                                          size_t top);
+
+}  // namespace neurolens::runner
