@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "io/error.hpp"
+#include "model/plant.hpp"
 
 namespace neurolens::runner {
 
@@ -46,9 +47,47 @@ std::vector<std::string> top_neuron_lines(const std::vector<SiteSpace>& sites,
       const size_t k = order[r];
       const int layer = sites[s].layers[k / static_cast<size_t>(sites[s].width)];
       const size_t neuron = k % static_cast<size_t>(sites[s].width);
-      std::snprintf(line, sizeof line, "  #%zu layer %d neuron %zu: %s = %+.3f, p = %.3g%s", r + 1,
-                    layer, neuron, sum.statistic.c_str(), sum.values[k], sum.p[k],
+      std::snprintf(line, sizeof line, "  #%zu layer %d neuron %zu: %s = %+.3f, %s%s", r + 1,
+                    layer, neuron, sum.statistic.c_str(), sum.values[k], format_p(sum.p[k]).c_str(),
                     sum.significant[k] ? " (significant)" : "");
+      lines.push_back(line);
+    }
+  }
+  return lines;
+}
+
+std::string format_p(double p) {
+  char buf[64];
+  if (p == 0.0) return "p < 1e-300";
+  std::snprintf(buf, sizeof buf, "p = %.3g", p);
+  return buf;
+}
+
+std::vector<std::string> planted_lines(const model::Model& model,
+                                       const std::vector<SiteSpace>& sites,
+                                       const std::vector<GroupStatistics::SiteSummary>& summaries,
+                                       const std::string& concept_name) {
+  std::vector<std::string> lines;
+  for (const model::PlantedNeuron& planted : model::read_planted(model.dir)) {
+    if (!concept_name.empty() && planted.concept_name != concept_name) continue;
+    for (size_t s = 0; s < sites.size(); ++s) {
+      if (sites[s].site != planted.site) continue;
+      const auto it = std::find(sites[s].layers.begin(), sites[s].layers.end(), planted.layer);
+      if (it == sites[s].layers.end()) continue;
+      const size_t k = static_cast<size_t>(it - sites[s].layers.begin()) *
+                           static_cast<size_t>(sites[s].width) +
+                       static_cast<size_t>(planted.neuron);
+      const auto& sum = summaries[s];
+      const double mine = std::fabs(sum.values[k]);
+      size_t rank = 1;
+      for (double v : sum.values) rank += std::isfinite(v) && std::fabs(v) > mine;
+      char line[320];
+      std::snprintf(line, sizeof line,
+                    "planted %s neuron %s #%d: rank %zu of %zu by |%s|, %s = %+.4g, %s%s",
+                    planted.concept_name.c_str(), model::hook_name(sites[s].points[static_cast<size_t>(it - sites[s].layers.begin())]).c_str(),
+                    planted.neuron, rank, sum.values.size(), sum.statistic.c_str(),
+                    sum.statistic.c_str(), sum.values[k], format_p(sum.p[k]).c_str(),
+                    sum.significant[k] ? ", significant" : ", NOT significant");
       lines.push_back(line);
     }
   }

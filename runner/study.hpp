@@ -51,4 +51,15 @@ std::vector<std::string> top_neuron_lines(const std::vector<SiteSpace>& sites,
                                           const std::vector<GroupStatistics::SiteSummary>& summaries,
                                           size_t top);
 
+// For a model with planted.json (neurolens synth-model --plant): where each planted neuron of
+// `concept` (empty: every concept) landed among the site's neurons, e.g.
+// "planted negation neuron blocks.1.mlp.hook_pre #434: rank 1 of 2048 by |t|, t = +795.7, p < 1e-300".
+std::vector<std::string> planted_lines(const model::Model& model,
+                                       const std::vector<SiteSpace>& sites,
+                                       const std::vector<GroupStatistics::SiteSummary>& summaries,
+                                       const std::string& concept_name);
+
+// "p = 0.0123", or "p < 1e-300" when p underflows.
+std::string format_p(double p);
+
 }  // namespace neurolens::runner

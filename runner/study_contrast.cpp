@@ -144,6 +144,8 @@ class ContrastStudy : public Study {
     summary.lines.push_back(line);
     auto top = top_neuron_lines(ctx.sites, summaries, 3);
     summary.lines.insert(summary.lines.end(), top.begin(), top.end());
+    auto planted = planted_lines(ctx.model, ctx.sites, summaries, "negation");
+    summary.lines.insert(summary.lines.end(), planted.begin(), planted.end());
     return summary;
   }
 
