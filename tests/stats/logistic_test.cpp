@@ -26,9 +26,9 @@ struct Data {
   }
 };
 
-class LogisticStarts : public ::testing::TestWithParam<LogisticStart> {};
+class stats_logistic_start : public ::testing::TestWithParam<LogisticStart> {};
 
-TEST_P(LogisticStarts, MatchesStatsmodels) {
+TEST_P(stats_logistic_start, MatchesStatsmodels) {
   Data d;
   LogisticOptions opt;
   opt.start = GetParam();
@@ -56,10 +56,10 @@ TEST_P(LogisticStarts, MatchesStatsmodels) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Start, LogisticStarts,
+INSTANTIATE_TEST_SUITE_P(stats, stats_logistic_start,
                          ::testing::Values(LogisticStart::Zero, LogisticStart::Discriminant));
 
-TEST(Logistic, FirthMatchesReference) {
+TEST(stats_logistic, FirthMatchesReference) {
   Data d;
   LogisticOptions opt;
   opt.firth = FirthMode::Always;
@@ -126,7 +126,7 @@ LogisticFit fit_sharded(const Data& d, std::size_t parts, const LogisticOptions&
   return solver.finalize(summed(solver.fitted(), true, {}));
 }
 
-TEST(Logistic, AnySplitOfSamplesGivesTheSameFit) {
+TEST(stats_logistic, AnySplitOfSamplesGivesTheSameFit) {
   Data d;
   std::mt19937 rng(5);
   for (FirthMode mode : {FirthMode::Never, FirthMode::Separated}) {
@@ -144,7 +144,7 @@ TEST(Logistic, AnySplitOfSamplesGivesTheSameFit) {
   }
 }
 
-TEST(Logistic, PartialsRoundTripAndMerge) {
+TEST(stats_logistic, PartialsRoundTripAndMerge) {
   Data d;
   std::vector<double> b0(d.k, 0.1), b1(d.k, -0.2);
   const LogisticPartials all = logistic_partials(b0, b1, d.x, d.y, d.n, d.k, {}, true);
@@ -162,7 +162,7 @@ TEST(Logistic, PartialsRoundTripAndMerge) {
                         1e-12));
 }
 
-TEST(Logistic, RejectsBadInput) {
+TEST(stats_logistic, RejectsBadInput) {
   Data d;
   std::vector<std::uint8_t> y = d.y;
   y[3] = 2;

@@ -68,7 +68,7 @@ Stat split_and_merge(std::mt19937& rng, const std::vector<std::size_t>& cut, Mak
   return parts[0];
 }
 
-class MergeProperty : public ::testing::TestWithParam<std::size_t> {
+class stats_merge : public ::testing::TestWithParam<std::size_t> {
  protected:
   std::mt19937 rng{static_cast<unsigned>(1000 + GetParam())};
   Batch data = make_batch(rng);
@@ -77,7 +77,7 @@ class MergeProperty : public ::testing::TestWithParam<std::size_t> {
   }
 };
 
-TEST_P(MergeProperty, Moments) {
+TEST_P(stats_merge, Moments) {
   GroupMoments whole(kK);
   whole.add(data.x, kN, kK);
   const auto merged = split_and_merge<GroupMoments>(
@@ -94,7 +94,7 @@ TEST_P(MergeProperty, Moments) {
   EXPECT_EQ(GroupMoments::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
-TEST_P(MergeProperty, Auc) {
+TEST_P(stats_merge, Auc) {
   AucAccumulator whole(kK);
   whole.add_a(rows(0, kN / 2), kN / 2, kK);
   whole.add_b(rows(kN / 2, kN - kN / 2), kN - kN / 2, kK);
@@ -113,7 +113,7 @@ TEST_P(MergeProperty, Auc) {
   EXPECT_EQ(AucAccumulator::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
-TEST_P(MergeProperty, Histogram) {
+TEST_P(stats_merge, Histogram) {
   for (auto scope : {Histogram::Scope::PerNeuron, Histogram::Scope::Pooled}) {
     const std::vector<double> edges = Histogram::uniform_edges(-3.0, 3.0, 12);
     Histogram whole(edges, kK, scope);
@@ -126,7 +126,7 @@ TEST_P(MergeProperty, Histogram) {
   }
 }
 
-TEST_P(MergeProperty, TopK) {
+TEST_P(stats_merge, TopK) {
   constexpr std::size_t k = 5;
   const auto add = [&](TopK& t, std::size_t s, std::size_t c) {
     t.add(rows(s, c), c, kK, std::span<const std::int64_t>(data.seq).subspan(s, c),
@@ -151,7 +151,7 @@ TEST_P(MergeProperty, TopK) {
   EXPECT_EQ(TopK::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
-TEST_P(MergeProperty, ArgmaxTally) {
+TEST_P(stats_merge, ArgmaxTally) {
   constexpr std::size_t batch = 16;
   ArgmaxTally whole(kK);
   whole.add_batches(data.x, kN, kK, data.tok, batch);
@@ -182,7 +182,7 @@ TEST_P(MergeProperty, ArgmaxTally) {
   EXPECT_EQ(ArgmaxTally::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
-INSTANTIATE_TEST_SUITE_P(Parts, MergeProperty, ::testing::Range<std::size_t>(1, 9));
+INSTANTIATE_TEST_SUITE_P(parts, stats_merge, ::testing::Range<std::size_t>(1, 9));
 
 }  // namespace
 }  // namespace neurolens::stats
