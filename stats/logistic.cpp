@@ -98,7 +98,8 @@ void accumulate_block(const double* b0, const double* b1, const float* x, const 
       h11[j] += w * xv * xv;
       if constexpr (kLogLik) {
         // y eta - log(1 + e^eta) = y eta - max(eta, 0) - log1p(e^-|eta|)
-        ll[j] += yi * eta - std::max(eta, 0.0) - vlog1p(vexp(-std::fabs(eta)));
+        // e^-|eta| is e (eta >= 0) or 1 / e (eta < 0): no second exp
+        ll[j] += yi * eta - std::max(eta, 0.0) - vlog1p(eta >= 0.0 ? e : 1.0 / e);
       }
     }
   }
