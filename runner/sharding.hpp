@@ -7,6 +7,7 @@
 //   std::vector<int64_t> offsets = block_offsets(n_neurons, size);   // size + 1 entries
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -26,9 +27,9 @@ inline Block block_range(int64_t total, int rank, int size) {
 }
 
 inline std::vector<int64_t> block_offsets(int64_t total, int size) {
-  std::vector<int64_t> offsets(static_cast<size_t>(size) + 1);
-  for (int r = 0; r < size; ++r) offsets[static_cast<size_t>(r)] = block_range(total, r, size).begin;
-  offsets[static_cast<size_t>(size)] = total;
+  std::vector<int64_t> offsets(static_cast<std::size_t>(size) + 1);
+  for (int r = 0; r < size; ++r) offsets[static_cast<std::size_t>(r)] = block_range(total, r, size).begin;
+  offsets[static_cast<std::size_t>(size)] = total;
   return offsets;
 }
 
