@@ -6,10 +6,10 @@
 // Usage: stats_bench [--layers 36] [--neurons 5120] [--samples 440] [--seed 1]
 // Prints "key value" lines; bench/stats_reference.py runs it beside scipy / statsmodels.
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,10 +41,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const auto v = std::strtoull(argv[i + 1], nullptr, 10);
-    if (a == "--layers") layers = v;
-    else if (a == "--neurons") neurons = v;
-    else if (a == "--samples") n = v;
-    else if (a == "--seed") seed = static_cast<unsigned>(v);
+    if (a == "--layers")
+      layers = v;
+    else if (a == "--neurons")
+      neurons = v;
+    else if (a == "--samples")
+      n = v;
+    else if (a == "--seed")
+      seed = static_cast<unsigned>(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;

@@ -10,9 +10,9 @@
 
 namespace neurolens::stats {
 namespace {
-using NormalPolicy = boost::math::policies::policy<boost::math::policies::promote_double<false>,
-                                                   boost::math::policies::underflow_error<
-                                                       boost::math::policies::ignore_error>>;
+using NormalPolicy = boost::math::policies::policy<
+    boost::math::policies::promote_double<false>,
+    boost::math::policies::underflow_error<boost::math::policies::ignore_error>>;
 }  // namespace
 
 void AucAccumulator::add_a(std::span<const float> x, std::size_t n, std::size_t k) {
@@ -83,8 +83,7 @@ AucResult AucAccumulator::finalize() const {
   for (std::size_t j = 0; j < k_; ++j) {
     for (std::size_t i = 0; i < na; ++i) v[i] = {a_[i * k_ + j], false};
     for (std::size_t i = 0; i < nb; ++i) v[na + i] = {b_[i * k_ + j], true};
-    std::sort(v.begin(), v.end(),
-              [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
     double rank_sum_b = 0.0, tie_term = 0.0;
     for (std::size_t i = 0; i < n;) {
       std::size_t e = i + 1;

@@ -8,8 +8,8 @@ template <typename T>
 void check_batch(std::span<const T> x, std::size_t n, std::size_t k, const char* who) {
   if (x.size() != n * k) {
     throw Error(who,
-                "batch has " + std::to_string(x.size()) + " values, expected N*K = " +
-                    std::to_string(n) + "*" + std::to_string(k),
+                "batch has " + std::to_string(x.size()) +
+                    " values, expected N*K = " + std::to_string(n) + "*" + std::to_string(k),
                 "pass a row-major [N, K] batch");
   }
   for (std::size_t i = 0; i < x.size(); ++i) {
@@ -36,10 +36,10 @@ void check_neurons(std::size_t k, std::size_t expected_k, const char* who) {
 
 void check_buffer(std::size_t have, std::size_t need, const char* who) {
   if (have < need) {
-    throw Error(who,
-                "serialized buffer has " + std::to_string(have) + " values, needs " +
-                    std::to_string(need),
-                "pass the buffer produced by serialize() of the same statistic");
+    throw Error(
+        who,
+        "serialized buffer has " + std::to_string(have) + " values, needs " + std::to_string(need),
+        "pass the buffer produced by serialize() of the same statistic");
   }
 }
 

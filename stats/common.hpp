@@ -22,13 +22,13 @@ enum class Tail { TwoSided, Greater, Less };
 // Per-neuron result flags; a result vector stores them OR-ed into one std::uint8_t per neuron.
 enum class Flag : std::uint8_t {
   None = 0,
-  TooFewSamples = 1,      // a group has n < 2 (or the test has no degrees of freedom): NaN result
-  ZeroVariance = 2,       // the neuron is constant where a variance is needed: NaN result
-  Separated = 4,          // logistic: x separates the classes (complete or quasi-complete)
-  NotConverged = 8,       // logistic: iteration limit reached, or a singular Hessian
-  ConstantPredictor = 16, // logistic: x is constant, so slope and intercept are not identified
-  SingleClass = 32,       // logistic: all y are equal
-  Firth = 64,             // logistic: the estimate is Firth-penalized, not plain maximum likelihood
+  TooFewSamples = 1,       // a group has n < 2 (or the test has no degrees of freedom): NaN result
+  ZeroVariance = 2,        // the neuron is constant where a variance is needed: NaN result
+  Separated = 4,           // logistic: x separates the classes (complete or quasi-complete)
+  NotConverged = 8,        // logistic: iteration limit reached, or a singular Hessian
+  ConstantPredictor = 16,  // logistic: x is constant, so slope and intercept are not identified
+  SingleClass = 32,        // logistic: all y are equal
+  Firth = 64,  // logistic: the estimate is Firth-penalized, not plain maximum likelihood
 };
 
 inline std::uint8_t operator|(std::uint8_t a, Flag b) {
@@ -37,7 +37,9 @@ inline std::uint8_t operator|(std::uint8_t a, Flag b) {
 inline bool has_flag(std::uint8_t flags, Flag f) {
   return (flags & static_cast<std::uint8_t>(f)) != 0;
 }
-inline void set_flag(std::uint8_t& flags, Flag f) { flags = flags | f; }
+inline void set_flag(std::uint8_t& flags, Flag f) {
+  flags = flags | f;
+}
 
 // Throws neurolens::Error unless x.size() == n * k and every value is finite.
 template <typename T>

@@ -10,9 +10,9 @@
 
 namespace neurolens::stats {
 namespace {
-using NormalPolicy = boost::math::policies::policy<boost::math::policies::promote_double<false>,
-                                                   boost::math::policies::underflow_error<
-                                                       boost::math::policies::ignore_error>>;
+using NormalPolicy = boost::math::policies::policy<
+    boost::math::policies::promote_double<false>,
+    boost::math::policies::underflow_error<boost::math::policies::ignore_error>>;
 }  // namespace
 namespace {
 
@@ -83,9 +83,9 @@ void accumulate_block(const double* b0, const double* b1, const float* x, const 
     for (std::size_t j = 0; j < len; ++j) {
       const double xv = row[j];
       const double eta = b0[j] + b1[j] * xv;
-      const double e = vexp(-eta);       // exp(-eta)
-      const double p = 1.0 / (1.0 + e);  // P(y = 1)
-      const double w = e * p * p;        // p (1 - p) without cancellation
+      const double e = vexp(-eta);           // exp(-eta)
+      const double p = 1.0 / (1.0 + e);      // P(y = 1)
+      const double w = e * p * p;            // p (1 - p) without cancellation
       double r = p * (yi * e - (1.0 - yi));  // y - p without cancellation
       if constexpr (kFirth) {
         const double h = w * (a00[j] + 2.0 * a01[j] * xv + a11[j] * xv * xv);
@@ -164,17 +164,17 @@ void start_one(double n0, double n1, double mean0, double mean1, double pooled_v
 
 }  // namespace
 
-void logistic_start(const GroupMoments& class0, const GroupMoments& class1,
-                    std::span<double> beta0, std::span<double> beta1) {
+void logistic_start(const GroupMoments& class0, const GroupMoments& class1, std::span<double> beta0,
+                    std::span<double> beta1) {
   const std::size_t k = class0.neurons();
   check_neurons(class1.neurons(), k, "stats::logistic_start");
   check_neurons(beta0.size(), k, "stats::logistic_start");
   check_neurons(beta1.size(), k, "stats::logistic_start");
   const double n0 = class0.count(), n1 = class1.count();
   for (std::size_t j = 0; j < k; ++j) {
-    const double pooled = n0 + n1 > 2 ? (class0.variance(j, 0.0) * n0 + class1.variance(j, 0.0) * n1) /
-                                            (n0 + n1 - 2)
-                                      : 0.0;
+    const double pooled =
+        n0 + n1 > 2 ? (class0.variance(j, 0.0) * n0 + class1.variance(j, 0.0) * n1) / (n0 + n1 - 2)
+                    : 0.0;
     start_one(n0, n1, class0.mean()[j], class1.mean()[j], pooled, beta0[j], beta1[j]);
   }
 }
@@ -206,17 +206,16 @@ namespace {
 
 // logistic_partials without the input checks (fit_logistic checks once, not every iteration).
 LogisticPartials accumulate(std::span<const double> beta0, std::span<const double> beta1,
-                            std::span<const float> x, const std::vector<double>& yv,
-                            std::size_t n, std::size_t k, std::span<const std::uint8_t> active,
-                            bool with_loglik, std::span<const double> firth_inverse_info) {
+                            std::span<const float> x, const std::vector<double>& yv, std::size_t n,
+                            std::size_t k, std::span<const std::uint8_t> active, bool with_loglik,
+                            std::span<const double> firth_inverse_info) {
   LogisticPartials out(k);
   const bool firth = !firth_inverse_info.empty();
   for (std::size_t j0 = 0; j0 < k; j0 += kBlock) {
     const std::size_t len = std::min(kBlock, k - j0);
-    if (!active.empty() &&
-        std::none_of(active.begin() + static_cast<std::ptrdiff_t>(j0),
-                     active.begin() + static_cast<std::ptrdiff_t>(j0 + len),
-                     [](std::uint8_t a) { return a != 0; })) {
+    if (!active.empty() && std::none_of(active.begin() + static_cast<std::ptrdiff_t>(j0),
+                                        active.begin() + static_cast<std::ptrdiff_t>(j0 + len),
+                                        [](std::uint8_t a) { return a != 0; })) {
       continue;
     }
     double* fields[6];
@@ -261,19 +260,22 @@ LogisticPartials logistic_partials(std::span<const double> beta0, std::span<cons
   const char* who = "stats::logistic_partials";
   check_batch(x, n, k, who);
   if (y.size() != n) {
-    throw Error(who, "y has " + std::to_string(y.size()) + " labels for " + std::to_string(n) +
-                         " samples", "pass one label per sample");
+    throw Error(
+        who, "y has " + std::to_string(y.size()) + " labels for " + std::to_string(n) + " samples",
+        "pass one label per sample");
   }
   if (beta0.size() != k || beta1.size() != k || (!active.empty() && active.size() != k) ||
       (!firth_inverse_info.empty() && firth_inverse_info.size() != 3 * k)) {
-    throw Error(who, "betas/active/firth_inverse_info do not have K = " + std::to_string(k) +
-                         " entries", "pass per-neuron arrays of the solver");
+    throw Error(who,
+                "betas/active/firth_inverse_info do not have K = " + std::to_string(k) + " entries",
+                "pass per-neuron arrays of the solver");
   }
   std::vector<double> yv(n);
   for (std::size_t i = 0; i < n; ++i) {
     if (y[i] > 1) {
-      throw Error(who, "label y[" + std::to_string(i) + "] = " + std::to_string(y[i]) +
-                           " is not 0 or 1", "encode group a as 0 and group b as 1");
+      throw Error(who,
+                  "label y[" + std::to_string(i) + "] = " + std::to_string(y[i]) + " is not 0 or 1",
+                  "encode group a as 0 and group b as 1");
     }
     yv[i] = y[i];
   }
@@ -304,9 +306,8 @@ LogisticSolver::LogisticSolver(std::size_t k, const LogisticOptions& options,
     const std::uint8_t f = flags_[j];
     const bool unusable = has_flag(f, Flag::SingleClass) || has_flag(f, Flag::ConstantPredictor);
     const bool separated = has_flag(f, Flag::Separated);
-    const bool use_firth =
-        !unusable && (options_.firth == FirthMode::Always ||
-                      (options_.firth == FirthMode::Separated && separated));
+    const bool use_firth = !unusable && (options_.firth == FirthMode::Always ||
+                                         (options_.firth == FirthMode::Separated && separated));
     if (unusable || (separated && !use_firth)) {
       active_[j] = fitted_[j] = 0;
     } else if (use_firth) {
@@ -433,15 +434,17 @@ LogisticFit fit_logistic(std::span<const float> x, std::span<const std::uint8_t>
   const char* who = "stats::fit_logistic";
   check_batch(x, n, k, who);
   if (y.size() != n) {
-    throw Error(who, "y has " + std::to_string(y.size()) + " labels for " + std::to_string(n) +
-                         " samples", "pass one label per sample");
+    throw Error(
+        who, "y has " + std::to_string(y.size()) + " labels for " + std::to_string(n) + " samples",
+        "pass one label per sample");
   }
   std::vector<double> yv(n);
   std::size_t n1 = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (y[i] > 1) {
-      throw Error(who, "label y[" + std::to_string(i) + "] = " + std::to_string(y[i]) +
-                           " is not 0 or 1", "encode group a as 0 and group b as 1");
+      throw Error(who,
+                  "label y[" + std::to_string(i) + "] = " + std::to_string(y[i]) + " is not 0 or 1",
+                  "encode group a as 0 and group b as 1");
     }
     yv[i] = y[i];
     n1 += y[i];

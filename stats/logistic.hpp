@@ -37,8 +37,8 @@ enum class FirthMode { Never, Separated, Always };
 enum class LogisticStart { Zero, Discriminant };
 
 struct LogisticOptions {
-  int max_iter = 35;       // statsmodels Logit.fit default
-  double tol = 1e-8;       // on max |parameter change|, as statsmodels' Newton
+  int max_iter = 35;  // statsmodels Logit.fit default
+  double tol = 1e-8;  // on max |parameter change|, as statsmodels' Newton
   FirthMode firth = FirthMode::Never;
   LogisticStart start = LogisticStart::Discriminant;
   // Firth steps are scaled down so |d intercept| + |d slope| * rms(x) <= this: a step changes
@@ -78,15 +78,14 @@ class LogisticPartials {
 
 // Flags of neurons that cannot be fitted by plain maximum likelihood, from the moments of x over
 // the samples with y = 0 (class0) and y = 1 (class1): SingleClass, ConstantPredictor, Separated.
-std::vector<std::uint8_t> logistic_precheck(const GroupMoments& class0,
-                                            const GroupMoments& class1);
+std::vector<std::uint8_t> logistic_precheck(const GroupMoments& class0, const GroupMoments& class1);
 
 // Starting values from the class moments of x: the linear-discriminant (equal-variance normal)
 // estimate beta1 = (mean1 - mean0) / pooled variance, beta0 = log(n1 / n0) - beta1 (mean0 +
 // mean1) / 2 — the logistic MLE's close neighbour, which saves Newton iterations. Where it is
 // large (|beta1| sd > 3) or undefined, 0 (statsmodels' start) is used instead.
-void logistic_start(const GroupMoments& class0, const GroupMoments& class1,
-                    std::span<double> beta0, std::span<double> beta1);
+void logistic_start(const GroupMoments& class0, const GroupMoments& class1, std::span<double> beta0,
+                    std::span<double> beta1);
 
 // Sums over the N samples of this shard at betas [K]. Neurons with active[k] == 0 are skipped
 // (their fields are 0); an empty `active` means all. With `firth_inverse_info` ([3, K]: the
@@ -121,8 +120,8 @@ class LogisticSolver {
 
   std::span<const double> beta0() const { return beta0_; }
   std::span<const double> beta1() const { return beta1_; }
-  std::span<const std::uint8_t> active() const { return active_; }   // [K] still iterating
-  std::span<const std::uint8_t> fitted() const { return fitted_; }   // [K] will get an estimate
+  std::span<const std::uint8_t> active() const { return active_; }  // [K] still iterating
+  std::span<const std::uint8_t> fitted() const { return fitted_; }  // [K] will get an estimate
   bool done() const;
 
   // Firth neurons need a second pass per iteration: after the plain partials P at the current

@@ -90,8 +90,7 @@ void GroupMoments::merge(const GroupMoments& other) {
     return;
   }
   check_neurons(other.k_, k_, "stats::GroupMoments::merge");
-  merge_batch(other.n_, other.mean_.data(), other.m2_.data(), other.min_.data(),
-              other.max_.data());
+  merge_batch(other.n_, other.mean_.data(), other.m2_.data(), other.min_.data(), other.max_.data());
 }
 
 void GroupMoments::serialize(std::span<double> out) const {

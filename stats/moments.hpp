@@ -3,9 +3,8 @@
 // from. Batches are added with a two-pass (batch mean, then deviations) computation in double and
 // combined with the parallel update of Chan et al.; merge() is the same update, so a set of
 // samples split in any way gives the same moments up to rounding. min/max are kept exactly, so a
-// constant neuron is recognised exactly (variance 0, mean = the constant) instead of rounding noise.
-// Shapes: a batch is row-major [N, K] (N samples, K neurons).
-// Example:
+// constant neuron is recognised exactly (variance 0, mean = the constant) instead of rounding
+// noise. Shapes: a batch is row-major [N, K] (N samples, K neurons). Example:
 //   GroupMoments a(K);
 //   a.add(batch, N, K);            // any number of times
 //   a.merge(other);                // as if other's samples had been added here
@@ -27,7 +26,8 @@ class GroupMoments {
   // Adds N samples of K neurons (row-major [N, K]); rejects NaN/inf with neurolens::Error.
   void add(std::span<const float> x, std::size_t n, std::size_t k);
   void add(std::span<const double> x, std::size_t n, std::size_t k);
-  // Adds the per-pair differences a - b (both [N, K]); a paired t-test is one_sample_ttest on these.
+  // Adds the per-pair differences a - b (both [N, K]); a paired t-test is one_sample_ttest on
+  // these.
   void add_differences(std::span<const float> a, std::span<const float> b, std::size_t n,
                        std::size_t k);
   // As if other's samples had been added to this one (Chan's parallel update).

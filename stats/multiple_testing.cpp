@@ -20,8 +20,9 @@ void check_inputs(std::span<const double> p, double alpha, const char* who) {
   }
   for (std::size_t i = 0; i < p.size(); ++i) {
     if (!std::isnan(p[i]) && !(p[i] >= 0.0 && p[i] <= 1.0)) {
-      throw Error(who, "p-value " + std::to_string(p[i]) + " at index " + std::to_string(i) +
-                           " is not in [0, 1]",
+      throw Error(who,
+                  "p-value " + std::to_string(p[i]) + " at index " + std::to_string(i) +
+                      " is not in [0, 1]",
                   "pass p-values (NaN marks a degenerate neuron)");
     }
   }
@@ -85,8 +86,7 @@ MultipleTestingResult benjamini_hochberg(std::span<const double> p, double alpha
   return r;
 }
 
-MultipleTestingResult bonferroni(const std::vector<std::span<const double>>& family,
-                                 double alpha) {
+MultipleTestingResult bonferroni(const std::vector<std::span<const double>>& family, double alpha) {
   const std::vector<double> all = concat(family);
   return bonferroni(std::span<const double>(all), alpha);
 }

@@ -20,7 +20,7 @@ namespace neurolens::stats {
 struct MultipleTestingResult {
   std::vector<std::uint8_t> reject;  // [M] 1 = rejected
   std::vector<double> adjusted;      // [M] adjusted p (clipped to 1)
-  double threshold = 0.0;  // raw-p threshold used: reject iff p <= threshold (BH: 0 if none)
+  double threshold = 0.0;       // raw-p threshold used: reject iff p <= threshold (BH: 0 if none)
   std::size_t family_size = 0;  // m: number of finite p-values
   std::size_t rejected = 0;
 };

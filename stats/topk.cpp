@@ -40,8 +40,10 @@ void TopK::add(std::span<const float> x, std::size_t n, std::size_t k_neurons,
   check_neurons(k_neurons, neurons_, who);
   check_batch(x, n, k_neurons, who);
   if (sequence.size() != n || position.size() != n || token.size() != n) {
-    throw Error(who, "sequence/position/token ids must have one entry per sample (N = " +
-                         std::to_string(n) + ")", "pass [N] id arrays");
+    throw Error(who,
+                "sequence/position/token ids must have one entry per sample (N = " +
+                    std::to_string(n) + ")",
+                "pass [N] id arrays");
   }
   for (std::size_t i = 0; i < n; ++i) {
     const float* row = x.data() + i * neurons_;
@@ -63,8 +65,9 @@ void TopK::merge(const TopK& other) {
 }
 
 std::vector<TopKEntry> TopK::top(std::size_t neuron) const {
-  std::vector<TopKEntry> out(heap_.begin() + static_cast<std::ptrdiff_t>(neuron * k_),
-                             heap_.begin() + static_cast<std::ptrdiff_t>(neuron * k_ + size_[neuron]));
+  std::vector<TopKEntry> out(
+      heap_.begin() + static_cast<std::ptrdiff_t>(neuron * k_),
+      heap_.begin() + static_cast<std::ptrdiff_t>(neuron * k_ + size_[neuron]));
   std::sort(out.begin(), out.end(), topk_before);
   return out;
 }
@@ -103,10 +106,10 @@ TopK TopK::deserialize(std::span<const double> in) {
     const auto count = static_cast<std::size_t>(o[0]);
     if (count > t.k_) throw Error(who, "neuron holds more than k entries", "corrupt buffer");
     for (std::size_t q = 0; q < count; ++q) {
-      t.offer(j, TopKEntry{static_cast<float>(o[1 + 4 * q]),
-                           static_cast<std::int64_t>(o[2 + 4 * q]),
-                           static_cast<std::int32_t>(o[3 + 4 * q]),
-                           static_cast<std::int32_t>(o[4 + 4 * q])});
+      t.offer(j,
+              TopKEntry{static_cast<float>(o[1 + 4 * q]), static_cast<std::int64_t>(o[2 + 4 * q]),
+                        static_cast<std::int32_t>(o[3 + 4 * q]),
+                        static_cast<std::int32_t>(o[4 + 4 * q])});
     }
   }
   return t;

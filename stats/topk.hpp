@@ -54,8 +54,8 @@ class TopK {
   void offer(std::size_t neuron, const TopKEntry& e);
 
   std::size_t neurons_ = 0, k_ = 0;
-  std::vector<TopKEntry> heap_;     // [K, k]: per neuron a heap with the worst entry on top
-  std::vector<std::uint32_t> size_; // [K]
+  std::vector<TopKEntry> heap_;      // [K, k]: per neuron a heap with the worst entry on top
+  std::vector<std::uint32_t> size_;  // [K]
 };
 
 }  // namespace neurolens::stats

@@ -10,9 +10,9 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Compute in double (Boost's default promotes to long double: slower, no accuracy needed here);
 // underflow to 0 instead of raising.
-using Policy = boost::math::policies::policy<boost::math::policies::promote_double<false>,
-                                             boost::math::policies::underflow_error<
-                                                 boost::math::policies::ignore_error>>;
+using Policy = boost::math::policies::policy<
+    boost::math::policies::promote_double<false>,
+    boost::math::policies::underflow_error<boost::math::policies::ignore_error>>;
 
 TTestResult make_result(std::size_t k) {
   TTestResult r;

@@ -21,18 +21,17 @@
 namespace neurolens::stats {
 
 struct TTestResult {
-  std::vector<double> t;             // [K]
-  std::vector<double> df;            // [K]
-  std::vector<double> p;             // [K]
-  std::vector<std::uint8_t> flags;   // [K], Flag bits
+  std::vector<double> t;            // [K]
+  std::vector<double> df;           // [K]
+  std::vector<double> p;            // [K]
+  std::vector<std::uint8_t> flags;  // [K], Flag bits
 };
 
 // p-value of a t statistic with df degrees of freedom for the given tail (NaN in, NaN out).
 double t_pvalue(double t, double df, Tail tail);
 
 TTestResult welch_ttest(const GroupMoments& a, const GroupMoments& b, Tail tail = Tail::TwoSided);
-TTestResult student_ttest(const GroupMoments& a, const GroupMoments& b,
-                          Tail tail = Tail::TwoSided);
+TTestResult student_ttest(const GroupMoments& a, const GroupMoments& b, Tail tail = Tail::TwoSided);
 TTestResult one_sample_ttest(const GroupMoments& x, double mu0 = 0.0, Tail tail = Tail::TwoSided);
 // Paired test: `differences` holds the moments of a - b (GroupMoments::add_differences).
 TTestResult paired_ttest(const GroupMoments& differences, Tail tail = Tail::TwoSided);

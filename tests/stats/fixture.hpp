@@ -1,5 +1,6 @@
-// tests/stats/fixture.hpp — reader for the plain-text fixtures of tests/reference/make_stats_fixtures.py
-// and the comparison helper that prints the first mismatches (index, expected, actual).
+// tests/stats/fixture.hpp — reader for the plain-text fixtures of
+// tests/reference/make_stats_fixtures.py and the comparison helper that prints the first mismatches
+// (index, expected, actual).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -76,8 +77,8 @@ inline ::testing::AssertionResult all_close(const std::vector<double>& expected,
       ok = std::fabs(a - e) <= rtol * std::fabs(e) + atol;
     }
     if (!ok && ++bad <= 5) {
-      msg << "\n  neuron " << i << ": expected " << e << ", actual " << a
-          << " (rel " << std::fabs(a - e) / std::fabs(e) << ")";
+      msg << "\n  neuron " << i << ": expected " << e << ", actual " << a << " (rel "
+          << std::fabs(a - e) / std::fabs(e) << ")";
     }
   }
   if (bad == 0) return ::testing::AssertionSuccess();

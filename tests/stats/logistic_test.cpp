@@ -148,18 +148,17 @@ TEST(stats_logistic, PartialsRoundTripAndMerge) {
   Data d;
   std::vector<double> b0(d.k, 0.1), b1(d.k, -0.2);
   const LogisticPartials all = logistic_partials(b0, b1, d.x, d.y, d.n, d.k, {}, true);
-  LogisticPartials a = logistic_partials(b0, b1, std::span<const float>(d.x).first(50 * d.k),
-                                         std::span<const std::uint8_t>(d.y).first(50), 50, d.k,
-                                         {}, true);
-  const LogisticPartials b = logistic_partials(
-      b0, b1, std::span<const float>(d.x).subspan(50 * d.k),
-      std::span<const std::uint8_t>(d.y).subspan(50), d.n - 50, d.k, {}, true);
+  LogisticPartials a =
+      logistic_partials(b0, b1, std::span<const float>(d.x).first(50 * d.k),
+                        std::span<const std::uint8_t>(d.y).first(50), 50, d.k, {}, true);
+  const LogisticPartials b =
+      logistic_partials(b0, b1, std::span<const float>(d.x).subspan(50 * d.k),
+                        std::span<const std::uint8_t>(d.y).subspan(50), d.n - 50, d.k, {}, true);
   a.merge(b);
   const std::vector<double> ser = a.serialize();
   const LogisticPartials back = LogisticPartials::deserialize(ser, d.k);
   EXPECT_TRUE(all_close(std::vector<double>(all.data().begin(), all.data().end()),
-                        std::vector<double>(back.data().begin(), back.data().end()), 1e-12,
-                        1e-12));
+                        std::vector<double>(back.data().begin(), back.data().end()), 1e-12, 1e-12));
 }
 
 TEST(stats_logistic, RejectsBadInput) {

@@ -84,7 +84,9 @@ TEST_P(stats_merge, Moments) {
       rng, random_cuts(rng, GetParam(), 1), [] { return GroupMoments(kK); },
       [&](GroupMoments& m, std::size_t s, std::size_t c) { m.add(rows(s, c), c, kK); });
   EXPECT_EQ(merged.count(), whole.count());
-  const auto vec = [](std::span<const double> s) { return std::vector<double>(s.begin(), s.end()); };
+  const auto vec = [](std::span<const double> s) {
+    return std::vector<double>(s.begin(), s.end());
+  };
   EXPECT_TRUE(all_close(vec(whole.mean()), vec(merged.mean()), 1e-13, 1e-15));
   EXPECT_TRUE(all_close(vec(whole.m2()), vec(merged.m2()), 1e-12));
   EXPECT_EQ(vec(whole.min()), vec(merged.min()));
@@ -135,8 +137,8 @@ TEST_P(stats_merge, TopK) {
   };
   TopK whole(kK, k);
   add(whole, 0, kN);
-  const auto merged = split_and_merge<TopK>(rng, random_cuts(rng, GetParam(), 1),
-                                            [] { return TopK(kK, k); }, add);
+  const auto merged = split_and_merge<TopK>(
+      rng, random_cuts(rng, GetParam(), 1), [] { return TopK(kK, k); }, add);
   for (std::size_t j = 0; j < kK; ++j) {
     // Brute force: sort all samples of neuron j by the documented order, keep k.
     std::vector<TopKEntry> all;

@@ -79,8 +79,8 @@ TEST(stats_histogram, EdgesAndErrors) {
   EXPECT_EQ(e, (std::vector<double>{-1, 0, 1, 2, 3}));
   EXPECT_THROW(Histogram::uniform_edges(1.0, 1.0, 4), Error);
   EXPECT_THROW(Histogram(std::vector<double>{0.0, 0.0}, 1, Histogram::Scope::Pooled), Error);
-  Histogram a(e, 1, Histogram::Scope::Pooled), b(Histogram::uniform_edges(0, 1, 2), 1,
-                                                  Histogram::Scope::Pooled);
+  Histogram a(e, 1, Histogram::Scope::Pooled),
+      b(Histogram::uniform_edges(0, 1, 2), 1, Histogram::Scope::Pooled);
   EXPECT_THROW(a.merge(b), Error);
 }
 
