@@ -8,7 +8,7 @@ Problem (as stats_bench.cpp, same distribution, numpy RNG): K = layers x neurons
 in half, x = effect_k * y + N(0, 1) in float32.
   * scipy: ONE vectorized call scipy.stats.ttest_ind(a, b, axis=0, equal_var=False) over all K
     neurons (the fastest way to use scipy; a Python loop over neurons would be far slower).
-  * statsmodels: Logit(y, add_constant(x_k)).fit(disp=0) looped over `--logit-subset` neurons
+  * statsmodels: Logit(y, add_constant(x_k)).fit(disp=0) looped over `--logit-subset` (1000) neurons
     and extrapolated linearly to all K (a full loop takes many minutes).
 Runs the C++ bench (single-threaded) and prints the speed ratios. Set OPENBLAS_NUM_THREADS=1 for
 a one-thread comparison on both sides.
@@ -33,7 +33,7 @@ def main():
     ap.add_argument("--layers", type=int, default=36)
     ap.add_argument("--neurons", type=int, default=5120)
     ap.add_argument("--samples", type=int, default=440)
-    ap.add_argument("--logit-subset", type=int, default=500)
+    ap.add_argument("--logit-subset", type=int, default=1000)
     args = ap.parse_args()
     k, n = args.layers * args.neurons, args.samples
     na = n // 2

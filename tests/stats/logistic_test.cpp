@@ -102,6 +102,11 @@ LogisticFit fit_sharded(const Data& d, std::size_t parts, const LogisticOptions&
     (d.y[i] ? c1 : c0).add(std::span<const float>(d.x).subspan(i * d.k, d.k), 1, d.k);
   }
   LogisticSolver solver(d.k, opt, logistic_precheck(c0, c1));
+  if (parts % 2 == 1) {  // odd splits start from the discriminant estimate of the class moments
+    std::vector<double> b0(d.k), b1(d.k);
+    logistic_start(c0, c1, b0, b1);
+    solver.set_start(b0, b1);
+  }
   const auto summed = [&](std::span<const std::uint8_t> active, bool ll,
                           std::span<const double> inv) {
     std::vector<double> buffer(LogisticPartials::kFields * d.k, 0.0);
