@@ -11,10 +11,14 @@
 namespace neurolens::runner {
 
 std::unique_ptr<Study> make_contrast_study();
+std::unique_ptr<Study> make_paired_study();
+std::unique_ptr<Study> make_logistic_study();
 
 std::unique_ptr<Study> make_study(StudyKind kind) {
   switch (kind) {
     case StudyKind::Contrast: return make_contrast_study();
+    case StudyKind::Paired: return make_paired_study();
+    case StudyKind::Logistic: return make_logistic_study();
     default: break;
   }
   throw Error("study", "'" + study_name(kind) + "' is not available in this build yet",
