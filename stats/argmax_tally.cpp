@@ -55,6 +55,10 @@ void ArgmaxTally::add_batches(std::span<const float> x, std::size_t n, std::size
 }
 
 void ArgmaxTally::merge(const ArgmaxTally& other) {
+  if (k_ == 0 && batches_ == 0) {  // a default-constructed tally takes the other's shape
+    *this = other;
+    return;
+  }
   check_neurons(other.k_, k_, "stats::ArgmaxTally::merge");
   for (std::size_t j = 0; j < k_; ++j) {
     for (const auto& [tok, c] : other.tally_[j]) bump(tally_[j], tok, c);

@@ -73,6 +73,10 @@ void Histogram::add(std::span<const float> x, std::size_t n, std::size_t k) {
 }
 
 void Histogram::merge(const Histogram& other) {
+  if (edges_.empty()) {  // default-constructed
+    *this = other;
+    return;
+  }
   if (k_ != other.k_ || scope_ != other.scope_ || edges_ != other.edges_) {
     throw Error("stats::Histogram::merge", "histograms have different neurons, scope or edges",
                 "merge histograms built with the same edges");

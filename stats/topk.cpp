@@ -56,6 +56,10 @@ void TopK::add(std::span<const float> x, std::size_t n, std::size_t k_neurons,
 }
 
 void TopK::merge(const TopK& other) {
+  if (k_ == 0) {  // default-constructed
+    *this = other;
+    return;
+  }
   if (neurons_ != other.neurons_ || k_ != other.k_) {
     throw Error("stats::TopK::merge", "different neuron count or k", "merge like with like");
   }

@@ -184,6 +184,34 @@ TEST_P(stats_merge, ArgmaxTally) {
   EXPECT_EQ(ArgmaxTally::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
+TEST_P(stats_merge, DefaultConstructedTakesTheOthersShape) {
+  GroupMoments m(kK);
+  m.add(data.x, kN, kK);
+  GroupMoments m0;
+  m0.merge(m);
+  EXPECT_EQ(m0.serialize(), m.serialize());
+  AucAccumulator a(kK);
+  a.add_a(data.x, kN, kK);
+  AucAccumulator a0;
+  a0.merge(a);
+  EXPECT_EQ(a0.serialize(), a.serialize());
+  Histogram h(Histogram::uniform_edges(-1, 1, 4), kK, Histogram::Scope::Pooled);
+  h.add(data.x, kN, kK);
+  Histogram h0;
+  h0.merge(h);
+  EXPECT_EQ(h0.serialize(), h.serialize());
+  TopK t(kK, 3);
+  t.add(data.x, kN, kK, data.seq, data.pos, data.tok);
+  TopK t0;
+  t0.merge(t);
+  EXPECT_EQ(t0.serialize(), t.serialize());
+  ArgmaxTally g(kK);
+  g.add_batch(data.x, kN, kK, data.tok);
+  ArgmaxTally g0;
+  g0.merge(g);
+  EXPECT_EQ(g0.serialize(), g.serialize());
+}
+
 INSTANTIATE_TEST_SUITE_P(parts, stats_merge, ::testing::Range<std::size_t>(1, 9));
 
 }  // namespace
