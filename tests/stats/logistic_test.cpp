@@ -3,6 +3,7 @@
 // independent root-finding reference; the data-parallel form over shards.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
