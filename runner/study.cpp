@@ -11,12 +11,16 @@
 namespace neurolens::runner {
 
 std::unique_ptr<Study> make_contrast_study();
+std::unique_ptr<Study> make_sampling_study();
+std::unique_ptr<Study> make_length_study();
 std::unique_ptr<Study> make_paired_study();
 std::unique_ptr<Study> make_logistic_study();
 
 std::unique_ptr<Study> make_study(StudyKind kind) {
   switch (kind) {
     case StudyKind::Contrast: return make_contrast_study();
+    case StudyKind::Sampling: return make_sampling_study();
+    case StudyKind::Length: return make_length_study();
     case StudyKind::Paired: return make_paired_study();
     case StudyKind::Logistic: return make_logistic_study();
     default: break;
