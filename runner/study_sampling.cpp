@@ -542,10 +542,10 @@ class SamplingStudy : public Study, public Checkpointable {
       const int64_t* b = r.best_all.data() + 4 * k;
       std::string text = "top token " + quote_token(ctx.tokenizer, static_cast<int32_t>(b[0]));
       char buf[128];
-      std::snprintf(buf, sizeof buf, " won %.0f%% of %d batches", 100.0 * static_cast<double>(std::max<int64_t>(b[1], 0)) / reps, o.repetitions);
+      std::snprintf(buf, sizeof buf, " won %.1f%% of %d batches", 100.0 * static_cast<double>(std::max<int64_t>(b[1], 0)) / reps, o.repetitions);
       text += buf;
       if (b[2] >= 0) {
-        std::snprintf(buf, sizeof buf, ", %.0f%%)", 100.0 * static_cast<double>(b[3]) / reps);
+        std::snprintf(buf, sizeof buf, ", %.1f%%)", 100.0 * static_cast<double>(b[3]) / reps);
         text += " (next " + quote_token(ctx.tokenizer, static_cast<int32_t>(b[2])) + buf;
       }
       (void)site;
