@@ -15,5 +15,7 @@ int run_synth_model(const Args& args);  // runner/synth_model_command.cpp
 int run_tokenize(const Args& args);     // runner/tokenize_command.cpp
 int run_capture(const Args& args);      // runner/capture_command.cpp
 int run_run(const Args& args);          // runner/run_command.cpp
+int run_report(const Args& args);       // runner/report_command.cpp
+int run_inspect(const Args& args);      // runner/inspect_command.cpp
 
 }  // namespace neurolens::runner

@@ -25,6 +25,10 @@ const Command kCommands[] = {
      neurolens::runner::run_capture},
     {"run", "run a study job file (under mpirun / srun for many ranks)",
      neurolens::runner::run_run},
+    {"report", "write a self-contained HTML report (plots, tables, heatmaps) of a results file",
+     neurolens::runner::run_report},
+    {"inspect", "print a terminal summary of a results file (significant and top neurons)",
+     neurolens::runner::run_inspect},
 };
 
 void print_usage() {
