@@ -118,7 +118,7 @@ import sys
 import h5py
 path, check = sys.argv[1], sys.argv[2]
 with h5py.File(path, "r") as f:
-    print(f"    {path}: datasets {sorted(f.keys())}; attributes {dict(f.attrs)}")
+    print(f"    {path}: groups/datasets {sorted(f.keys())}; root attributes {sorted(f.attrs.keys())}")
     exec(check)
 PY
   else
@@ -145,15 +145,21 @@ run_demo() {
   ((job_rc == 0)) || die "job $jobid failed (exit status $job_rc)"
   job_info=$(timeout 10 scontrol -o show job "$jobid" 2>/dev/null || true)
   state_line="$(grep -oE 'JobState=[A-Z_]+' <<<"$job_info") $(grep -oE ' ExitCode=[0-9:]+' <<<"$job_info" | tr -d ' ')"
-  log "scontrol: job $jobid $state_line"
-  [[ $state_line == *"JobState=COMPLETED"* && $state_line == *"ExitCode=0:0"* ]] \
-    || die "job $jobid did not complete successfully:$state_line"
+  if [[ -z $job_info ]]; then
+    log "scontrol: job $jobid already purged (its exit status came from sbatch --wait)"
+  else
+    log "scontrol: job $jobid $state_line"
+    [[ $state_line == *"JobState=COMPLETED"* && $state_line == *"ExitCode=0:0"* ]] \
+      || die "job $jobid did not complete successfully: $state_line"
+  fi
 
   if [[ $mode == run ]]; then
     check_h5 "$out/contrast.h5" '
 n = int(f.attrs["n_ranks"])
+print(f"    n_ranks = {n}")
 assert n == 2, f"root attribute n_ranks is {n}, expected 2"
 assert len(f.keys()) > 0, "no datasets"'
+    grep -q "2 rank(s)" "$joblog" || die "job log does not show 2 ranks"
   else
     for r in 0 1; do
       check_h5 "$out/capture.rank$r.h5" '

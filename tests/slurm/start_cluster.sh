@@ -83,7 +83,9 @@ done
 [[ -n $ctld_port ]] || fail "no free TCP port pair found"
 slurmd_port=$((ctld_port + 1))
 
-# ---- slurm.conf
+# ---- slurm.conf. MinJobAge=16: `sbatch --wait` polls every 2, 8, 8... s (it only polls less
+# often than MinJobAge/2), instead of 2, 8, 32 s with the default 300; completed jobs stay visible
+# to scontrol for 16 s.
 conf=$state/slurm.conf
 cat > "$conf" <<EOF
 # Private single-node test cluster written by tests/slurm/start_cluster.sh
@@ -120,7 +122,7 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
-MinJobAge=300
+MinJobAge=16
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$ncpus RealMemory=1000 State=UNKNOWN
 PartitionName=debug Default=YES Nodes=ALL MaxTime=INFINITE State=UP
 EOF
