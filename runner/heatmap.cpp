@@ -24,7 +24,8 @@ HeatmapText read_heatmap_text(const std::string& path, const model::Tokenizer& t
   std::vector<int32_t> ids;
   try {
     const io::Corpus corpus = io::Corpus::open(path);
-    for (size_t d = 0; d < corpus.n_documents() && static_cast<int64_t>(ids.size()) < max_tokens; ++d) {
+    for (size_t d = 0; d < corpus.n_documents() && static_cast<int64_t>(ids.size()) < max_tokens;
+         ++d) {
       const io::Document doc = corpus.read(d);
       std::vector<std::pair<size_t, size_t>> offsets;
       const std::vector<int32_t> doc_ids = tokenizer.encode_with_offsets(doc.text, &offsets);
@@ -67,7 +68,8 @@ std::vector<float> heatmap_activations(const model::Model& model,
   const size_t n = text.n_tokens();
   std::vector<float> out(rows.size() * n, 0.0f);
   int max_len = 1;
-  for (const auto& seq : text.sequences) max_len = std::max<int>(max_len, static_cast<int>(seq.size()));
+  for (const auto& seq : text.sequences)
+    max_len = std::max<int>(max_len, static_cast<int>(seq.size()));
   model::ForwardPass forward(model, 1, max_len);
   size_t offset = 0;
   for (const auto& seq : text.sequences) {

