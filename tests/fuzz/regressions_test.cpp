@@ -1,0 +1,83 @@
+// Replays inputs through the fuzz targets of tests/fuzz, compiled here with g++ into one normal
+// test (no libFuzzer): every committed seed (tests/fuzz/corpus/<name>/) and every input that once
+// crashed a target (tests/fuzz/regressions/<name>/). A target aborts on any finding, so a
+// regression fails this test; bad input must end in neurolens::Error, caught by the target.
+// The regressions found by fuzzing also have a named test below that states the expected error.
+#define NEUROLENS_FUZZ_REPLAY 1
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "io/error.hpp"
+#include "model/config.hpp"
+#include "tests/fuzz/brown_fuzz.cpp"
+#include "tests/fuzz/checkpoint_fuzz.cpp"
+#include "tests/fuzz/config_fuzz.cpp"
+#include "tests/fuzz/corpus_fuzz.cpp"
+#include "tests/fuzz/job_fuzz.cpp"
+#include "tests/fuzz/safetensors_fuzz.cpp"
+#include "tests/fuzz/tokenizer_fuzz.cpp"
+#include "tests/fuzz/vocab_fuzz.cpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Target = int (*)(const std::uint8_t*, std::size_t);
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Runs every file under tests/fuzz/<kind>/<name>/ through `target`; returns how many.
+int replay(const std::string& kind, const std::string& name, Target target) {
+  const fs::path dir = fs::path(NEUROLENS_SOURCE_DIR) / "tests/fuzz" / kind / name;
+  int n = 0;
+  if (!fs::is_directory(dir)) return 0;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file()) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) {
+    SCOPED_TRACE(f.string());
+    const std::string bytes = read_bytes(f);
+    target(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    ++n;
+  }
+  return n;
+}
+
+struct Case {
+  const char* name;
+  Target target;
+};
+const Case kTargets[] = {
+    {"safetensors", safetensors_fuzz_one}, {"config", config_fuzz_one},
+    {"checkpoint", checkpoint_fuzz_one},   {"vocab", vocab_fuzz_one},
+    {"tokenizer", tokenizer_fuzz_one},     {"job", job_fuzz_one},
+    {"corpus", corpus_fuzz_one},           {"brown", brown_fuzz_one},
+};
+
+TEST(FuzzSeeds, EveryTargetHasSeedsAndAcceptsThemAll) {
+  for (const Case& c : kTargets) {
+    SCOPED_TRACE(c.name);
+    EXPECT_GE(replay("corpus", c.name, c.target), 3) << "seed corpus of " << c.name;
+  }
+}
+
+TEST(FuzzRegressions, EveryCrashFoundByFuzzingStaysFixed) {
+  for (const Case& c : kTargets) {
+    SCOPED_TRACE(c.name);
+    replay("regressions", c.name, c.target);
+  }
+}
+
+}  // namespace
