@@ -52,6 +52,7 @@ const KeySpec kKeys[] = {
     {"paired.mode", "pairs", "pairs | corpus (nouns and verbs in context from Brown tags)"},
     {"paired.template", "The {}", "sentence frame for pairs mode; {} is the word"},
     {"paired.heatmap_text", "", "text file painted with the top neurons' activations"},
+    {"paired.context_before", "32", "corpus mode: tokens of preceding context per word"},
     {"sampling.batch_sequences", "32", "sequences per random batch"},
     {"sampling.seq_len", "256", "tokens per sequence"},
     {"sampling.repetitions", "1000", "random batches"},
@@ -354,6 +355,7 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
                 "e.g. template = The {}");
   }
   job.paired.heatmap_text = v.str("paired.heatmap_text");
+  job.paired.context_before = v.number<int>("paired.context_before", 0, 1 << 20);
 
   job.sampling.batch_sequences = v.number<int>("sampling.batch_sequences", 1, 1 << 20);
   job.sampling.seq_len = v.number<int>("sampling.seq_len", 1, 1 << 20);

@@ -42,6 +42,7 @@ struct PairedOptions {
   std::string mode = "pairs";                                // pairs | corpus
   std::string template_text;  // sentence frame for pairs mode; "{}" is the word
   std::string heatmap_text;   // file: per-token activations of the top neurons
+  int context_before = 32;    // corpus mode: tokens of preceding context per word
 };
 
 struct SamplingOptions {

