@@ -48,11 +48,6 @@ if [[ ! -f $build_dir/CMakeCache.txt ]]; then
     -DNEUROLENS_BUILD_BENCH=OFF -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link \
     -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
 fi
-log "building the fuzz targets in $build_dir ($jobs jobs)"
-build_targets=()
-for t in "${targets[@]}"; do build_targets+=(--target "${t}_fuzz"); done
-cmake --build "$build_dir" -j "$jobs" "${build_targets[@]}" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^-- ' || true
-[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "[fuzz] error: build failed" >&2; exit 1; }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -66,6 +61,13 @@ for t in "${targets[@]}"; do
   rm -rf "$work"
   mkdir -p "$work" "$artifacts"
   cp -r "tests/fuzz/corpus/$t/." "$work/"
+  log "$t: building in $build_dir ($jobs jobs)"
+  cmake --build "$build_dir" -j "$jobs" --target "${t}_fuzz" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^-- ' || true
+  if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
+    status=1
+    summary+=("$t: BUILD FAILED")
+    continue
+  fi
   log "$t: ${limit[*]}"
   set +e
   "$build_dir/${t}_fuzz" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
