@@ -504,12 +504,24 @@ std::vector<GroupStatistics::SiteSummary> GroupStatistics::finalize_and_write(
     // Kept rows are this rank's samples, a contiguous range of the plan's samples.
     const int64_t n_samples = static_cast<int64_t>(plan.samples.size());
     const int64_t first = kept_ids_.empty() ? 0 : kept_ids_.front();
+    // Dimension scales so netCDF / xarray readers name the dimensions sample, layer, neuron
+    // (per-site layer / neuron scales carry the site in their name when there are several).
+    std::vector<int64_t> sample_ids(static_cast<size_t>(n_samples));
+    for (int64_t i = 0; i < n_samples; ++i) sample_ids[static_cast<size_t>(i)] = i;
+    out.write_scale("/samples/sample", "sample", sample_ids);
     for (size_t s = 0; s < sites_.size(); ++s) {
       const SiteSpace& site = sites_[s];
+      const std::string suffix = sites_.size() == 1 ? "" : "_" + site.site;
+      std::vector<int64_t> layers(site.layers.begin(), site.layers.end());
+      std::vector<int64_t> neurons(static_cast<size_t>(site.width));
+      for (int j = 0; j < site.width; ++j) neurons[static_cast<size_t>(j)] = j;
+      out.write_scale("/samples/layer" + suffix, "layer" + suffix, layers);
+      out.write_scale("/samples/neuron" + suffix, "neuron" + suffix, neurons);
       out.write_rows("/samples/" + site.site, io::H5Type::F32,
                      {static_cast<hsize_t>(n_samples), site.layers.size(), static_cast<hsize_t>(site.width)},
-                     first, static_cast<int64_t>(kept_ids_.size()), kept_[s].data(),
-                     {"sample", "layer", "neuron"});
+                     first, static_cast<int64_t>(kept_ids_.size()), kept_[s].data());
+      out.attach_scales("/samples/" + site.site,
+                        {"/samples/sample", "/samples/layer" + suffix, "/samples/neuron" + suffix});
     }
     std::vector<int32_t> label, token, position;
     std::vector<int64_t> pair, window;
@@ -526,6 +538,9 @@ std::vector<GroupStatistics::SiteSummary> GroupStatistics::finalize_and_write(
     out.write_shared("/samples/position", io::H5Type::I32, dims, position.data());
     out.write_shared("/samples/pair_id", io::H5Type::I64, dims, pair.data());
     out.write_shared("/samples/window_id", io::H5Type::I64, dims, window.data());
+    for (const char* name : {"label", "token_id", "position", "pair_id", "window_id"}) {
+      out.attach_scales(std::string("/samples/") + name, {"/samples/sample"});
+    }
   }
   ctx.times.write += seconds_since(t_write);
   return summaries;

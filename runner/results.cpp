@@ -107,6 +107,20 @@ void ResultsWriter::write_rows(const std::string& path, io::H5Type type,
   d.write_block(offset, count, data);
 }
 
+void ResultsWriter::write_scale(const std::string& path, const std::string& name,
+                                std::vector<int64_t> values) {
+  write_shared(path, io::H5Type::I64, {static_cast<hsize_t>(values.size())}, values.data());
+  file_.open_dataset(path).make_dimension_scale(name);
+}
+
+void ResultsWriter::attach_scales(const std::string& dataset,
+                                  const std::vector<std::string>& scales) {
+  io::H5Dataset d = file_.open_dataset(dataset);
+  for (size_t i = 0; i < scales.size(); ++i) {
+    d.attach_scale(file_.open_dataset(scales[i]), static_cast<unsigned>(i));
+  }
+}
+
 void ResultsWriter::close() { file_.close(); }
 
 }  // namespace neurolens::runner

@@ -50,6 +50,12 @@ class ResultsWriter {
                   int64_t row_begin, int64_t rows, const void* data,
                   const std::vector<std::string>& dim_labels = {});
 
+  // A 1-D dimension scale dataset named `name` (the dimension's name in netCDF / xarray) holding
+  // 0..n-1 or the given values; rank 0 writes.
+  void write_scale(const std::string& path, const std::string& name, std::vector<int64_t> values);
+  // Attaches existing scale datasets to the dimensions of `dataset`, in order.
+  void attach_scales(const std::string& dataset, const std::vector<std::string>& scales);
+
   // Collective close; throws if any rank's HDF5 reported a failure.
   void close();
 
