@@ -1,13 +1,21 @@
-// forward_bench — forward-pass throughput on a GPT-2-small-shaped synthetic checkpoint.
+// forward_bench — forward-pass throughput on GPT-2-small / GPT-2-medium / GPT-Neo-125M-shaped
+// synthetic checkpoints (--shape).
 // Prints tokens/s of ForwardPass capturing every blocks.*.mlp.hook_pre (all positions), beside
 // (a) the sgemm-bound limit: the same sgemm calls (same shapes, same order, same count) timed
 //     alone in this run on this machine, and
 // (b) bench/forward_torch.py: the straightforward HF-style PyTorch forward with forward hooks on
 //     every c_fc, reading the same safetensors weights, with the same thread count.
 // Single-threaded by default (openblas_set_num_threads(1), OPENBLAS_NUM_THREADS=1 for torch).
+// Shapes (--shape): gpt2-small (12 layers, d 768, 12 heads, F 3072; default 16 x 512 tokens),
+// gpt2-medium (24 layers, d 1024, 16 heads, F 4096; default 4 x 512 tokens: a 16 x 512 run takes
+// minutes per repeat on one core), gpt-neo-125m (12 layers, d 768, 12 heads, F 3072, attention
+// alternating global / local with window 256; default 16 x 512). V = 50257 throughout.
+// The sgemm-bound limit is measured right before and right after the forward repeats; both are
+// printed and the faster (higher rate) is the bound used for "% of sgemm-bound".
 // Example:
-//   build/bench/forward_bench                         # 16 x 512 tokens, 12 layers, d 768
-//   build/bench/forward_bench --batch 4 --seq 256 --reps 2 --no-torch
+//   build/bench/forward_bench                                  # gpt2-small, 16 x 512 tokens
+//   build/bench/forward_bench --shape gpt-neo-125m --tokens 4x512 --repeats 3
+//   build/bench/forward_bench --shape gpt2-medium --tokens 2x512 --no-torch
 #include <cblas.h>
 
 #include <algorithm>
@@ -39,10 +47,13 @@ double now() {
 }
 
 struct Options {
+  std::string shape = "gpt2-small";
   int batch = 16, seq = 512, layers = 12, d_model = 768, heads = 12, d_mlp = 3072;
   int vocab = 50257, reps = 3, threads = 1;
+  bool neo = false;
   bool torch = true;
-  fs::path dir = fs::temp_directory_path() / "neurolens_forward_bench_gpt2s";
+  bool batch_set = false, seq_set = false, layers_set = false;
+  fs::path dir;
 };
 
 Options parse(int argc, char** argv) {
@@ -53,18 +64,44 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw neurolens::Error("forward_bench " + a, "missing value");
       return argv[++i];
     };
-    if (a == "--batch") o.batch = std::stoi(next());
-    else if (a == "--seq") o.seq = std::stoi(next());
-    else if (a == "--layers") o.layers = std::stoi(next());
+    if (a == "--batch") o.batch = std::stoi(next()), o.batch_set = true;
+    else if (a == "--seq") o.seq = std::stoi(next()), o.seq_set = true;
+    else if (a == "--tokens") {
+      const std::string v = next();
+      const size_t x = v.find('x');
+      if (x == std::string::npos) throw neurolens::Error("--tokens " + v, "expected BxT", "e.g. --tokens 4x512");
+      o.batch = std::stoi(v.substr(0, x));
+      o.seq = std::stoi(v.substr(x + 1));
+      o.batch_set = o.seq_set = true;
+    } else if (a == "--shape") o.shape = next();
+    else if (a == "--layers") o.layers = std::stoi(next()), o.layers_set = true;
     else if (a == "--vocab") o.vocab = std::stoi(next());
-    else if (a == "--reps") o.reps = std::stoi(next());
+    else if (a == "--reps" || a == "--repeats") o.reps = std::stoi(next());
     else if (a == "--threads") o.threads = std::stoi(next());
     else if (a == "--dir") o.dir = next();
     else if (a == "--no-torch") o.torch = false;
     else
       throw neurolens::Error("forward_bench", "unknown option " + a,
-                             "--batch N --seq T --layers L --vocab V --reps R --threads K "
-                             "--dir PATH --no-torch");
+                             "--shape gpt2-small|gpt2-medium|gpt-neo-125m --tokens BxT "
+                             "(or --batch N --seq T) --layers L --vocab V --repeats R "
+                             "--threads K --dir PATH --no-torch");
+  }
+  const int layers = o.layers;
+  if (o.shape == "gpt2-small") {
+    o.layers = 12, o.d_model = 768, o.heads = 12, o.d_mlp = 3072;
+  } else if (o.shape == "gpt2-medium") {
+    o.layers = 24, o.d_model = 1024, o.heads = 16, o.d_mlp = 4096;
+    if (!o.batch_set) o.batch = 4;  // 16 x 512 takes minutes per repeat on one core
+  } else if (o.shape == "gpt-neo-125m") {
+    o.layers = 12, o.d_model = 768, o.heads = 12, o.d_mlp = 3072, o.neo = true;
+  } else {
+    throw neurolens::Error("--shape " + o.shape, "unknown shape",
+                           "gpt2-small, gpt2-medium or gpt-neo-125m");
+  }
+  if (o.layers_set) o.layers = layers;
+  if (o.dir.empty()) {
+    o.dir = fs::temp_directory_path() /
+            ("neurolens_forward_bench_" + o.shape + "_L" + std::to_string(o.layers));
   }
   return o;
 }
@@ -98,15 +135,27 @@ double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int r
     return t_best;
   };
   std::vector<float> z(n * d);
-  const double t_qkv = best([&] { gemm(nn, 3 * d, d, x.data(), d, wq.data(), 3 * d, false, y.data(), 3 * d); });
-  // Attention tiles exactly as attention_head issues them (global layer; GPT-2).
-  const double t_attn = best([&] {
+  const bool neo = c.architecture == nm::Architecture::GptNeo;
+  // GPT-2: one fused [N, D] x [D, 3D] c_attn; GPT-Neo: three nn.Linear [N, D] x [D, D]^T into
+  // the same [N, 3D] layout.
+  const double t_qkv = best([&] {
+    if (neo) {
+      for (int j = 0; j < 3; ++j) {
+        gemm(nn, d, d, x.data(), d, wq.data() + static_cast<size_t>(j) * d * d, d, true,
+             y.data() + j * d, 3 * d);
+      }
+    } else {
+      gemm(nn, 3 * d, d, x.data(), d, wq.data(), 3 * d, false, y.data(), 3 * d);
+    }
+  });
+  // Attention tiles exactly as attention_head issues them, per layer kind (global / local).
+  auto attn_tiles = [&](int window) {
     for (int b = 0; b < batch; ++b) {
       const float* seqp = y.data() + static_cast<std::size_t>(b) * seq * 3 * d;
       for (int h = 0; h < c.n_heads; ++h) {
         for (int q0 = 0; q0 < seq; q0 += nm::kAttentionBlock) {
           const int q1 = std::min(seq, q0 + nm::kAttentionBlock);
-          const auto [k0, k1] = nm::attention_key_range(q0, q1, 0);
+          const auto [k0, k1] = nm::attention_key_range(q0, q1, window);
           gemm(q1 - q0, k1 - k0, dh, seqp + q0 * 3 * d + h * dh, 3 * d,
                seqp + d + k0 * 3 * d + h * dh, 3 * d, true, s.data(), k1 - k0);
           gemm(q1 - q0, dh, k1 - k0, s.data(), k1 - k0, seqp + 2 * d + k0 * 3 * d + h * dh,
@@ -115,10 +164,18 @@ double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int r
         }
       }
     }
-  });
-  const double t_o = best([&] { gemm(nn, d, d, z.data(), d, wo.data(), d, false, y.data(), d); });
-  const double t_fc = best([&] { gemm(nn, f, d, y.data(), d, wfc.data(), f, false, x.data(), f); });
-  const double t_proj = best([&] { gemm(nn, d, f, x.data(), f, wp.data(), d, false, y.data(), d); });
+  };
+  const double t_attn_global = best([&] { attn_tiles(0); });
+  const double t_attn_local = neo ? best([&] { attn_tiles(c.window_size); }) : t_attn_global;
+  // nn.Linear (GPT-Neo) multiplies by the transposed [out, in] weight; Conv1D (GPT-2) does not.
+  const double t_o = best([&] { gemm(nn, d, d, z.data(), d, wo.data(), d, neo, y.data(), d); });
+  const double t_fc = best([&] { gemm(nn, f, d, y.data(), d, wfc.data(), neo ? d : f, neo, x.data(), f); });
+  const double t_proj = best([&] { gemm(nn, d, f, x.data(), f, wp.data(), neo ? f : d, neo, y.data(), d); });
+  double t_attn_all = 0;
+  for (int l = 0; l < c.n_layers; ++l) {
+    t_attn_all += c.attention_kinds[static_cast<size_t>(l)] == nm::AttentionKind::Local ? t_attn_local : t_attn_global;
+  }
+  const double t_attn = t_attn_all / c.n_layers;
   // Non-GEMM kernels of one layer, for scale: bias + gelu_new over [N, F], one LayerNorm.
   std::vector<float> bias(f, 0.01f), gamma(d, 1.0f), beta(d, 0.0f);
   const double t_gelu = best([&] { nm::bias_gelu(x, x, bias, nn, f); });
@@ -131,12 +188,12 @@ double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int r
   std::printf("sgemm alone (GFLOP/s): qkv %.1f  attention tiles %.1f  attn_out %.1f  c_fc %.1f  "
               "mlp c_proj %.1f\n",
               2 * nd * d * 3 * d / t_qkv * 1e-9,
-              batch * c.n_heads * nm::attention_head_flops(seq, dh, 0) / t_attn * 1e-9,
+              batch * c.n_heads * nm::attention_head_flops(seq, dh, 0) / t_attn_global * 1e-9,
               2 * nd * d * d / t_o * 1e-9, 2 * nd * d * f / t_fc * 1e-9,
               2 * nd * f * d / t_proj * 1e-9);
   // The run capturing blocks.*.mlp.hook_pre stops after the last block's c_fc.
   const int layers = c.n_layers;
-  return layers * (t_qkv + t_attn + t_o + t_fc) + (layers - 1) * t_proj;
+  return layers * (t_qkv + t_o + t_fc) + t_attn_all + (layers - 1) * t_proj;
 }
 
 }  // namespace
@@ -149,7 +206,8 @@ int main(int argc, char** argv) try {
 
   if (!fs::exists(o.dir / "config.json")) {
     nm::SynthOptions so;
-    so.architecture = nm::Architecture::Gpt2;
+    so.architecture = o.neo ? nm::Architecture::GptNeo : nm::Architecture::Gpt2;
+    so.window_size = 256;
     so.n_layers = o.layers;
     so.d_model = o.d_model;
     so.n_heads = o.heads;
@@ -168,8 +226,9 @@ int main(int argc, char** argv) try {
     throw neurolens::Error(o.dir.string(), "existing checkpoint has other shapes",
                            "remove it or pass another --dir");
   }
-  std::printf("model: %d layers, d %d, %d heads, F %d, V %d; batch %d x %d tokens\n", c.n_layers,
-              c.d_model, c.n_heads, c.d_mlp, c.n_vocab, o.batch, o.seq);
+  std::printf("shape %s (%s): %d layers, d %d, %d heads, F %d, V %d%s; batch %d x %d tokens\n",
+              o.shape.c_str(), c.model_type.c_str(), c.n_layers, c.d_model, c.n_heads, c.d_mlp,
+              c.n_vocab, o.neo ? ", global/local attention, window 256" : "", o.batch, o.seq);
 
   nm::ForwardPass fwd(model, o.batch, o.seq);
   const std::vector<std::string> patterns = {"blocks.*.mlp.hook_pre"};
@@ -187,7 +246,7 @@ int main(int argc, char** argv) try {
   // The sgemm bound is measured before and after the forward runs and the faster kept: on a
   // shared machine both sides are best-of measurements.
   const int bound_reps = std::max(1, o.reps - 1);
-  double t_bound = sgemm_bound_seconds(fwd, o.batch, o.seq, bound_reps);
+  const double t_bound_before = sgemm_bound_seconds(fwd, o.batch, o.seq, bound_reps);
   std::vector<double> times;
   for (int r = 0; r < o.reps; ++r) {
     const double t0 = now();
@@ -197,7 +256,14 @@ int main(int argc, char** argv) try {
   std::sort(times.begin(), times.end());
   const double t_best = times.front(), t_med = times[times.size() / 2];
   const double flops = fwd.gemm_flops(o.batch, o.seq, points);
-  t_bound = std::min(t_bound, sgemm_bound_seconds(fwd, o.batch, o.seq, bound_reps));
+  const double t_bound_after = sgemm_bound_seconds(fwd, o.batch, o.seq, bound_reps);
+  const double t_bound = std::min(t_bound_before, t_bound_after);
+  std::printf("sgemm-bound measured before the forward repeats: %.0f tokens/s (%.2f s); after: "
+              "%.0f tokens/s (%.2f s); the faster is the bound\n",
+              n / t_bound_before, t_bound_before, n / t_bound_after, t_bound_after);
+  std::printf("forward repeats (s): ");
+  for (double t : times) std::printf("%.3f ", t);
+  std::printf("(median %.3f, spread %.1f%%)\n", t_med, 100.0 * (times.back() - times.front()) / t_med);
 
   std::printf("neurolens forward: %.0f tokens/s (best of %d; median %.0f), %.2f s/run, "
               "%.1f GFLOP/s on %.1f GFLOP of sgemm\n",

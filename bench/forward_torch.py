@@ -1,11 +1,14 @@
 #!/usr/bin/python3
-"""PyTorch side of bench/forward_bench.cpp: the straightforward HF-style GPT-2 forward.
+"""PyTorch side of bench/forward_bench.cpp: the straightforward HF-style GPT-2 / GPT-Neo forward.
 
 Reads the same safetensors checkpoint (model.safetensors or shards + index), builds the model
-the way HF modeling_gpt2.py does (Conv1D = addmm, full T x T scores masked with finfo.min,
-softmax, NewGELUActivation tanh formula), registers forward hooks on every mlp.c_fc that copy
-its output out (as blocks.*.mlp.hook_pre), and times eval-mode no_grad forwards of all blocks
-(no ln_f / LM head). Prints "torch forward: <tokens/s> tokens/s".
+the way HF modeling_gpt2.py / modeling_gpt_neo.py do (GPT-2: Conv1D = addmm, scores scaled by
+1/sqrt(dh); GPT-Neo: nn.Linear q/k/v without bias, no scaling, local layers masked to
+key > query - window_size; both: full T x T scores masked with finfo.min, softmax,
+NewGELUActivation tanh formula), registers forward hooks on every mlp.c_fc that copy its output
+out (as blocks.*.mlp.hook_pre), and times eval-mode no_grad forwards of all blocks (no ln_f / LM
+head). Prints "torch forward: <tokens/s> tokens/s". bench/studies_torch.py imports load_model()
+from here (and adds ln_f + the LM head).
   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/forward_torch.py --dir /tmp/ckpt --batch 16 --seq 512
 """
 import argparse
@@ -107,6 +110,74 @@ class Block(nn.Module):
         return h + self.mlp_proj(self.act(self.c_fc(self.ln_2(h))))
 
 
+class Linear(nn.Module):
+    """nn.Linear as HF GPT-Neo uses it: weight [out, in], optional bias."""
+
+    def __init__(self, w, b=None):
+        super().__init__()
+        self.weight = nn.Parameter(w)
+        self.bias = nn.Parameter(b) if b is not None else None
+
+    def forward(self, x):
+        return nn.functional.linear(x, self.weight, self.bias)
+
+
+class NeoBlock(nn.Module):
+    def __init__(self, p, l, cfg, kind):
+        super().__init__()
+        g = lambda k: p[f"h.{l}.{k}"]
+        d, eps = cfg["hidden_size"], cfg.get("layer_norm_epsilon", 1e-5)
+        self.n_head, self.d = cfg["num_heads"], d
+        self.ln_1 = nn.LayerNorm(d, eps=eps)
+        self.ln_1.weight.data, self.ln_1.bias.data = g("ln_1.weight"), g("ln_1.bias")
+        a = "attn.attention."
+        self.q_proj = Linear(g(a + "q_proj.weight"))
+        self.k_proj = Linear(g(a + "k_proj.weight"))
+        self.v_proj = Linear(g(a + "v_proj.weight"))
+        self.out_proj = Linear(g(a + "out_proj.weight"), g(a + "out_proj.bias"))
+        self.ln_2 = nn.LayerNorm(d, eps=eps)
+        self.ln_2.weight.data, self.ln_2.bias.data = g("ln_2.weight"), g("ln_2.bias")
+        self.c_fc = Linear(g("mlp.c_fc.weight"), g("mlp.c_fc.bias"))
+        self.act = NewGELU()
+        self.mlp_proj = Linear(g("mlp.c_proj.weight"), g("mlp.c_proj.bias"))
+        n = cfg["max_position_embeddings"]
+        bias = torch.tril(torch.ones((n, n), dtype=torch.bool))
+        if kind == "local":
+            bias = torch.bitwise_xor(bias, torch.tril(bias, -cfg["window_size"]))
+        self.register_buffer("bias", bias.view(1, 1, n, n))
+
+    def split(self, x):
+        B, T, _ = x.shape
+        return x.view(B, T, self.n_head, -1).permute(0, 2, 1, 3)
+
+    def forward(self, h):
+        x = self.ln_1(h)
+        q, k, v = self.split(self.q_proj(x)), self.split(self.k_proj(x)), self.split(self.v_proj(x))
+        w = torch.matmul(q, k.transpose(-1, -2))  # GPT-Neo: no scaling
+        T = q.size(-2)
+        mask = self.bias[:, :, :T, :T]
+        w = torch.where(mask, w, torch.full([], torch.finfo(w.dtype).min, dtype=w.dtype))
+        w = nn.functional.softmax(w, dim=-1)
+        a = torch.matmul(w, v).permute(0, 2, 1, 3).contiguous()
+        a = a.view(a.size(0), a.size(1), self.d)
+        h = h + self.out_proj(a)
+        return h + self.mlp_proj(self.act(self.c_fc(self.ln_2(h))))
+
+
+def load_model(d):
+    """(blocks, params, cfg): HF-style blocks in eval mode and the raw parameter dict."""
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    p = read_checkpoint(d)
+    if cfg.get("model_type") == "gpt_neo":
+        kinds = []
+        for pattern, repeat in cfg["attention_types"]:
+            kinds += list(pattern) * repeat
+        blocks = [NeoBlock(p, l, cfg, kinds[l]) for l in range(cfg["num_layers"])]
+    else:
+        blocks = [Block(p, l, cfg) for l in range(cfg["n_layer"])]
+    return nn.ModuleList(blocks).eval(), p, cfg
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
@@ -116,9 +187,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    cfg = json.load(open(os.path.join(a.dir, "config.json")))
-    p = read_checkpoint(a.dir)
-    blocks = nn.ModuleList([Block(p, l, cfg) for l in range(cfg["n_layer"])]).eval()
+    blocks, p, cfg = load_model(a.dir)
     wte, wpe = p["wte.weight"], p["wpe.weight"]
     captured = {}
     for l, b in enumerate(blocks):
