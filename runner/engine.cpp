@@ -521,7 +521,8 @@ std::vector<GroupStatistics::SiteSummary> GroupStatistics::finalize_and_write(
                      {static_cast<hsize_t>(n_samples), site.layers.size(), static_cast<hsize_t>(site.width)},
                      first, static_cast<int64_t>(kept_ids_.size()), kept_[s].data());
       out.attach_scales("/samples/" + site.site,
-                        {"/samples/sample", "/samples/layer" + suffix, "/samples/neuron" + suffix});
+                        {"/samples/sample", "/samples/layer" + suffix, "/samples/neuron" + suffix},
+                        {"sample", "layer", "neuron"});
     }
     std::vector<int32_t> label, token, position;
     std::vector<int64_t> pair, window;
@@ -539,7 +540,7 @@ std::vector<GroupStatistics::SiteSummary> GroupStatistics::finalize_and_write(
     out.write_shared("/samples/pair_id", io::H5Type::I64, dims, pair.data());
     out.write_shared("/samples/window_id", io::H5Type::I64, dims, window.data());
     for (const char* name : {"label", "token_id", "position", "pair_id", "window_id"}) {
-      out.attach_scales(std::string("/samples/") + name, {"/samples/sample"});
+      out.attach_scales(std::string("/samples/") + name, {"/samples/sample"}, {"sample"});
     }
   }
   ctx.times.write += seconds_since(t_write);

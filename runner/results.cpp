@@ -114,10 +114,12 @@ void ResultsWriter::write_scale(const std::string& path, const std::string& name
 }
 
 void ResultsWriter::attach_scales(const std::string& dataset,
-                                  const std::vector<std::string>& scales) {
+                                  const std::vector<std::string>& scales,
+                                  const std::vector<std::string>& labels) {
   io::H5Dataset d = file_.open_dataset(dataset);
   for (size_t i = 0; i < scales.size(); ++i) {
     d.attach_scale(file_.open_dataset(scales[i]), static_cast<unsigned>(i));
+    if (i < labels.size()) d.label_dimension(static_cast<unsigned>(i), labels[i]);
   }
 }
 

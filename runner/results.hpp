@@ -53,8 +53,10 @@ class ResultsWriter {
   // A 1-D dimension scale dataset named `name` (the dimension's name in netCDF / xarray) holding
   // 0..n-1 or the given values; rank 0 writes.
   void write_scale(const std::string& path, const std::string& name, std::vector<int64_t> values);
-  // Attaches existing scale datasets to the dimensions of `dataset`, in order.
-  void attach_scales(const std::string& dataset, const std::vector<std::string>& scales);
+  // Attaches existing scale datasets to the dimensions of `dataset`, in order, and labels the
+  // dimensions with `labels` (h5py's dims[i].label) when given.
+  void attach_scales(const std::string& dataset, const std::vector<std::string>& scales,
+                     const std::vector<std::string>& labels = {});
 
   // Collective close; throws if any rank's HDF5 reported a failure.
   void close();

@@ -55,11 +55,13 @@ with tempfile.TemporaryDirectory() as tmp:
         np.testing.assert_array_equal(ds["t"].sel(layer=layers[i]).values, t[i])
         ds.close()
 
-    # /samples: dimension labels but no scales, so xarray needs them from h5py (docs/python.md).
-    with h5py.File(out, "r") as f:
-        d = f["samples/mlp.hook_pre"]
-        acts = xr.DataArray(d[:], dims=[dim.label for dim in d.dims],
-                            coords={"layer": f["mlp.hook_pre/layer"][:], "label": ("sample", f["samples/label"][:])})
+    # /samples: named dimensions through its dimension scales, with both engines.
+    for engine in ("h5netcdf", "netcdf4"):
+        samples_ds = xr.open_dataset(out, group="samples", engine=engine)
+        acts = samples_ds["mlp.hook_pre"]
+        assert acts.dims == ("sample", "layer", "neuron"), (engine, acts.dims)
+        assert samples_ds["label"].dims == ("sample",), (engine, samples_ds["label"].dims)
+        np.testing.assert_array_equal(acts.values, x)
     assert acts.dims == ("sample", "layer", "neuron")
     # Paired t recomputed from the samples: difference a - b per pair.
     a = x[label == 0]
