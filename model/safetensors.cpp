@@ -185,6 +185,7 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
 }
 
 void convert_to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) {
+  if (n == 0) return;  // an empty tensor: `out` may be null (memcpy(nullptr, ..., 0) is UB)
   switch (dtype) {
     case DType::F32:
       std::memcpy(out, src, n * 4);

@@ -80,4 +80,16 @@ TEST(FuzzRegressions, EveryCrashFoundByFuzzingStaysFixed) {
   }
 }
 
+// Found by safetensors_fuzz: an F32 tensor with zero elements made to_f32 call
+// memcpy(nullptr, src, 0) (UBSan: null pointer passed as argument 1). Now: an empty vector.
+TEST(FuzzRegressions, EmptyF32TensorConvertsToAnEmptyVector) {
+  const fs::path path = neurolens::fuzz::scratch_dir() / "empty.safetensors";
+  const std::vector<neurolens::model::TensorToWrite> tensors = {
+      {"e", neurolens::model::DType::F32, {0, 3}, {}}};
+  neurolens::model::write_safetensors(path, tensors);
+  const neurolens::model::SafetensorsFile file(path);
+  ASSERT_EQ(file.tensors().size(), 1u);
+  EXPECT_TRUE(neurolens::model::to_f32(file, file.tensors()[0]).empty());
+}
+
 }  // namespace

@@ -70,8 +70,8 @@ for t in "${targets[@]}"; do
   fi
   log "$t: ${limit[*]}"
   set +e
-  "$build_dir/${t}_fuzz" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -jobs=1 -workers=1 -print_final_stats=1 -artifact_prefix="$artifacts" "$work" \
+  "$build_dir/tests/${t}_fuzz" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$artifacts" "$work" \
     >"$build_dir/$t.log" 2>&1
   rc=$?
   set -e
