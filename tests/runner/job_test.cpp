@@ -18,7 +18,7 @@ using namespace neurolens::runner;
 
 namespace {
 
-class JobTest : public ::testing::Test {
+class runner_job : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("nl_job_test_" + std::to_string(::getpid()));
@@ -58,7 +58,7 @@ void expect_error(const std::function<void()>& f, const std::vector<std::string>
   ADD_FAILURE() << "no neurolens::Error thrown; expected one mentioning '" << parts.front() << "'";
 }
 
-TEST_F(JobTest, DefaultsOfEveryKey) {
+TEST_F(runner_job, DefaultsOfEveryKey) {
   const Job job = parse(minimal());
   EXPECT_EQ(job.study, StudyKind::Contrast);
   EXPECT_EQ(job.model, fs::path("m"));
@@ -92,6 +92,7 @@ TEST_F(JobTest, DefaultsOfEveryKey) {
   EXPECT_TRUE(job.paired.pairs.empty());
   EXPECT_EQ(job.paired.mode, "pairs");
   EXPECT_EQ(job.paired.template_text, "The {}");
+  EXPECT_EQ(job.paired.context_before, 32);
   EXPECT_EQ(job.sampling.batch_sequences, 32);
   EXPECT_EQ(job.sampling.seq_len, 256);
   EXPECT_EQ(job.sampling.repetitions, 1000);
@@ -108,7 +109,7 @@ TEST_F(JobTest, DefaultsOfEveryKey) {
   EXPECT_EQ(job.logistic.top_neurons, 10);
 }
 
-TEST_F(JobTest, EffectiveJobTextListsEveryKeyWithItsValue) {
+TEST_F(runner_job, EffectiveJobTextListsEveryKeyWithItsValue) {
   const Job job = parse(minimal("seed = 4"), std::vector<std::string>{"--contrast.context_after=3"});
   EXPECT_NE(job.text.find("study = contrast\n"), std::string::npos) << job.text;
   EXPECT_NE(job.text.find("seed = 4\n"), std::string::npos) << job.text;
@@ -120,7 +121,7 @@ TEST_F(JobTest, EffectiveJobTextListsEveryKeyWithItsValue) {
   EXPECT_EQ(flagged.text, job.text);
 }
 
-TEST_F(JobTest, FileValuesAndCommandLineOverridesWhichWin) {
+TEST_F(runner_job, FileValuesAndCommandLineOverridesWhichWin) {
   const fs::path file = minimal(
       "seed = 3\nbatch_size = 8\nhooks = mlp.hook_post, hook_resid_post\nlayers = 0-2\n"
       "save_samples = yes\ncorrection = bh\nalpha = 0.01\ncheckpoint = ck/dir\n",
@@ -154,7 +155,7 @@ TEST_F(JobTest, FileValuesAndCommandLineOverridesWhichWin) {
   EXPECT_EQ(job.checkpoint, fs::path("ck/dir"));  // given explicitly: not derived from output
 }
 
-TEST_F(JobTest, JobFromTheCommandLineAlone) {
+TEST_F(runner_job, JobFromTheCommandLineAlone) {
   const Job job = parse_job("", std::vector<std::string>{"--study=paired", "--model=m",
                                                          "--output=o.h5", "--paired.pairs=dog:run"});
   EXPECT_EQ(job.study, StudyKind::Paired);
@@ -166,7 +167,7 @@ TEST_F(JobTest, JobFromTheCommandLineAlone) {
                {"job: output", "missing required key", "--output="});
 }
 
-TEST_F(JobTest, UnknownKeysNameTheFileAndTheKey) {
+TEST_F(runner_job, UnknownKeysNameTheFileAndTheKey) {
   const fs::path file = minimal("colour = blue");
   expect_error([&] { parse(file); }, {file.string(), "colour", "unknown job key", "--help"});
   const fs::path section = minimal("", "[contrast]\ngroup_c = x\n");
@@ -178,7 +179,7 @@ TEST_F(JobTest, UnknownKeysNameTheFileAndTheKey) {
   expect_error([&] { parse(minimal(), {"--contrast.nope=1"}); }, {"command line", "contrast.nope"});
 }
 
-TEST_F(JobTest, FileProblems) {
+TEST_F(runner_job, FileProblems) {
   expect_error([&] { parse(dir_ / "absent.ini"); }, {"absent.ini", "cannot open the job file"});
   const fs::path twice = minimal("seed = 1\nseed = 2");
   expect_error([&] { parse(twice); }, {twice.string(), "seed", "more than once"});
@@ -186,7 +187,7 @@ TEST_F(JobTest, FileProblems) {
   expect_error([&] { parse(syntax); }, {syntax.string(), "syntax"});
 }
 
-TEST_F(JobTest, EnumKeysListTheAllowedValues) {
+TEST_F(runner_job, EnumKeysListTheAllowedValues) {
   expect_error([&] { parse(minimal(), {"--study=contrasts"}); },
                {"study", "'contrasts' is not allowed",
                 "allowed values: contrast | paired | sampling | length | logistic"});
@@ -203,7 +204,7 @@ TEST_F(JobTest, EnumKeysListTheAllowedValues) {
   expect_error([&] { parse(file); }, {file.string() + ": correction", "'BH' is not allowed"});
 }
 
-TEST_F(JobTest, NumbersOutOfRangeOrMalformed) {
+TEST_F(runner_job, NumbersOutOfRangeOrMalformed) {
   struct Case {
     std::string override_word;
     std::string key;
@@ -221,6 +222,7 @@ TEST_F(JobTest, NumbersOutOfRangeOrMalformed) {
       {"--contrast.context_before=-1", "contrast.context_before", "from 0 to 1048576"},
       {"--contrast.context_after=ten", "contrast.context_after", "from 0 to"},
       {"--sampling.repetitions=0", "sampling.repetitions", "from 1 to"},
+      {"--paired.context_before=-2", "paired.context_before", "from 0 to 1048576"},
       {"--sampling.top_contexts=2000", "sampling.top_contexts", "from 0 to 1024"},
       {"--length.bins=70000", "length.bins", "from 1 to 65536"},
       {"--logistic.top_neurons=0", "logistic.top_neurons", "from 1 to"},
@@ -240,7 +242,7 @@ TEST_F(JobTest, NumbersOutOfRangeOrMalformed) {
   EXPECT_EQ(job.contrast.context_before, 0);
 }
 
-TEST_F(JobTest, Booleans) {
+TEST_F(runner_job, Booleans) {
   for (const std::string v : {"true", "yes", "on", "1", "TRUE", "Yes"}) {
     EXPECT_TRUE(parse(minimal(), {"--save_samples=" + v}).save_samples) << v;
     EXPECT_TRUE(parse(minimal(), {"--length.count_leading_space=" + v}).length.count_leading_space) << v;
@@ -254,7 +256,7 @@ TEST_F(JobTest, Booleans) {
   expect_error([&] { parse(file); }, {file.string() + ": length.count_leading_space", "'2'"});
 }
 
-TEST_F(JobTest, MissingRequiredKeys) {
+TEST_F(runner_job, MissingRequiredKeys) {
   expect_error([&] { parse(write("a.ini", "model = m\noutput = o.h5\ncorpus = c\n")); },
                {"a.ini: study", "missing required key", "study = ..."});
   expect_error([&] { parse(write("b.ini", "study = contrast\noutput = o.h5\ncorpus = c\n")); },
@@ -271,7 +273,7 @@ TEST_F(JobTest, MissingRequiredKeys) {
   EXPECT_NO_THROW(parse(write("e.ini", "study = paired\nmodel = m\noutput = o.h5\n")));
 }
 
-TEST_F(JobTest, ListsAndTemplates) {
+TEST_F(runner_job, ListsAndTemplates) {
   expect_error([&] { parse(minimal(), {"--hooks= , "}); }, {"hooks", "no hook site given"});
   expect_error([&] { parse(minimal(), {"--contrast.group_a=,"}); },
                {"contrast.group_a", "empty word list"});
@@ -288,7 +290,7 @@ TEST_F(JobTest, ListsAndTemplates) {
   EXPECT_EQ(job.contrast.group_a, (std::vector<std::string>{"not", "not"}));
 }
 
-TEST_F(JobTest, StudyAndTestCompatibility) {
+TEST_F(runner_job, StudyAndTestCompatibility) {
   EXPECT_EQ(parse(minimal(), {"--test=student"}).test, TestKind::Student);
   EXPECT_TRUE(parse(minimal(), {"--test=student"}).test_given);
   EXPECT_EQ(parse(minimal(), {"--test=logistic"}).test, TestKind::Logistic);
@@ -308,7 +310,7 @@ TEST_F(JobTest, StudyAndTestCompatibility) {
   EXPECT_FALSE(parse(minimal(), {"--study=sampling"}).test_given);
 }
 
-TEST(ParseLayers, Forms) {
+TEST(runner_job_layers, Forms) {
   EXPECT_EQ(parse_layers("all", 4, "layers"), (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(parse_layers(" all ", 2, "layers"), (std::vector<int>{0, 1}));
   EXPECT_EQ(parse_layers("3", 12, "layers"), (std::vector<int>{3}));
@@ -320,7 +322,7 @@ TEST(ParseLayers, Forms) {
   EXPECT_EQ(parse_layers("12", 13, "layers"), (std::vector<int>{12}));
 }
 
-TEST(ParseLayers, Errors) {
+TEST(runner_job_layers, Errors) {
   expect_error([] { parse_layers("12", 12, "layers"); },
                {"layers", "layer 12 does not exist: the model has layers 0 to 11", "0 to 11"});
   expect_error([] { parse_layers("0-12", 12, "layers"); }, {"layer 12 does not exist"});

@@ -19,7 +19,7 @@ using namespace neurolens::test;
 
 namespace {
 
-class RunCommand : public ::testing::Test {
+class runner_run_command : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = fresh_dir("run_command");
@@ -49,7 +49,7 @@ class RunCommand : public ::testing::Test {
   }
   static fs::path dir_;
 };
-fs::path RunCommand::dir_;
+fs::path runner_run_command::dir_;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -72,7 +72,7 @@ std::string the_error_line(const CommandResult& r, const std::string& expected) 
   return errors[0];
 }
 
-TEST_F(RunCommand, BadJobsFailWithOneErrorLineAndLeaveNothing) {
+TEST_F(runner_run_command, BadJobsFailWithOneErrorLineAndLeaveNothing) {
   struct Case {
     std::string name;
     std::string extra;      // job file lines (top level)
@@ -105,7 +105,7 @@ TEST_F(RunCommand, BadJobsFailWithOneErrorLineAndLeaveNothing) {
   the_error_line(none, "no job file given");
 }
 
-TEST_F(RunCommand, ErrorsArePrintedOnceOnSeveralRanks) {
+TEST_F(runner_run_command, ErrorsArePrintedOnceOnSeveralRanks) {
   const fs::path file = job("two_ranks_error", "correction = holm");
   const CommandResult r = run(2, file.string(), "two_ranks_error");
   EXPECT_NE(r.code, 0) << r.output;
@@ -119,7 +119,7 @@ TEST_F(RunCommand, ErrorsArePrintedOnceOnSeveralRanks) {
   expect_nothing_left("two_ranks_dup");
 }
 
-TEST_F(RunCommand, ExistingOutputRefusedBeforeAnyCompute) {
+TEST_F(runner_run_command, ExistingOutputRefusedBeforeAnyCompute) {
   const fs::path file = job("existing");
   const fs::path out = dir_ / "out" / "existing.h5";
   write_text(out, "precious");
@@ -137,7 +137,7 @@ TEST_F(RunCommand, ExistingOutputRefusedBeforeAnyCompute) {
   EXPECT_TRUE(files_starting_with(dir_ / "out", ".existing.h5").empty());
 }
 
-TEST_F(RunCommand, MissingOutputDirectoryRefusedBeforeAnyCompute) {
+TEST_F(runner_run_command, MissingOutputDirectoryRefusedBeforeAnyCompute) {
   const fs::path out = dir_ / "no_such_dir" / "x.h5";
   const fs::path file = job("missing_dir", "", out.string());
   const CommandResult r = run(0, file.string(), "missing_dir");
@@ -148,7 +148,7 @@ TEST_F(RunCommand, MissingOutputDirectoryRefusedBeforeAnyCompute) {
   EXPECT_FALSE(fs::exists(dir_ / "no_such_dir"));
 }
 
-TEST_F(RunCommand, DryRunPrintsThePlanAndWritesNothing) {
+TEST_F(runner_run_command, DryRunPrintsThePlanAndWritesNothing) {
   const fs::path file = job("dry");
   const CommandResult r = run(0, file.string() + " --dry-run", "dry");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -181,7 +181,7 @@ TEST_F(RunCommand, DryRunPrintsThePlanAndWritesNothing) {
   fs::remove(dir_ / "out" / "dry.h5");
 }
 
-TEST_F(RunCommand, GroupThatNeverOccursIsAClearError) {
+TEST_F(runner_run_command, GroupThatNeverOccursIsAClearError) {
   const fs::path file = job("empty_group", "", "");
   const CommandResult r = run(0, file.string() + " --contrast.group_b=zebra", "empty_group");
   EXPECT_EQ(r.code, 1) << r.output;
@@ -213,7 +213,7 @@ Welch welch(const std::vector<double>& a, const std::vector<double>& b) {
   return {ma, mb, (ma - mb) / std::sqrt(qa + qb), df};
 }
 
-TEST_F(RunCommand, ResultsFileLayoutAndIndependentWelch) {
+TEST_F(runner_run_command, ResultsFileLayoutAndIndependentWelch) {
   const fs::path file = job("layout", "save_samples = true");
   const CommandResult r = run(0, file.string(), "layout");
   ASSERT_EQ(r.code, 0) << r.output;

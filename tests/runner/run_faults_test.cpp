@@ -30,7 +30,7 @@ namespace {
 // point is reached on every rank within milliseconds: the plan is collective).
 const char* kComputing = "neurolens: contrast study, ";
 
-class RunFaults : public ::testing::Test {
+class runner_run_faults : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = fresh_dir("run_faults");
@@ -55,9 +55,9 @@ class RunFaults : public ::testing::Test {
   }
   static fs::path dir_;
 };
-fs::path RunFaults::dir_;
+fs::path runner_run_faults::dir_;
 
-TEST_F(RunFaults, KilledRankEndsTheWholeJobWithoutOutput) {
+TEST_F(runner_run_faults, KilledRankEndsTheWholeJobWithoutOutput) {
   const std::string name = "killed_" + std::to_string(::getpid());
   const fs::path file = job(name);
   Background b(neurolens_command(3, "run " + file.string()), dir_ / (name + ".log"));
@@ -87,7 +87,7 @@ TEST_F(RunFaults, KilledRankEndsTheWholeJobWithoutOutput) {
   send(left, SIGKILL);
 }
 
-TEST_F(RunFaults, StopAtCheckpointThenResumeEqualsUninterrupted) {
+TEST_F(runner_run_faults, StopAtCheckpointThenResumeEqualsUninterrupted) {
   // The uninterrupted reference (a different output, hence a different job hash).
   const fs::path ref_job = job("reference");
   const CommandResult ref = run(2, ref_job.string(), "reference");
@@ -193,7 +193,7 @@ TEST_F(RunFaults, StopAtCheckpointThenResumeEqualsUninterrupted) {
   fs::remove_all(saved);
 }
 
-TEST_F(RunFaults, SameOutputTwoJobsAtOnce) {
+TEST_F(runner_run_faults, SameOutputTwoJobsAtOnce) {
   const std::string name = "shared_" + std::to_string(::getpid());
   const fs::path first = job(name);
   {
