@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -45,6 +46,27 @@ class Reader {
     return static_cast<float>(v.get<double>());
   }
 
+  // 4 * width (the MLP default), refused when it does not fit in an int (no signed overflow).
+  int four_times(const std::string& width_key, int width) const {
+    if (width > std::numeric_limits<int>::max() / 4) {
+      throw Error(ctx(width_key), std::to_string(width) + " is too large (4 * it, the default MLP width, overflows)",
+                  "set " + width_key + " to the model's real hidden size");
+    }
+    return 4 * width;
+  }
+
+  // A layer count that bounds the per-layer allocations made before any weight is read.
+  int layer_count(const std::string& key, const std::string& meaning) const {
+    const int n = positive_int(key, meaning);
+    if (n > kMaxLayers) {
+      throw Error(ctx(key), std::to_string(n) + " layers is more than the " +
+                                std::to_string(kMaxLayers) + " neurolens supports",
+                  "set " + key + " to " + meaning + " in config.json");
+    }
+    return n;
+  }
+  static constexpr int kMaxLayers = 65536;
+
   std::string activation(const std::string& key) const {
     if (!has(key)) return "gelu_new";  // Hugging Face default for both architectures
     const json& v = j_.at(key);
@@ -72,7 +94,7 @@ AttentionKind parse_kind(const Reader& r, const std::string& key, const json& v)
 void parse_gpt2(const Reader& r, ModelConfig& c) {
   c.architecture = Architecture::Gpt2;
   c.d_model = r.positive_int("n_embd", "the hidden size (768 for gpt2)");
-  c.n_layers = r.positive_int("n_layer", "the number of blocks (12 for gpt2)");
+  c.n_layers = r.layer_count("n_layer", "the number of blocks (12 for gpt2)");
   c.n_heads = r.positive_int("n_head", "the number of attention heads (12 for gpt2)");
   if (r.has("n_positions")) {
     c.n_positions = r.positive_int("n_positions", "the context length (1024 for gpt2)");
@@ -81,7 +103,7 @@ void parse_gpt2(const Reader& r, ModelConfig& c) {
   }
   c.n_vocab = r.positive_int("vocab_size", "the vocabulary size (50257 for gpt2)");
   c.d_mlp = r.has("n_inner") ? r.positive_int("n_inner", "the MLP width, or null for 4 * n_embd")
-                             : 4 * c.d_model;
+                             : r.four_times("n_embd", c.d_model);
   c.layer_norm_eps = r.epsilon("layer_norm_epsilon");
   c.activation = r.activation("activation_function");
   c.attention_kinds.assign(static_cast<std::size_t>(c.n_layers), AttentionKind::Global);
@@ -97,13 +119,13 @@ void parse_gpt2(const Reader& r, ModelConfig& c) {
 void parse_gpt_neo(const Reader& r, ModelConfig& c) {
   c.architecture = Architecture::GptNeo;
   c.d_model = r.positive_int("hidden_size", "the hidden size (768 for gpt-neo-125M)");
-  c.n_layers = r.positive_int("num_layers", "the number of blocks");
+  c.n_layers = r.layer_count("num_layers", "the number of blocks");
   c.n_heads = r.positive_int("num_heads", "the number of attention heads");
   c.n_positions = r.positive_int("max_position_embeddings", "the context length (2048)");
   c.n_vocab = r.positive_int("vocab_size", "the vocabulary size (50257)");
   c.d_mlp = r.has("intermediate_size")
                 ? r.positive_int("intermediate_size", "the MLP width, or null for 4 * hidden_size")
-                : 4 * c.d_model;
+                : r.four_times("hidden_size", c.d_model);
   c.layer_norm_eps = r.epsilon("layer_norm_epsilon");
   c.activation = r.activation("activation_function");
   c.window_size = r.has("window_size") ? r.positive_int("window_size", "the local window (256)")
@@ -134,11 +156,16 @@ void parse_gpt_neo(const Reader& r, ModelConfig& c) {
       for (const auto& k : entry[0]) pattern.push_back(parse_kind(r, key, k));
       for (std::int64_t rep = 0; rep < entry[1].get<std::int64_t>(); ++rep) {
         kinds.insert(kinds.end(), pattern.begin(), pattern.end());
+        if (kinds.size() > static_cast<std::size_t>(c.n_layers)) break;  // bounded: refused below
       }
+      if (kinds.size() > static_cast<std::size_t>(c.n_layers)) break;
     }
     if (kinds.size() != static_cast<std::size_t>(c.n_layers)) {
       throw Error(r.ctx("attention_types"),
-                  "expands to " + std::to_string(kinds.size()) + " layers but num_layers is " +
+                  "expands to " +
+                      (kinds.size() > static_cast<std::size_t>(c.n_layers) ? std::string("more than ") : std::string()) +
+                      std::to_string(std::min(kinds.size(), static_cast<std::size_t>(c.n_layers))) +
+                      " layers but num_layers is " +
                       std::to_string(c.n_layers),
                   hint_types);
     }

@@ -92,4 +92,41 @@ TEST(FuzzRegressions, EmptyF32TensorConvertsToAnEmptyVector) {
   EXPECT_TRUE(neurolens::model::to_f32(file, file.tensors()[0]).empty());
 }
 
+// Found by config_fuzz (and hand-made variants): sizes from config.json that drove undefined
+// behaviour or huge allocations before any weight was read. Each is now a one-line Error.
+std::string config_error(const std::string& json) {
+  const fs::path path = neurolens::fuzz::scratch_dir() / "config.json";
+  neurolens::fuzz::write_file(path, json);
+  try {
+    neurolens::model::parse_model_config(path);
+  } catch (const neurolens::Error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+TEST(FuzzRegressions, ConfigSizesAreBoundedBeforeAnyAllocation) {
+  // 4 * n_embd (the default n_inner) overflowed int: UBSan signed-integer-overflow.
+  EXPECT_NE(config_error(R"({"model_type":"gpt2","n_embd":1073741824,"n_layer":1,"n_head":1,)"
+                         R"("n_positions":1,"vocab_size":1})")
+                .find("n_embd: 1073741824 is too large"),
+            std::string::npos);
+  EXPECT_NE(config_error(R"({"model_type":"gpt_neo","hidden_size":1073741824,"num_layers":1,)"
+                         R"("num_heads":1,"max_position_embeddings":1,"vocab_size":1,)"
+                         R"("attention_types":[[["global"],1]]})")
+                .find("hidden_size: 1073741824 is too large"),
+            std::string::npos);
+  // n_layer = 2e9 allocated 8 GB of attention kinds.
+  EXPECT_NE(config_error(R"({"model_type":"gpt2","n_embd":8,"n_layer":2000000000,"n_head":1,)"
+                         R"("n_positions":1,"vocab_size":1})")
+                .find("n_layer: 2000000000 layers is more than the 65536"),
+            std::string::npos);
+  // attention_types repeating a long pattern 100000 times per entry expanded to gigabytes.
+  const std::string neo = read_bytes(fs::path(NEUROLENS_SOURCE_DIR) /
+                                     "tests/fuzz/regressions/config/attention_types_expands_to_billions");
+  EXPECT_NE(config_error(neo).find("expands to more than 5 layers but num_layers is 5"),
+            std::string::npos)
+      << config_error(neo);
+}
+
 }  // namespace
