@@ -30,6 +30,6 @@ if(NEUROLENS_FUZZ)
 else()
   add_test(NAME fuzz_parsers
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_fuzzers.sh)
-  set_tests_properties(fuzz_parsers PROPERTIES LABELS "fuzz" TIMEOUT 1200 RUN_SERIAL TRUE
+  set_tests_properties(fuzz_parsers PROPERTIES LABELS "fuzz" TIMEOUT 2400 RUN_SERIAL TRUE
                        SKIP_RETURN_CODE 77)
 endif()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on),
 # MPI tests included. Builds a separate tree (default build-asan) with NEUROLENS_SANITIZE=ON and
-# no benchmarks, then runs its ctest. Excluded: the Slurm cluster test, the fuzzers (they have
-# their own sanitizer build, tests/fuzz/run_fuzzers.sh) and the Python / browser tests (they run
+# no benchmarks, then runs its ctest. Excluded: the Slurm cluster test, the fuzz campaign
+# fuzz_parsers (its own clang sanitizer build, tests/fuzz/run_fuzzers.sh; the seed and regression
+# replays FuzzSeeds.* / FuzzRegressions.* do run here) and the Python / browser tests (they run
 # an interpreter that is not built with ASan).
 #   bash tests/sanitize/run_sanitized_suite.sh            # build + test
 #   NEUROLENS_ASAN_DIR=build-asan NEUROLENS_JOBS=2 bash tests/sanitize/run_sanitized_suite.sh
@@ -33,4 +34,4 @@ export OMPI_MCA_btl_vader_single_copy_mechanism=none
 
 echo "[sanitize] running ctest in $build_dir"
 ctest --test-dir "$build_dir" --output-on-failure -j "$ctest_jobs" --timeout 1800 \
-      -LE 'slurm|fuzz|python|chromium|browser' "$@"
+      -LE 'slurm|python|chromium|browser' -E '^fuzz_parsers$' "$@"
