@@ -145,7 +145,13 @@ void run_batches(RunContext& ctx, const Plan& plan,
   std::vector<int32_t> tokens, run_tokens;
   Progress progress(comm, static_cast<int64_t>(plan.windows.size()), run_T);
   auto last_checkpoint = std::chrono::steady_clock::now();
-  int64_t forward_tokens = 0;
+  // Tokens of the batches a resumed run skips count as processed (they were, before the stop).
+  int64_t forward_tokens =
+      (plan.batch_offsets.empty()
+           ? 0
+           : plan.batch_offsets[static_cast<size_t>(my.begin + std::min(start_batch, my_batches))] -
+                 block.begin) *
+      static_cast<int64_t>(run_T);
 
   for (int64_t batch = start_batch; batch < max_batches; ++batch) {
     const int64_t global_batch = my.begin + batch;

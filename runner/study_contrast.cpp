@@ -108,7 +108,8 @@ class ContrastStudy : public Study {
       if (n < 2) {
         throw Error(key, "only " + std::to_string(n) + " target(s) found in " +
                              std::to_string(plan.documents) + " documents (" +
-                             std::to_string(plan.corpus_tokens) + " tokens); a test needs 2 or more",
+                             std::to_string(plan.corpus_tokens) + " tokens); a test needs 2 or more" +
+                             (missing.empty() ? "" : "; no target for: " + missing),
                     "use a larger corpus, other words, or a smaller context_before/context_after");
       }
     }
