@@ -471,6 +471,9 @@ Document Corpus::read(size_t index) const {
         throw Error(doc.source, "invalid JSON near byte " + std::to_string(at) + ": " + what,
                     "each line must be one complete JSON object; look for an unescaped quote, "
                     "newline or a truncated line");
+      } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number overflows
+        throw Error(doc.source, std::string("invalid JSON: ") + e.what(),
+                    "each line must be one complete JSON object with numbers that fit a double");
       }
       if (!j.is_object()) {
         throw Error(doc.source,

@@ -371,6 +371,9 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
       throw Error(vocab_name + ":" + std::to_string(line),
                   "not valid JSON (byte " + std::to_string(e.byte) + ")",
                   "use the vocab.json of a GPT-2 checkpoint");
+    } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number overflows
+      throw Error(vocab_name, std::string("not valid JSON: ") + e.what(),
+                  "use the vocab.json of a GPT-2 checkpoint");
     }
     if (!doc.is_object() || doc.empty()) {
       throw Error(vocab_name, "expected a non-empty JSON object {\"token\": id, ...}",

@@ -129,4 +129,24 @@ TEST(FuzzRegressions, ConfigSizesAreBoundedBeforeAnyAllocation) {
       << config_error(neo);
 }
 
+// Found by corpus_fuzz (and the same pattern in vocab.json by reading the code): a JSON number
+// too large for a double made nlohmann throw out_of_range, which only parse_error was caught
+// for: an uncaught exception. Now a one-line neurolens::Error naming the file.
+TEST(FuzzRegressions, JsonNumberOverflowIsAnErrorNamingTheFile) {
+  const fs::path dir = neurolens::fuzz::scratch_dir() / "overflow";
+  fs::create_directories(dir);
+  neurolens::fuzz::write_file(dir / "c.jsonl", "{\"text\": \"ok\", \"n\": 1e999999}\n");
+  const neurolens::io::Corpus corpus = neurolens::io::Corpus::open((dir / "c.jsonl").string());
+  try {
+    corpus.read(0);
+    ADD_FAILURE() << "accepted";
+  } catch (const neurolens::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("c.jsonl"), std::string::npos) << e.what();
+  }
+  neurolens::fuzz::write_file(dir / "vocab.json", "{\"a\": 1e999999}");
+  neurolens::fuzz::write_file(dir / "merges.txt", "#version: 0.2\n");
+  EXPECT_THROW(neurolens::model::Tokenizer::load(dir / "vocab.json", dir / "merges.txt"),
+               neurolens::Error);
+}
+
 }  // namespace

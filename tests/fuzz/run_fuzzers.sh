@@ -68,10 +68,12 @@ for t in "${targets[@]}"; do
     summary+=("$t: BUILD FAILED")
     continue
   fi
+  extra=  # past findings: read (never written) as a second corpus to mutate from
+  [[ -d tests/fuzz/regressions/$t ]] && extra=tests/fuzz/regressions/$t
   log "$t: ${limit[*]}"
   set +e
   "$build_dir/tests/${t}_fuzz" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$artifacts" "$work" \
+    -print_final_stats=1 -artifact_prefix="$artifacts" "$work" $extra \
     >"$build_dir/$t.log" 2>&1
   rc=$?
   set -e
