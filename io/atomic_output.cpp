@@ -82,6 +82,15 @@ AtomicOutput::AtomicOutput(std::filesystem::path target, bool overwrite, std::st
     throw Error(target_.string(), "another neurolens job is writing this output right now",
                 "wait for it to finish or choose another output path");
   }
+  // Holding the lock, no other job writes this target: temporaries left by a killed run of an
+  // earlier job (its process could not clean up) are removed.
+  const std::string stale_prefix = hidden + ".partial-";
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(stale_prefix, 0) == 0 && entry.path() != temp_) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
 }
 
 AtomicOutput::~AtomicOutput() {

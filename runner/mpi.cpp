@@ -219,9 +219,24 @@ void collective_check(const Comm& comm, const std::function<void()>& step) {
   throw CollectiveFailure{message};
 }
 
+namespace {
+std::function<void()>& abort_cleanup() {
+  static std::function<void()> cleanup;
+  return cleanup;
+}
+}  // namespace
+
+void set_abort_cleanup(std::function<void()> cleanup) { abort_cleanup() = std::move(cleanup); }
+
 void abort_with(const Comm& comm, const std::string& message) {
   std::fprintf(stderr, "neurolens: error: rank %d: %s\n", comm.rank(), message.c_str());
   std::fflush(stderr);
+  if (abort_cleanup()) {
+    try {
+      abort_cleanup()();
+    } catch (...) {
+    }
+  }
   MPI_Abort(comm.raw(), 1);
   std::abort();
 }

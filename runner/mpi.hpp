@@ -90,7 +90,9 @@ struct CollectiveFailure {
 };
 void collective_check(const Comm& comm, const std::function<void()>& step);
 
-// A local fault: prints "neurolens: error: rank R: <message>" and aborts the whole job.
+// A local fault: prints "neurolens: error: rank R: <message>", runs the cleanup registered by
+// set_abort_cleanup (e.g. rank 0 removing its temporary output file) and aborts the whole job.
 [[noreturn]] void abort_with(const Comm& comm, const std::string& message);
+void set_abort_cleanup(std::function<void()> cleanup);
 
 }  // namespace neurolens::runner

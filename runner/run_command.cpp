@@ -150,6 +150,10 @@ int run_run(const Args& args) {
   const Comm comm = mpi.world();
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<io::AtomicOutput> output;
+  // Unregisters the abort cleanup (which refers to `output`) before `output` goes away.
+  struct CleanupGuard {
+    ~CleanupGuard() { set_abort_cleanup(nullptr); }
+  } cleanup_guard;
   try {
     Job job;
     collective_check(comm, [&] {
@@ -164,6 +168,11 @@ int run_run(const Args& args) {
       comm.broadcast(token);
       collective_check(comm, [&] {
         output = std::make_unique<io::AtomicOutput>(job.output, job.overwrite, token, comm.root());
+      });
+      // A local fault on rank 0 aborts the job: remove the temporary file first. (A fault on
+      // another rank kills rank 0; the next run of the same output removes the leftover.)
+      set_abort_cleanup([&output] {
+        if (output) output->abandon();
       });
     }
     const auto t_load = std::chrono::steady_clock::now();

@@ -87,3 +87,15 @@ TEST(AtomicOutput, SecondWriterOfTheSameTargetRefuses) {
     EXPECT_NE(std::string(e.what()).find("another neurolens job"), std::string::npos) << e.what();
   }
 }
+
+TEST(AtomicOutput, LockHolderRemovesTemporariesOfAKilledRun) {
+  const fs::path dir = fresh_dir("stale");
+  // A temporary left by an earlier run that was killed before it could clean up.
+  std::ofstream(dir / ".r.h5.partial-deadbeef") << "half";
+  std::ofstream(dir / ".other.h5.partial-deadbeef") << "not ours";
+  {
+    AtomicOutput out(dir / "r.h5", false);
+    EXPECT_FALSE(fs::exists(dir / ".r.h5.partial-deadbeef"));
+    EXPECT_TRUE(fs::exists(dir / ".other.h5.partial-deadbeef")) << "another target's file is kept";
+  }
+}
