@@ -36,7 +36,7 @@ head -1 "$tmp/plan/windows.txt" > "$tmp/one.txt"
 t0=$(now); "$bin" capture --model build/demo/model --token-file "$tmp/one.txt" --hooks 'blocks.*.mlp.hook_pre' \
   --positions 90 --batch-size 32 --out "$tmp/one.h5" --overwrite > /dev/null; t1=$(now)
 fixed=$(echo "$t1 - $t0" | bc -l)
-mpirun --oversubscribe -n 1 "$bin" run jobs/demo/contrast.ini --output="$tmp/contrast.h5" --overwrite > "$tmp/run.log" 2>&1
+mpirun --oversubscribe --bind-to none -n 1 "$bin" run jobs/demo/contrast.ini --output="$tmp/contrast.h5" --overwrite > "$tmp/run.log" 2>&1
 $py - "$tmp" "$fixed" "${full[*]}" "${trunc[*]}" <<'PY'
 import sys, json
 import numpy as np, h5py
@@ -79,7 +79,7 @@ lines = [
  "",
  "Identity:",
  f"- activations at the target, full vs stopped windows: max |diff| = {maxdiff:.3g} (fp32; "
- "the stopped forward multiplies 91-row instead of 101-row blocks, so sgemm blocking may differ in the last bits)",
+ "the stopped forward's attention tiles have 91 instead of 101 key columns: the extra keys get probability exactly 0 but change the summation order of the softmax and of P x V, so the last bits differ; not bitwise, identical to fp32 rounding)",
  f"- Welch t in Python (scipy, float64) on the FULL-window activations vs `neurolens run` (stopped): "
  f"max relative |t diff| = {rel_t:.3g}; max relative |log p diff| = {rel_p:.3g}; "
  f"Bonferroni-significant sets identical for {same_sig} of {K} neurons "

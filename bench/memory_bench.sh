@@ -17,7 +17,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_TH
 tmp=${TMPDIR:-/tmp}/neurolens_memory_bench
 mkdir -p "$tmp"
 plan=$("$bin" run "$job" "$@" --dry-run 2>&1 | grep -E "memory/rank|site|windows" | sed 's/^ *//')
-mpirun --oversubscribe -n "$ranks" "$bin" run "$job" "$@" --output="$tmp/out.h5" --overwrite > "$tmp/run.log" 2>&1 &
+mpirun --oversubscribe --bind-to none -n "$ranks" "$bin" run "$job" "$@" --output="$tmp/out.h5" --overwrite > "$tmp/run.log" 2>&1 &
 mp=$!
 declare -A rss pss shr prv
 while kill -0 "$mp" 2>/dev/null; do

@@ -11,6 +11,10 @@
 # time_forward, time_reduce, time_write, wall_time; rank 0's view). Peak: the sgemm-bound
 # tokens/s of one core for this model at the job's window length (bench/forward_bench, same
 # calls, measured here first). Writes bench/results/scaling.md, scaling.csv, scaling.svg.
+# mpirun --bind-to none: Open MPI 4 binds rank 0 of every job to core 0, and on a shared machine
+# concurrent jobs then all compete for core 0 (measured: 1 -> 2 ranks gave no speedup bound).
+# MPI_EXTRA (default "--mca mpi_yield_when_idle 1"): a rank waiting in a collective yields the
+# core instead of spinning; on a shared machine a spinning rank steals CPU from its partner.
 # usage: bench/scaling.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +44,7 @@ for mode in strong weak; do
     if [ "$mode" = strong ]; then mt=$strong_tokens; else mt=$((weak_tokens * r)); fi
     for i in $(seq "$repeats"); do
       t0=$(date +%s.%N)
-      mpirun --oversubscribe -n "$r" "$bin" run jobs/demo/contrast.ini --model="$model" --batch_size="$batch" \
+      mpirun --oversubscribe --bind-to none ${MPI_EXTRA---mca mpi_yield_when_idle 1} -n "$r" "$bin" run jobs/demo/contrast.ini --model="$model" --batch_size="$batch" \
         --max_tokens="$mt" --output="$tmp/out.h5" --overwrite > "$tmp/$mode.$r.$i.log" 2>&1
       t1=$(date +%s.%N)
       $py - "$tmp/out.h5" "$mode" "$r" "$i" "$(echo "$t1 - $t0" | bc -l)" >> "$csv" <<'PY'

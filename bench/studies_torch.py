@@ -142,6 +142,7 @@ def main():
     from scipy import stats
 
     t_start = time.perf_counter()
+    c_start = time.process_time()
     model = HFModel(a.model)
     meta, windows, samples = read_plan(a.plan)
     L = len(model.blocks)
@@ -264,6 +265,8 @@ def main():
         t_stats = time.perf_counter() - t0
         scale = 1000.0 / a.sampling_reps
         extrapolated = model.load_time + (t_fwd + t_stats) * scale
+        c_used = time.process_time() - c_start
+        cpu_extrapolated = c_used + (c_used - model.load_time) * (scale - 1)  # load once
         print(f"{a.sampling_reps} of 1000 batches run: forward+hooks+argmax {t_fwd:.2f} s, tally "
               f"{t_stats:.2f} s; x{scale:.0f} -> extrapolated to 1000 batches")
         t_fwd *= scale
@@ -271,10 +274,12 @@ def main():
         model.t_lm_head *= scale
 
     total = time.perf_counter() - t_start if extrapolated is None else extrapolated
+    cpu_total = time.process_time() - c_start if extrapolated is None else cpu_extrapolated
     print(f"torch phases: load {model.load_time:.2f} s, forward+hooks {t_fwd:.2f} s "
           f"(of which ln_f + LM head {model.t_lm_head:.2f} s), statistics (per-neuron loop) "
           f"{t_stats:.2f} s, statistics vectorized {t_stats_vec:.2f} s")
     print(f"torch total: {total:.2f} s")
+    print(f"torch cpu total: {cpu_total:.2f} s")
     print(f"torch total without LM head: {total - model.t_lm_head:.2f} s")
 
 
