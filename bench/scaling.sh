@@ -5,7 +5,8 @@
 # checkpoint (12 layers, d 768, F 3072: 36,864 neurons; F32, one file, memory-mapped), so the
 # forward dominates as it does on real models.
 #   strong: fixed corpus budget (max_tokens = STRONG_TOKENS) on 1, 2, ... ranks
-#   weak:   max_tokens = WEAK_TOKENS_PER_RANK x ranks
+#   weak:   max_tokens = WEAK_TOKENS_PER_RANK x ranks (the plan stops at document boundaries:
+#           Brown documents are ~2,300 tokens, so use multiples of that; the table shows windows)
 # Ranks beyond the cores (nproc) are oversubscribed and labelled so. REPEATS runs each.
 # The time split comes from the results file's root attributes (time_load, time_plan,
 # time_forward, time_reduce, time_write, wall_time; rank 0's view). Peak: the sgemm-bound
@@ -38,21 +39,21 @@ peak=$(sed -n 's/^sgemm-bound limit: \([0-9]*\) tokens\/s.*/\1/p' "$tmp/peak.log
 echo "sgemm-bound peak per core: $peak tokens/s ($(grep -o '[0-9.]* GFLOP/s) -> ' "$tmp/peak.log" | head -1))"
 cores=$(nproc)
 csv=$tmp/scaling.csv
-echo "mode,ranks,repeat,tokens,windows,wall,load,plan,forward,reduce,write,process,rss_max" > "$csv"
+echo "mode,ranks,repeat,tokens,windows,wall,load,plan,forward,reduce,write,process,rss_max,cpu" > "$csv"
 for mode in strong weak; do
   for r in $ranks_list; do
     if [ "$mode" = strong ]; then mt=$strong_tokens; else mt=$((weak_tokens * r)); fi
     for i in $(seq "$repeats"); do
-      t0=$(date +%s.%N)
-      mpirun --oversubscribe --bind-to none ${MPI_EXTRA---mca mpi_yield_when_idle 1} -n "$r" "$bin" run jobs/demo/contrast.ini --model="$model" --batch_size="$batch" \
-        --max_tokens="$mt" --output="$tmp/out.h5" --overwrite > "$tmp/$mode.$r.$i.log" 2>&1
-      t1=$(date +%s.%N)
-      $py - "$tmp/out.h5" "$mode" "$r" "$i" "$(echo "$t1 - $t0" | bc -l)" >> "$csv" <<'PY'
+      # shellcheck disable=SC2086
+      read -r wall cpu < <($py bench/timed.py "$tmp/$mode.$r.$i.log" mpirun --oversubscribe --bind-to none \
+        ${MPI_EXTRA---mca mpi_yield_when_idle 1} -n "$r" "$bin" run jobs/demo/contrast.ini --model="$model" \
+        --batch_size="$batch" --max_tokens="$mt" --output="$tmp/out.h5" --overwrite)
+      $py - "$tmp/out.h5" "$mode" "$r" "$i" "$wall" "$cpu" >> "$csv" <<'PY'
 import sys, h5py
 f = h5py.File(sys.argv[1]); a = f["/"].attrs
 print(",".join([sys.argv[2], sys.argv[3], sys.argv[4], str(int(a["tokens_processed"])), str(int(a["n_windows"]))] +
                ["%.4f" % float(a[k]) for k in ("wall_time", "time_load", "time_plan", "time_forward", "time_reduce", "time_write")] +
-               [sys.argv[5], "%.0f" % max(f["/run/peak_rss_bytes"][:])]))
+               [sys.argv[5], "%.0f" % max(f["/run/peak_rss_bytes"][:]), sys.argv[6]]))
 PY
       tail -1 "$csv"
     done

@@ -14,10 +14,10 @@ import sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 peak, cores, load = float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 md_path, svg_path = sys.argv[5], sys.argv[6]
-keys = ["tokens", "windows", "wall", "load", "plan", "forward", "reduce", "write", "process", "rss_max"]
+keys = ["tokens", "windows", "wall", "load", "plan", "forward", "reduce", "write", "process", "rss_max", "cpu"]
 groups = {}
 for r in rows:
-    groups.setdefault((r["mode"], int(r["ranks"])), []).append({k: float(r[k]) for k in keys})
+    groups.setdefault((r["mode"], int(r["ranks"])), []).append({k: float(r.get(k) or "nan") for k in keys})
 table = {}
 for (mode, n), runs in sorted(groups.items()):
     m = {k: statistics.median(x[k] for x in runs) for k in keys}
@@ -30,12 +30,15 @@ lines = ["# Scaling of `neurolens run` on this node", "",
          "GPT-2-small-shaped synthetic checkpoint (12 x 3072 = 36,864 neurons, F32, memory-mapped),",
          f"{cores} cores; load average at the end {load}. Peak = sgemm-bound {peak:.0f} tokens/s per core",
          "(bench/forward_bench, same shapes). Medians of the repeats; spread = (max - min) / median of",
-         "wall. `*` = more ranks than cores (oversubscribed: efficiency / cores in brackets).", ""]
+         "wall. `*` = more ranks than cores (oversubscribed: efficiency / cores in brackets). CPU = user +",
+         "system seconds of mpirun and all ranks; CPU efficiency = CPU(1 rank) x tokens(r) / tokens(1) /",
+         "CPU(r ranks): the share of the parallel run's CPU that is useful work (1-rank work), whatever",
+         "CPU share the shared machine granted.", ""]
 for mode in ("strong", "weak"):
     base = table.get((mode, 1))
     lines += [f"## {mode} scaling" + (" (fixed corpus budget)" if mode == "strong" else " (fixed budget per rank)"), "",
-              "| ranks | tokens | windows | load s | plan s | forward s | reduce s | write s | wall s (spread) | tok/s | tok/s per core | fwd % of peak | speedup | efficiency | peak RSS/rank MB | repeats |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| ranks | tokens | windows | load s | plan s | forward s | reduce s | write s | wall s (spread) | tok/s | tok/s per core | fwd % of peak | speedup | efficiency | CPU s | CPU efficiency | peak RSS/rank MB | repeats |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (md, n), m in sorted(table.items()):
         if md != mode:
             continue
@@ -48,9 +51,10 @@ for mode in ("strong", "weak"):
             sp = float("nan")
         m["speedup"] = sp
         eff = f"{100 * sp / n:.0f}%" + (f" ({100 * sp / used:.0f}%)" if n > cores else "")
+        cpu_eff = (base["cpu"] * m["tokens"] / base["tokens"] / m["cpu"]) if base else float("nan")
         lines.append(f"| {n}{'*' if n > cores else ''} | {m['tokens']:.0f} | {m['windows']:.0f} | {m['load']:.2f} | {m['plan']:.2f} | "
                      f"{m['forward']:.2f} | {m['reduce']:.3f} | {m['write']:.3f} | {m['wall']:.2f} ({m['spread']:.0f}%) | "
-                     f"{tps:.0f} | {tps / used:.0f} | {100 * fwd_rank / peak:.0f}% | {sp:.2f} | {eff} | "
+                     f"{tps:.0f} | {tps / used:.0f} | {100 * fwd_rank / peak:.0f}% | {sp:.2f} | {eff} | {m['cpu']:.1f} | {100 * cpu_eff:.0f}% | "
                      f"{m['rss_max'] / 1e6:.0f} | {m['repeats']} |")
     lines.append("")
 open(md_path, "w").write("\n".join(lines) + "\n")
