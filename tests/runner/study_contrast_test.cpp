@@ -166,4 +166,30 @@ TEST_F(ContrastStudy, StopAtTargetEqualsFullWindowActivations) {
   }
 }
 
+TEST_F(ContrastStudy, TargetRulesMultiTokenWordsAndFollowingSpace) {
+  // A crafted document where the expected targets are known:
+  //   " not" followed by " go" twice -> 2 targets of "not";
+  //   " can't" = " can" + "'t": the target is "'t", followed by " go" -> 1 target of "can't";
+  //   " can" followed by " not" / " go" -> 2 targets; " can" before "'t" (a longer word) and
+  //   before "." (punctuation) are not targets; " cannot" and " cannon" contain "can" but are
+  //   other tokens.
+  fs::create_directories(g_dir / "crafted");
+  std::ofstream(g_dir / "crafted" / "doc.txt")
+      << "Once upon a time we do not go. Then we can not go. We can't go now. We cannot go. "
+         "The cannon is big. We can. And we can go home today.";
+  const fs::path out = g_dir / "crafted.h5";
+  CommandResult r = run("run " + (g_dir / "job.ini").string() + " --model=" +
+                        (g_dir / "planted").string() + " --corpus=" +
+                        (g_dir / "crafted").string() + " --output=" + out.string() +
+                        " --overwrite --save_samples=false \"--contrast.group_a=not,can't\""
+                        " --contrast.group_b=can --contrast.context_before=2"
+                        " --contrast.context_after=1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  io::H5File f = io::H5File::open_read_only(out);
+  const std::vector<std::string> words = f.read_strings("/contrast/word");
+  const std::vector<int64_t> count = f.open_dataset("/contrast/count").read_i64();
+  ASSERT_EQ(words, (std::vector<std::string>{"not", "can't", "can"}));
+  EXPECT_EQ(count, (std::vector<int64_t>{2, 1, 2}));
+}
+
 }  // namespace
