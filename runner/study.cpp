@@ -64,6 +64,19 @@ std::vector<std::string> top_neuron_lines(const std::vector<SiteSpace>& sites,
   return lines;
 }
 
+void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
+                           const std::vector<GroupStatistics::SiteSummary>& summaries,
+                           const std::string& concept_name) {
+  const auto top = top_neuron_lines(ctx.sites, summaries, 3);
+  summary.lines.insert(summary.lines.end(), top.begin(), top.end());
+  const auto planted = planted_lines(ctx.model, ctx.sites, summaries, concept_name);
+  summary.lines.insert(summary.lines.end(), planted.begin(), planted.end());
+}
+
+double samples_per_rank(const RunContext& ctx, const Plan& plan) {
+  return static_cast<double>(plan.samples.size()) / std::max(1, ctx.comm.size()) + 1;
+}
+
 std::string format_p(double p) {
   char buf[64];
   if (p == 0.0) return "p < 1e-300";

@@ -59,6 +59,15 @@ std::vector<std::string> planted_lines(const model::Model& model,
                                        const std::vector<GroupStatistics::SiteSummary>& summaries,
                                        const std::string& concept_name);
 
+// Appends the strongest neurons of each site and, for a model with planted.json, where the
+// planted neuron of `concept_name` ranks.
+void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
+                           const std::vector<GroupStatistics::SiteSummary>& summaries,
+                           const std::string& concept_name);
+
+// Samples a rank holds at most (balanced blocks), for --dry-run memory estimates.
+double samples_per_rank(const RunContext& ctx, const Plan& plan);
+
 // "p = 0.0123", or "p < 1e-300" when p underflows.
 std::string format_p(double p);
 

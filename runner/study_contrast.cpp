@@ -143,21 +143,17 @@ class ContrastStudy : public Study {
                   static_cast<long long>(plan.label_count(1)),
                   static_cast<long long>(plan.windows.size()));
     summary.lines.push_back(line);
-    auto top = top_neuron_lines(ctx.sites, summaries, 3);
-    summary.lines.insert(summary.lines.end(), top.begin(), top.end());
-    auto planted = planted_lines(ctx.model, ctx.sites, summaries, "negation");
-    summary.lines.insert(summary.lines.end(), planted.begin(), planted.end());
+    append_neuron_summary(summary, ctx, summaries, "negation");
     return summary;
   }
 
   double extra_memory(const RunContext& ctx, const Plan& plan) const override {
     double bytes = 0;
-    const double samples_per_rank =
-        static_cast<double>(plan.samples.size()) / std::max(1, ctx.comm.size()) + 1;
+    const double per_rank = samples_per_rank(ctx, plan);
     for (const SiteSpace& s : ctx.sites) {
       bytes += 2.0 * 4 * 8 * static_cast<double>(s.neurons());  // moments of two groups
       if (ctx.job.save_samples || ctx.job.test == TestKind::Logistic) {
-        bytes += samples_per_rank * 4.0 * static_cast<double>(s.neurons());
+        bytes += per_rank * 4.0 * static_cast<double>(s.neurons());
       }
     }
     return bytes;

@@ -241,21 +241,17 @@ class LengthStudy : public Study {
                   static_cast<long long>(longer), static_cast<long long>(equal),
                   static_cast<long long>(shorter), plan.samples.size(), plan.windows.size());
     summary.lines.push_back(line);
-    auto top = top_neuron_lines(ctx.sites, summaries, 3);
-    summary.lines.insert(summary.lines.end(), top.begin(), top.end());
-    auto planted = planted_lines(ctx.model, ctx.sites, summaries, "token_length");
-    summary.lines.insert(summary.lines.end(), planted.begin(), planted.end());
+    append_neuron_summary(summary, ctx, summaries, "token_length");
     return summary;
   }
 
   double extra_memory(const RunContext& ctx, const Plan& plan) const override {
     double bytes = 0;
-    const double samples_per_rank =
-        static_cast<double>(plan.samples.size()) / std::max(1, ctx.comm.size()) + 1;
+    const double per_rank = samples_per_rank(ctx, plan);
     for (const SiteSpace& s : ctx.sites) {
       const double K = static_cast<double>(s.neurons());
       bytes += 3.0 * 4 * 8 * K;                // moments of three groups
-      bytes += samples_per_rank * 4.0 * K * 2;  // kept rows and one layer's regrouped copy
+      bytes += per_rank * 4.0 * K * 2;  // kept rows and one layer's regrouped copy
     }
     return bytes;
   }

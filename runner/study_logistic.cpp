@@ -579,11 +579,10 @@ class LogisticStudy : public Study {
 
   double extra_memory(const RunContext& ctx, const Plan& plan) const override {
     double bytes = 0;
-    const double samples_per_rank =
-        static_cast<double>(plan.samples.size()) / std::max(1, ctx.comm.size()) + 1;
+    const double per_rank = samples_per_rank(ctx, plan);
     for (const SiteSpace& s : ctx.sites) {
       bytes += 2.0 * 4 * 8 * static_cast<double>(s.neurons());
-      bytes += samples_per_rank * 4.0 * static_cast<double>(s.neurons());
+      bytes += per_rank * 4.0 * static_cast<double>(s.neurons());
       bytes += 8.0 * 8 * static_cast<double>(s.neurons());  // logistic fit, AUC
     }
     return bytes;

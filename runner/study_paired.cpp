@@ -127,10 +127,7 @@ class PairedStudy : public Study {
     std::snprintf(line, sizeof line, "paired (%s): %zu noun/verb pairs, windows of %d tokens",
                   ctx.job.paired.mode.c_str(), pairs_.size(), plan.window_length);
     summary.lines.push_back(line);
-    auto top = top_neuron_lines(ctx.sites, summaries, 3);
-    summary.lines.insert(summary.lines.end(), top.begin(), top.end());
-    auto planted = planted_lines(ctx.model, ctx.sites, summaries, "noun_verb");
-    summary.lines.insert(summary.lines.end(), planted.begin(), planted.end());
+    append_neuron_summary(summary, ctx, summaries, "noun_verb");
 
     if (!heatmap_.pieces.empty()) {
       // The max-t and min-t neurons over every site and layer.
@@ -159,12 +156,11 @@ class PairedStudy : public Study {
 
   double extra_memory(const RunContext& ctx, const Plan& plan) const override {
     double bytes = 0;
-    const double samples_per_rank =
-        static_cast<double>(plan.samples.size()) / std::max(1, ctx.comm.size()) + 1;
+    const double per_rank = samples_per_rank(ctx, plan);
     for (const SiteSpace& s : ctx.sites) {
       bytes += 3.0 * 4 * 8 * static_cast<double>(s.neurons());  // moments and differences
       bytes += 4.0 * ctx.job.batch_size * static_cast<double>(s.neurons());  // pending partners
-      if (ctx.job.save_samples) bytes += samples_per_rank * 4.0 * static_cast<double>(s.neurons());
+      if (ctx.job.save_samples) bytes += per_rank * 4.0 * static_cast<double>(s.neurons());
     }
     return bytes;
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "io/hdf5.hpp"
+#include "tests/runner/run_test_util.hpp"
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
 #include "model/hooks.hpp"
@@ -17,18 +18,10 @@ using namespace neurolens;
 
 namespace {
 
-struct CommandResult {
-  int code;
-  std::string output;
-};
+using test::CommandResult;
 
-CommandResult run(const std::string& args) {
-  const fs::path log = fs::temp_directory_path() / "neurolens_capture_test.log";
-  const std::string cmd = std::string(NEUROLENS_BINARY) + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {WEXITSTATUS(status), out};
+CommandResult run(const std::string& args, int ranks = 0) {
+  return test::run_command(test::neurolens_command(ranks, args), fs::temp_directory_path() / "neurolens_capture_test.log");
 }
 
 class CaptureCommand : public ::testing::Test {

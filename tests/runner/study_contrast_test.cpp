@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "io/hdf5.hpp"
+#include "tests/runner/run_test_util.hpp"
 #include "model/plant.hpp"
 
 namespace fs = std::filesystem;
@@ -21,20 +22,12 @@ using namespace neurolens;
 
 namespace {
 
-struct CommandResult {
-  int code;
-  std::string output;
-};
+using test::CommandResult;
 
 fs::path g_dir;
 
-CommandResult run(const std::string& args) {
-  const fs::path log = g_dir / "command.log";
-  const std::string cmd = std::string(NEUROLENS_BINARY) + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {WEXITSTATUS(status), out};
+CommandResult run(const std::string& args, int ranks = 0) {
+  return test::run_command(test::neurolens_command(ranks, args), g_dir / "command.log");
 }
 
 class ContrastStudy : public ::testing::Test {

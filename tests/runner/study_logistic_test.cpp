@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "io/hdf5.hpp"
+#include "tests/runner/run_test_util.hpp"
 #include "model/plant.hpp"
 
 namespace fs = std::filesystem;
@@ -19,18 +20,8 @@ using namespace neurolens;
 
 namespace {
 
-struct CommandResult {
-  int code;
-  std::string output;
-};
-
-CommandResult run_command(const std::string& command, const fs::path& log) {
-  const std::string cmd = command + " > " + log.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {WEXITSTATUS(status), out};
-}
+using test::CommandResult;
+using test::run_command;
 
 class LogisticStudy : public ::testing::Test {
  protected:
@@ -62,14 +53,7 @@ class LogisticStudy : public ::testing::Test {
   }
 
   static CommandResult run(const std::string& args, int ranks = 0) {
-    std::string prefix;
-    if (ranks > 0) {
-      prefix =
-          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
-          "mpirun --oversubscribe -n " +
-          std::to_string(ranks) + " ";
-    }
-    return run_command(prefix + NEUROLENS_BINARY + " run " + args, dir_ / "run.log");
+    return run_command(test::neurolens_command(ranks, "run " + args), dir_ / "run.log");
   }
 
   static model::PlantedNeuron planted() {

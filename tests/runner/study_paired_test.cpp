@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "io/hdf5.hpp"
+#include "tests/runner/run_test_util.hpp"
 #include "model/plant.hpp"
 
 namespace fs = std::filesystem;
@@ -20,18 +21,8 @@ using namespace neurolens;
 
 namespace {
 
-struct CommandResult {
-  int code;
-  std::string output;
-};
-
-CommandResult run_command(const std::string& command, const fs::path& log) {
-  const std::string cmd = command + " > " + log.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {WEXITSTATUS(status), out};
-}
+using test::CommandResult;
+using test::run_command;
 
 const char* kPairs =
     "house:eat, tree:sing, car:swim, city:think, door:speak, money:bring, child:take, "
@@ -74,14 +65,7 @@ class PairedStudy : public ::testing::Test {
   }
 
   static CommandResult run(const std::string& args, int ranks = 0) {
-    std::string prefix;
-    if (ranks > 0) {
-      prefix =
-          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
-          "mpirun --oversubscribe -n " +
-          std::to_string(ranks) + " ";
-    }
-    return run_command(prefix + NEUROLENS_BINARY + " run " + args, dir_ / "run.log");
+    return run_command(test::neurolens_command(ranks, "run " + args), dir_ / "run.log");
   }
 
   static fs::path dir_;

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "io/hdf5.hpp"
+#include "tests/runner/run_test_util.hpp"
 #include "model/plant.hpp"
 
 namespace fs = std::filesystem;
@@ -18,25 +19,12 @@ using namespace neurolens;
 
 namespace {
 
-struct CommandResult {
-  int code;
-  std::string output;
-};
+using test::CommandResult;
 
 fs::path g_dir;
 
 CommandResult run(const std::string& args, int ranks = 0) {
-  const fs::path log = g_dir / "command.log";
-  std::string prefix;
-  if (ranks > 0) {
-    prefix = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
-             "mpirun --oversubscribe -n " + std::to_string(ranks) + " ";
-  }
-  const std::string cmd = prefix + NEUROLENS_BINARY + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {WEXITSTATUS(status), out};
+  return test::run_command(test::neurolens_command(ranks, args), g_dir / "command.log");
 }
 
 std::vector<int64_t> read_i64(const fs::path& file, const std::string& path) {
