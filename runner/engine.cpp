@@ -153,6 +153,9 @@ void run_batches(RunContext& ctx, const Plan& plan,
                  block.begin) *
       static_cast<int64_t>(run_T);
 
+  MPI_Request decision = MPI_REQUEST_NULL;
+  int flags_out[2] = {0, 0};
+  int flags_in[2] = {0, 0};
   for (int64_t batch = start_batch; batch < max_batches; ++batch) {
     const int64_t global_batch = my.begin + batch;
     const int64_t w0 = batch < my_batches ? plan.batch_offsets[static_cast<size_t>(global_batch)] : block.end;
@@ -202,16 +205,27 @@ void run_batches(RunContext& ctx, const Plan& plan,
       if (!samples.empty()) consume(SampleBatch{samples, sample_range.begin, rows});
       progress.update(w1 - block.begin);
     }
-    // Between batches, all ranks decide together: checkpoint now? stop?
-    int stop = g_stop_requested.load() ? 1 : 0;
-    int periodic = (job.checkpoint_every > 0 && seconds_since(last_checkpoint) >= job.checkpoint_every) ? 1 : 0;
-    int flags[2] = {stop, periodic};
-    mpi_check(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm.raw()), "MPI_Allreduce");
+    // Between batches, all ranks decide together: checkpoint now? stop? The decision about the
+    // flags raised before batch b is exchanged with a non-blocking all-reduce that overlaps the
+    // compute of batch b + 1, so no rank idles (or busy-polls) in it; a checkpoint then follows
+    // batch b + 1.
     const bool last = batch + 1 == max_batches;
-    if ((flags[0] != 0 || flags[1] != 0) && !last) {
-      checkpoint.save(batch + 1, state != nullptr ? state->save_state() : std::vector<double>{});
-      last_checkpoint = std::chrono::steady_clock::now();
-      if (flags[0] != 0) throw Interrupted{batch + 1};
+    if (decision != MPI_REQUEST_NULL) {
+      mpi_check(MPI_Wait(&decision, MPI_STATUS_IGNORE), "MPI_Wait");
+      if ((flags_in[0] != 0 || flags_in[1] != 0) && !last) {
+        checkpoint.save(batch + 1, state != nullptr ? state->save_state() : std::vector<double>{});
+        last_checkpoint = std::chrono::steady_clock::now();
+        if (flags_in[0] != 0) throw Interrupted{batch + 1};
+      }
+    }
+    if (!last) {
+      flags_out[0] = g_stop_requested.load() ? 1 : 0;
+      flags_out[1] = (job.checkpoint_every > 0 &&
+                      seconds_since(last_checkpoint) >= job.checkpoint_every)
+                         ? 1
+                         : 0;
+      mpi_check(MPI_Iallreduce(flags_out, flags_in, 2, MPI_INT, MPI_MAX, comm.raw(), &decision),
+                "MPI_Iallreduce");
     }
   }
   progress.finish();
