@@ -21,7 +21,10 @@ namespace {
 using test::CommandResult;
 
 CommandResult run(const std::string& args, int ranks = 0) {
-  return test::run_command(test::neurolens_command(ranks, args), fs::temp_directory_path() / "neurolens_capture_test.log");
+  // One log per test process: ctest runs this file's tests in parallel processes.
+  return test::run_command(test::neurolens_command(ranks, args),
+                           fs::temp_directory_path() /
+                               ("neurolens_capture_test_" + std::to_string(::getpid()) + ".log"));
 }
 
 class CaptureCommand : public ::testing::Test {
