@@ -34,9 +34,10 @@ class runner_run_faults : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = fresh_dir("run_faults");
-    // Big enough that a 2-3 rank run takes several seconds on two shared cores.
+    // Big enough that a 2-3 rank run takes several seconds even on two idle cores (about
+    // 1.5 M tokens through the forward pass), so the signals always arrive mid-run.
     write_tiny_model(dir_ / "model", 4, 64, 256, 128, 3);
-    write_corpus(dir_ / "corpus", 24, 120, 5);
+    write_corpus(dir_ / "corpus", 24, 1000, 5);
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
@@ -103,7 +104,7 @@ TEST_F(runner_run_faults, StopAtCheckpointThenResumeEqualsUninterrupted) {
     ASSERT_TRUE(b.wait_for_output(kComputing, 90)) << b.output();
     const std::map<int, pid_t> pids = wait_for_ranks(name, 2, 10);
     ASSERT_EQ(pids.size(), 2u) << b.output();
-    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     ASSERT_FALSE(b.wait(0)) << "finished before SIGTERM; make the job longer\n" << b.output();
     send(pids, SIGTERM);
     ASSERT_TRUE(b.wait(60)) << "no stop within 60 s of SIGTERM\n" << b.output();
