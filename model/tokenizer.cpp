@@ -128,31 +128,109 @@ std::array<char32_t, 256> bytes_to_unicode() {
   return map;
 }
 
-// Raw bytes of a vocab.json / merges.txt symbol string; nullopt (with the bad code point) if a
-// character is not one of GPT-2's 256 byte symbols.
-std::optional<std::string> symbols_to_bytes(std::string_view symbols, char32_t* bad) {
-  static const std::unordered_map<char32_t, unsigned char> inverse = [] {
-    std::unordered_map<char32_t, unsigned char> m;
+// Raw bytes of a vocab.json / merges.txt symbol string appended to `out`; false (with the bad
+// code point) if a character is not one of GPT-2's 256 byte symbols.
+bool append_symbol_bytes(std::string_view symbols, std::string* out, char32_t* bad) {
+  // GPT-2's byte symbols are the code points 0x21..0x143; -1 marks the others.
+  static const std::array<int16_t, 0x144> inverse = [] {
+    std::array<int16_t, 0x144> m;
+    m.fill(-1);
     const auto map = bytes_to_unicode();
-    for (int b = 0; b < 256; ++b) m[map[b]] = static_cast<unsigned char>(b);
+    for (int b = 0; b < 256; ++b) m[map[b]] = static_cast<int16_t>(b);
     return m;
   }();
-  std::string out;
-  out.reserve(symbols.size());
   size_t pos = 0;
   while (pos < symbols.size()) {
+    const auto c = static_cast<unsigned char>(symbols[pos]);
+    if (c < 0x80) {  // ASCII fast path
+      if (inverse[c] < 0) {
+        *bad = c;
+        return false;
+      }
+      out->push_back(static_cast<char>(inverse[c]));
+      ++pos;
+      continue;
+    }
     size_t len = 0;
     const char32_t cp = decode_utf8(symbols, pos, &len);
-    const auto it = inverse.find(cp);
-    if (it == inverse.end()) {
+    if (cp >= inverse.size() || inverse[cp] < 0) {
       *bad = cp;
-      return std::nullopt;
+      return false;
     }
-    out.push_back(static_cast<char>(it->second));
+    out->push_back(static_cast<char>(inverse[cp]));
     pos += len;
   }
-  return out;
+  return true;
 }
+
+// vocab.json as (key, id) entries in document order, read by a SAX parser (no DOM: 50k keys
+// parse several times faster). Records the first problem instead of throwing from callbacks.
+struct VocabSax final : nlohmann::json_sax<nlohmann::json> {
+  struct Entry {
+    std::string key;
+    int64_t id;
+  };
+  std::vector<Entry> entries;
+  int depth = 0;
+  bool not_object = false;              // top level is not an object, or a value is nested
+  std::string bad_key, bad_value;       // a value that is not a valid id
+  bool syntax_error = false;
+  size_t error_byte = 0;
+  std::string error_what;
+  bool out_of_range = false;
+
+  bool fail_value(std::string value) {
+    if (depth != 1) {
+      not_object = true;
+      return false;
+    }
+    bad_key = entries.empty() ? std::string() : entries.back().key;
+    bad_value = std::move(value);
+    return false;
+  }
+  bool take_id(int64_t v, std::string text) {
+    if (depth != 1 || entries.empty() || entries.back().id != -1) {
+      not_object = true;
+      return false;
+    }
+    if (v < 0 || v > INT32_MAX - 1) return fail_value(std::move(text));
+    entries.back().id = v;
+    return true;
+  }
+  bool null() override { return fail_value("null"); }
+  bool boolean(bool v) override { return fail_value(v ? "true" : "false"); }
+  bool number_integer(number_integer_t v) override { return take_id(v, std::to_string(v)); }
+  bool number_unsigned(number_unsigned_t v) override {
+    return take_id(v > static_cast<number_unsigned_t>(INT64_MAX) ? -1 : static_cast<int64_t>(v),
+                   std::to_string(v));
+  }
+  bool number_float(number_float_t, const string_t& text) override { return fail_value(text); }
+  bool string(string_t& v) override { return fail_value("\"" + v + "\""); }
+  bool binary(binary_t&) override { return fail_value("binary"); }
+  bool start_object(std::size_t) override {
+    if (depth != 0) return fail_value("an object");
+    depth = 1;
+    return true;
+  }
+  bool key(string_t& k) override {
+    entries.push_back({std::move(k), -1});
+    return true;
+  }
+  bool end_object() override {
+    depth = 0;
+    return true;
+  }
+  bool start_array(std::size_t) override { return fail_value("an array"); }
+  bool end_array() override { return false; }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    syntax_error = true;
+    error_byte = position;
+    error_what = e.what();
+    out_of_range = e.id >= 400 && e.id < 500;
+    return false;
+  }
+};
 
 std::string hex_cp(char32_t cp) {
   char buf[16];
@@ -174,6 +252,36 @@ std::string read_file(const std::filesystem::path& path, const char* what) {
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// Open-addressing index from a token's bytes to its id, over the id -> bytes table it is built
+// from (linear probing, load <= 1/2): one probe per lookup instead of a node-based map.
+class TokenIndex {
+ public:
+  void reset(size_t n_tokens) {
+    size_t capacity = 16;
+    while (capacity < 2 * n_tokens) capacity <<= 1;
+    slots_.assign(capacity, -1);
+    mask_ = capacity - 1;
+  }
+  // Id whose bytes (in `bytes_of`) equal `bytes`, or -1.
+  int32_t find(std::string_view bytes, const std::vector<std::string>& bytes_of) const {
+    if (slots_.empty()) return -1;
+    for (size_t i = std::hash<std::string_view>{}(bytes) & mask_;; i = (i + 1) & mask_) {
+      const int32_t id = slots_[i];
+      if (id < 0 || bytes_of[id] == bytes) return id;
+    }
+  }
+  // Adds `id` (bytes_of[id] already set, not yet in the index).
+  void insert(int32_t id, const std::vector<std::string>& bytes_of) {
+    size_t i = std::hash<std::string_view>{}(bytes_of[id]) & mask_;
+    while (slots_[i] >= 0) i = (i + 1) & mask_;
+    slots_[i] = id;
+  }
+
+ private:
+  std::vector<int32_t> slots_;
+  size_t mask_ = 0;
 };
 
 inline uint64_t pair_key(int32_t left, int32_t right) {
@@ -202,7 +310,8 @@ std::vector<std::string_view> pretokenize(std::string_view utf8) {
 struct Tokenizer::Impl {
   std::vector<std::string> id_to_bytes;  // index = id
   std::vector<bool> id_present;
-  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> bytes_to_id;
+  TokenIndex bytes_to_id;  // over id_to_bytes
+  int32_t find_id(std::string_view bytes) const { return bytes_to_id.find(bytes, id_to_bytes); }
   std::array<int32_t, 256> byte_id{};
   std::unordered_map<uint64_t, Merge> merges;
 
@@ -362,78 +471,89 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
   // vocab.json: {"symbols": id, ...}
   {
     const std::string text = read_file(vocab_json, "the vocabulary (vocab.json)");
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      const size_t at = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-      const size_t line = 1 + std::count(text.begin(), text.begin() + at, '\n');
-      throw Error(vocab_name + ":" + std::to_string(line),
-                  "not valid JSON (byte " + std::to_string(e.byte) + ")",
-                  "use the vocab.json of a GPT-2 checkpoint");
-    } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number overflows
-      throw Error(vocab_name, std::string("not valid JSON: ") + e.what(),
+    VocabSax sax;
+    nlohmann::json::sax_parse(text, &sax);
+    if (sax.syntax_error && sax.out_of_range) {  // e.g. a number overflows
+      throw Error(vocab_name, "not valid JSON: " + sax.error_what,
                   "use the vocab.json of a GPT-2 checkpoint");
     }
-    if (!doc.is_object() || doc.empty()) {
+    if (sax.syntax_error) {
+      const size_t at = std::min<size_t>(sax.error_byte == 0 ? 0 : sax.error_byte - 1, text.size());
+      const size_t line = 1 + std::count(text.begin(), text.begin() + at, '\n');
+      throw Error(vocab_name + ":" + std::to_string(line),
+                  "not valid JSON (byte " + std::to_string(sax.error_byte) + ")",
+                  "use the vocab.json of a GPT-2 checkpoint");
+    }
+    if (!sax.bad_value.empty()) {
+      throw Error(vocab_name + ": token \"" + sax.bad_key + "\"",
+                  "its value " + sax.bad_value + " is not a non-negative 32-bit integer id",
+                  "each token maps to its integer id");
+    }
+    if (sax.not_object || sax.entries.empty()) {
       throw Error(vocab_name, "expected a non-empty JSON object {\"token\": id, ...}",
                   "use the vocab.json of a GPT-2 checkpoint");
     }
     int64_t max_id = -1;
-    for (const auto& [key, value] : doc.items()) {
-      if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
-          value.get<int64_t>() > INT32_MAX - 1) {
-        throw Error(vocab_name + ": token \"" + key + "\"",
-                    "id " + value.dump() + " is not a non-negative 32-bit integer",
-                    "each token maps to its integer id");
-      }
-      max_id = std::max(max_id, value.get<int64_t>());
-    }
-    if (max_id > 16 * int64_t(doc.size()) + 1024) {
+    for (const VocabSax::Entry& e : sax.entries) max_id = std::max(max_id, e.id);
+    const size_t n_entries = sax.entries.size();
+    if (max_id > 16 * static_cast<int64_t>(n_entries) + 1024) {
       throw Error(vocab_name,
                   "ids are too sparse (max id " + std::to_string(max_id) + " for " +
-                      std::to_string(doc.size()) + " tokens)",
+                      std::to_string(n_entries) + " tokens)",
                   "ids should be 0..N-1");
     }
     impl->id_to_bytes.resize(static_cast<size_t>(max_id + 1));
     impl->id_present.assign(static_cast<size_t>(max_id + 1), false);
-    for (const auto& [key, value] : doc.items()) {
-      const auto id = static_cast<int32_t>(value.get<int64_t>());
+    impl->bytes_to_id.reset(n_entries);
+    for (VocabSax::Entry& e : sax.entries) {
+      const auto id = static_cast<int32_t>(e.id);
       char32_t bad = 0;
-      std::optional<std::string> bytes = symbols_to_bytes(key, &bad);
-      if (!bytes || bytes->empty()) {
-        throw Error(vocab_name + ": token \"" + key + "\"",
-                    bytes ? "is empty" : "has " + hex_cp(bad) + ", not one of GPT-2's byte symbols",
+      std::string bytes;
+      bytes.reserve(e.key.size());
+      const bool ok = append_symbol_bytes(e.key, &bytes, &bad);
+      if (!ok || bytes.empty()) {
+        throw Error(vocab_name + ": token \"" + e.key + "\"",
+                    ok ? "is empty" : "has " + hex_cp(bad) + ", not one of GPT-2's byte symbols",
                     "use the vocab.json of a GPT-2 byte-level BPE checkpoint");
       }
+      if (impl->find_id(bytes) >= 0) {
+        throw Error(vocab_name + ": token \"" + e.key + "\"", "appears twice",
+                    "each token appears once");
+      }
       if (impl->id_present[id]) {
-        throw Error(vocab_name + ": token \"" + key + "\"",
+        throw Error(vocab_name + ": token \"" + e.key + "\"",
                     "id " + std::to_string(id) + " is also used by another token",
                     "ids must be unique");
       }
       impl->id_present[id] = true;
-      impl->bytes_to_id.emplace(*bytes, id);
-      impl->id_to_bytes[id] = std::move(*bytes);
+      impl->id_to_bytes[id] = std::move(bytes);
+      impl->bytes_to_id.insert(id, impl->id_to_bytes);
     }
     for (int b = 0; b < 256; ++b) {
-      const auto it = impl->bytes_to_id.find(std::string(1, static_cast<char>(b)));
-      if (it == impl->bytes_to_id.end()) {
+      const char byte = static_cast<char>(b);
+      const int32_t id = impl->find_id(std::string_view(&byte, 1));
+      if (id < 0) {
         char buf[8];
         std::snprintf(buf, sizeof buf, "0x%02X", b);
         throw Error(vocab_name, std::string("has no token for the single byte ") + buf,
                     "a byte-level BPE vocabulary holds all 256 single-byte tokens");
       }
-      impl->byte_id[b] = it->second;
+      impl->byte_id[b] = id;
     }
   }
 
   // merges.txt: optional "#version" line, then "left right" per line; rank = merge order.
   {
     const std::string text = read_file(merges_txt, "the BPE merges (merges.txt)");
-    std::unordered_map<uint64_t, size_t> line_of;
+    std::vector<size_t> line_of_rank;  // for naming the first line of a duplicate
+    const size_t expected = static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+    line_of_rank.reserve(expected);
+    impl->merges.reserve(expected);
     size_t line_no = 0;
     size_t pos = 0;
     int32_t rank = 0;
+    std::string joined;
+    auto where = [&] { return merges_name + ":" + std::to_string(line_no); };
     while (pos < text.size()) {
       size_t eol = text.find('\n', pos);
       if (eol == std::string::npos) eol = text.size();
@@ -443,52 +563,52 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (line.empty()) continue;
       if (line_no == 1 && line.starts_with("#version")) continue;
-      const std::string where = merges_name + ":" + std::to_string(line_no);
       const size_t space = line.find(' ');
       if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
           line.find(' ', space + 1) != std::string_view::npos) {
         throw Error(
-            where, "expected two symbols separated by one space, got \"" + std::string(line) + "\"",
+            where(), "expected two symbols separated by one space, got \"" + std::string(line) + "\"",
             "use the merges.txt of a GPT-2 checkpoint");
       }
       if (find_invalid_utf8(line) != std::string_view::npos) {
-        throw Error(where, "invalid UTF-8", "use the merges.txt of a GPT-2 checkpoint");
+        throw Error(where(), "invalid UTF-8", "use the merges.txt of a GPT-2 checkpoint");
       }
       int32_t ids[2];
-      std::string joined;
+      joined.clear();
       const std::string_view parts[2] = {line.substr(0, space), line.substr(space + 1)};
       for (int k = 0; k < 2; ++k) {
         char32_t bad = 0;
-        const std::optional<std::string> bytes = symbols_to_bytes(parts[k], &bad);
-        if (!bytes) {
-          throw Error(where,
+        const size_t begin = joined.size();
+        if (!append_symbol_bytes(parts[k], &joined, &bad)) {
+          throw Error(where(),
                       "symbol \"" + std::string(parts[k]) + "\" has " + hex_cp(bad) +
                           ", not one of GPT-2's byte symbols",
                       "use the merges.txt of a GPT-2 checkpoint");
         }
-        const auto it = impl->bytes_to_id.find(*bytes);
-        if (it == impl->bytes_to_id.end()) {
-          throw Error(where, "symbol \"" + std::string(parts[k]) + "\" is not in " + vocab_name,
+        const int32_t id = impl->find_id(std::string_view(joined).substr(begin));
+        if (id < 0) {
+          throw Error(where(), "symbol \"" + std::string(parts[k]) + "\" is not in " + vocab_name,
                       "use the vocab.json and merges.txt of the same checkpoint");
         }
-        ids[k] = it->second;
-        joined += *bytes;
+        ids[k] = id;
       }
-      const auto merged = impl->bytes_to_id.find(joined);
-      if (merged == impl->bytes_to_id.end()) {
-        throw Error(where,
+      const int32_t merged = impl->find_id(joined);
+      if (merged < 0) {
+        throw Error(where(),
                     "the merge result \"" + std::string(parts[0]) + std::string(parts[1]) +
                         "\" is not in " + vocab_name,
                     "use the vocab.json and merges.txt of the same checkpoint");
       }
-      const uint64_t key = pair_key(ids[0], ids[1]);
-      if (const auto [it, inserted] = line_of.emplace(key, line_no); !inserted) {
-        throw Error(where,
+      const auto [it, inserted] =
+          impl->merges.emplace(pair_key(ids[0], ids[1]), Merge{rank, merged});
+      if (!inserted) {
+        throw Error(where(),
                     "duplicate merge \"" + std::string(line) + "\" (first on line " +
-                        std::to_string(it->second) + ")",
+                        std::to_string(line_of_rank[it->second.rank]) + ")",
                     "remove the duplicate line");
       }
-      impl->merges.emplace(key, Merge{rank++, merged->second});
+      line_of_rank.push_back(line_no);
+      ++rank;
     }
   }
   return Tokenizer(std::move(impl));
@@ -540,9 +660,9 @@ int Tokenizer::vocab_size() const {
 }
 
 std::optional<int32_t> Tokenizer::token_id(std::string_view token_bytes) const {
-  const auto it = impl_->bytes_to_id.find(token_bytes);
-  if (it == impl_->bytes_to_id.end()) return std::nullopt;
-  return it->second;
+  const int32_t id = impl_->find_id(token_bytes);
+  if (id < 0) return std::nullopt;
+  return id;
 }
 
 }  // namespace neurolens::model
