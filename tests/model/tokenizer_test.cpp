@@ -289,6 +289,12 @@ TEST(TokenizerLoad, MalformedVocabJson) {
   expect_load_error(dir.write("v4.json", "{\"a\": 0, \"b c\": 1}"), merges, "U+0020");
   expect_load_error(dir.write("v5.json", "{\"a\": 0, \"b\": 0}"), merges, "also used");
   expect_load_error(dir.write("v6.json", "{\"a\": 0, \"b\": 1}"), merges, "single byte 0x00");
+  expect_load_error(dir.write("v7.json", "{\"a\": 0, \"a\": 1}"), merges, "token \"a\": appears twice");
+  expect_load_error(dir.write("v8.json", "{\"a\": {\"b\": 1}}"), merges, "token \"a\"");
+  expect_load_error(dir.write("v9.json", "{\"a\": 1.5}"), merges, "1.5");
+  expect_load_error(dir.write("v10.json", "{\"a\": 1e999}"), merges, "v10.json");
+  expect_load_error(dir.write("v11.json", "{\"a\": -3}"), merges, "-3");
+  expect_load_error(dir.write("v12.json", "{}"), merges, "non-empty JSON object");
 }
 
 TEST(TokenizerLoad, MalformedMergesTxt) {
