@@ -39,8 +39,9 @@ bool plain_file_name(const std::string& name) {
 
 class Loader {
  public:
-  Loader(const fs::path& dir, const ModelConfig& cfg, Storage& storage)
-      : dir_(dir), cfg_(cfg), storage_(storage) {}
+  Loader(const fs::path& dir, const ModelConfig& cfg, Storage& storage,
+         const WeightFileReader& read)
+      : dir_(dir), cfg_(cfg), storage_(storage), read_(read) {}
 
   void open_weights() {
     const fs::path single = dir_ / "model.safetensors";
@@ -48,7 +49,7 @@ class Loader {
     std::error_code ec;
     if (fs::exists(single, ec)) {
       source_ = single.string();
-      storage_.files.push_back(std::make_unique<SafetensorsFile>(single));
+      storage_.files.push_back(std::make_unique<SafetensorsFile>(read_(single)));
       const SafetensorsFile* f = storage_.files.back().get();
       for (const auto& t : f->tensors()) tensors_[t.name] = {f, &t};
     } else if (fs::exists(index, ec)) {
@@ -97,7 +98,7 @@ class Loader {
           throw Error(ctx, "shard " + p.string() + " is missing",
                       "download every model-XXXXX-of-YYYYY.safetensors listed in the index");
         }
-        storage_.files.push_back(std::make_unique<SafetensorsFile>(p));
+        storage_.files.push_back(std::make_unique<SafetensorsFile>(read_(p)));
         found = shards.emplace(shard, storage_.files.back().get()).first;
       }
       const TensorInfo* t = found->second->find(it.key());
@@ -238,6 +239,7 @@ class Loader {
   fs::path dir_;
   const ModelConfig& cfg_;
   Storage& storage_;
+  const WeightFileReader& read_;
   std::string source_;  // model.safetensors or the index, for "missing tensor" errors
   std::string prefix_;
   std::unordered_map<std::string, Located> tensors_;
@@ -254,6 +256,10 @@ bool is_memory_mapped(const Model& m, const void* p) {
 }
 
 Model load_model(const fs::path& dir) {
+  return load_model(dir, [](const fs::path& p) { return MappedFile(p); });
+}
+
+Model load_model(const fs::path& dir, const WeightFileReader& read) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     throw Error(dir.string(), fs::exists(dir, ec) ? "not a directory" : "model directory not found",
@@ -270,7 +276,7 @@ Model load_model(const fs::path& dir) {
   require_file(m.merges_txt, "tokenizer BPE merges");
 
   auto storage = std::make_shared<Storage>();
-  Loader loader(dir, m.config, *storage);
+  Loader loader(dir, m.config, *storage, read);
   loader.open_weights();
   loader.detect_prefix();
   m.weights = m.config.architecture == Architecture::Gpt2 ? loader.map_gpt2() : loader.map_gpt_neo();

@@ -10,11 +10,13 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "model/config.hpp"
+#include "model/mapped_file.hpp"
 #include "model/weights.hpp"
 
 namespace neurolens::model {
@@ -38,5 +40,14 @@ bool is_memory_mapped(const Model& m, const void* p);
 // Throws neurolens::Error naming the file and tensor on any inconsistency; never reads outside
 // a mapped file.
 Model load_model(const std::filesystem::path& dir);
+
+// Supplies the bytes of one safetensors file of the checkpoint. load_model calls it once per
+// file, in the same order on every call for the same directory (the single file, or the shards
+// in weight_map key order), so a reader may be a collective operation across ranks.
+using WeightFileReader = std::function<MappedFile(const std::filesystem::path&)>;
+
+// load_model with the safetensors bytes from `read` instead of memory-mapping each file
+// (same validation, same errors).
+Model load_model(const std::filesystem::path& dir, const WeightFileReader& read);
 
 }  // namespace neurolens::model

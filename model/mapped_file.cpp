@@ -39,12 +39,18 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   ::close(fd);  // the mapping stays valid after close
 }
 
+MappedFile::MappedFile(const std::filesystem::path& path, std::span<const std::byte> bytes,
+                       std::shared_ptr<const void> owner)
+    : path_(path), data_(bytes.empty() ? nullptr : bytes.data()), size_(bytes.size()),
+      owner_(std::move(owner)) {}
+
 MappedFile::~MappedFile() { release(); }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
       data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)) {}
+      size_(std::exchange(other.size_, 0)),
+      owner_(std::move(other.owner_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
@@ -52,12 +58,14 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     path_ = std::move(other.path_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    owner_ = std::move(other.owner_);
   }
   return *this;
 }
 
 void MappedFile::release() noexcept {
-  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+  if (data_ != nullptr && !owner_) ::munmap(const_cast<std::byte*>(data_), size_);
+  owner_.reset();
   data_ = nullptr;
   size_ = 0;
 }

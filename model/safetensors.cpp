@@ -68,8 +68,11 @@ std::string shape_string(const std::vector<std::int64_t>& shape) {
   return s + "]";
 }
 
-SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : map_(path) {
-  const std::string file = path.string();
+SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
+    : SafetensorsFile(MappedFile(path)) {}
+
+SafetensorsFile::SafetensorsFile(MappedFile file_bytes) : map_(std::move(file_bytes)) {
+  const std::string file = map_.path().string();
   const std::size_t size = map_.size();
   if (size < 8) {
     throw Error(file, "truncated: " + std::to_string(size) +

@@ -49,6 +49,8 @@ class SafetensorsFile {
   // Maps the file and validates the whole header. Throws neurolens::Error naming the file (and
   // the tensor where one is at fault).
   explicit SafetensorsFile(const std::filesystem::path& path);
+  // Validates a file whose bytes are already in memory (same checks, same errors).
+  explicit SafetensorsFile(MappedFile file_bytes);
 
   const std::filesystem::path& path() const { return map_.path(); }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }  // in data order

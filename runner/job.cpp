@@ -40,6 +40,9 @@ const KeySpec kKeys[] = {
     {"max_tokens", "0", "stop reading the corpus after this many tokens (0: all)"},
     {"checkpoint_every", "300", "seconds between saved partial statistics (0: never)"},
     {"checkpoint", "", "checkpoint file (default: <output>.ckpt)"},
+    {"model_load", "mmap", "mmap (every rank maps the files) | broadcast (rank 0 reads them once, "
+                           "MPI_Bcast to one rank per node, node-shared memory)"},
+    {"compute", "fp32", "fp32 | bf16 (weight GEMMs in bfloat16 on CPUs with AVX512_BF16)"},
     {"contrast.group_a", "not, never, cannot, can't, don't, won't, wasn't, isn't, didn't, "
                          "doesn't, couldn't, wouldn't, shouldn't, no, nothing, nobody",
      "group a words (negations)"},
@@ -331,6 +334,9 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
       "correction", {{"bonferroni", Correction::Bonferroni}, {"bh", Correction::BenjaminiHochberg}});
   job.max_tokens = v.number<int64_t>("max_tokens", 0, INT64_MAX);
   job.checkpoint_every = v.number<double>("checkpoint_every", 0.0, 1e9);
+  job.model_load = v.choice<ModelLoad>("model_load", {{"mmap", ModelLoad::Mmap},
+                                                      {"broadcast", ModelLoad::Broadcast}});
+  job.compute = v.choice<Compute>("compute", {{"fp32", Compute::Fp32}, {"bf16", Compute::Bf16}});
   job.checkpoint = v.str("checkpoint").empty() ? std::filesystem::path(job.output.string() + ".ckpt")
                                                : std::filesystem::path(v.str("checkpoint"));
 

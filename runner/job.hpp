@@ -29,6 +29,8 @@ enum class StudyKind { Contrast, Paired, Sampling, Length, Logistic };
 enum class TestKind { Welch, Student, Paired, Logistic };
 enum class CorpusFormat { Auto, Text, JsonLines, Brown };
 enum class Correction { Bonferroni, BenjaminiHochberg };
+enum class ModelLoad { Mmap, Broadcast };
+enum class Compute { Fp32, Bf16 };
 
 struct ContrastOptions {
   std::vector<std::string> group_a;  // words; default: negations
@@ -90,6 +92,8 @@ struct Job {
   int64_t max_tokens = 0;  // 0: the whole corpus
   double checkpoint_every = 300;  // seconds between saved partial statistics (0: never)
   std::filesystem::path checkpoint;  // default: output + ".ckpt"
+  ModelLoad model_load = ModelLoad::Mmap;
+  Compute compute = Compute::Fp32;
 
   bool overwrite = false;
   bool resume = false;

@@ -27,6 +27,7 @@
 #include "runner/results.hpp"
 #include "runner/sites.hpp"
 #include "runner/study.hpp"
+#include "runner/weight_broadcast.hpp"
 
 namespace neurolens::runner {
 namespace {
@@ -181,7 +182,10 @@ int run_run(const Args& args) {
     std::unique_ptr<io::Corpus> corpus;
     std::vector<SiteSpace> sites;
     collective_check(comm, [&] {
-      model = std::make_unique<model::Model>(model::load_model(job.model));
+      model = std::make_unique<model::Model>(
+          job.model_load == ModelLoad::Broadcast
+              ? model::load_model(job.model, broadcast_weight_reader(comm))
+              : model::load_model(job.model));
       tokenizer = std::make_unique<model::Tokenizer>(
           model::Tokenizer::load(model->vocab_json, model->merges_txt));
       sites = resolve_sites(job.sites, job.layers, model->config);

@@ -74,6 +74,8 @@ TEST_F(runner_job, DefaultsOfEveryKey) {
   EXPECT_EQ(job.batch_size, 16);
   EXPECT_DOUBLE_EQ(job.alpha, 0.05);
   EXPECT_EQ(job.correction, Correction::Bonferroni);
+  EXPECT_EQ(job.model_load, ModelLoad::Mmap);
+  EXPECT_EQ(job.compute, Compute::Fp32);
   EXPECT_EQ(job.max_tokens, 0);
   EXPECT_DOUBLE_EQ(job.checkpoint_every, 300.0);
   EXPECT_EQ(job.checkpoint, fs::path("out.h5.ckpt"));
@@ -124,7 +126,8 @@ TEST_F(runner_job, EffectiveJobTextListsEveryKeyWithItsValue) {
 TEST_F(runner_job, FileValuesAndCommandLineOverridesWhichWin) {
   const fs::path file = minimal(
       "seed = 3\nbatch_size = 8\nhooks = mlp.hook_post, hook_resid_post\nlayers = 0-2\n"
-      "save_samples = yes\ncorrection = bh\nalpha = 0.01\ncheckpoint = ck/dir\n",
+      "save_samples = yes\ncorrection = bh\nalpha = 0.01\ncheckpoint = ck/dir\n"
+      "model_load = broadcast\ncompute = bf16\n",
       "[contrast]\ngroup_a = never ,  not\ngroup_b = can\ncontext_before = 20\n");
   Job job = parse(file);
   EXPECT_EQ(job.file, file);
@@ -136,6 +139,8 @@ TEST_F(runner_job, FileValuesAndCommandLineOverridesWhichWin) {
   EXPECT_EQ(job.correction, Correction::BenjaminiHochberg);
   EXPECT_DOUBLE_EQ(job.alpha, 0.01);
   EXPECT_EQ(job.checkpoint, fs::path("ck/dir"));
+  EXPECT_EQ(job.model_load, ModelLoad::Broadcast);
+  EXPECT_EQ(job.compute, Compute::Bf16);
   EXPECT_EQ(job.contrast.group_a, (std::vector<std::string>{"never", "not"}));
   EXPECT_EQ(job.contrast.group_b, (std::vector<std::string>{"can"}));
   EXPECT_EQ(job.contrast.context_before, 20);
@@ -197,6 +202,10 @@ TEST_F(runner_job, EnumKeysListTheAllowedValues) {
                {"test", "'ttest'", "allowed values: welch | student | paired | logistic"});
   expect_error([&] { parse(minimal(), {"--correction=holm"}); },
                {"correction", "'holm'", "allowed values: bonferroni | bh"});
+  expect_error([&] { parse(minimal(), {"--model_load=scatter"}); },
+               {"model_load", "'scatter'", "allowed values: mmap | broadcast"});
+  expect_error([&] { parse(minimal(), {"--compute=fp16"}); },
+               {"compute", "'fp16'", "allowed values: fp32 | bf16"});
   expect_error([&] { parse(minimal(), {"--paired.mode=both"}); },
                {"paired.mode", "'both'", "allowed values: pairs | corpus"});
   // Values are case-sensitive and the message names the job file.
