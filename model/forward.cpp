@@ -20,7 +20,7 @@ constexpr std::size_t kAlignFloats = 16;  // 64 bytes
 std::size_t round_up(std::size_t n) { return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
 
 // y[n, out] = x[n, in] W (no bias): Conv1D [in, out] NoTrans, nn.Linear [out, in] Trans.
-void linear(const Linear& w, const float* x, int ldx, int n, float* y, int ldy) {
+void linear_fp32(const Linear& w, const float* x, int ldx, int n, float* y, int ldy) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, w.out_in ? CblasTrans : CblasNoTrans, n, w.out, w.in,
               1.0f, x, ldx, w.weight, w.ld, 0.0f, y, ldy);
 }
@@ -64,6 +64,8 @@ void check_point(const HookPoint& p, const ModelConfig& cfg) {
 }
 
 }  // namespace
+
+const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
 
 void ForwardPass::FreeDeleter::operator()(float* p) const {
   ::operator delete[](p, std::align_val_t{64});
@@ -119,8 +121,8 @@ struct ForwardPass::Plan {
   }
 };
 
-ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len)
-    : model_(model), max_batch_(max_batch), max_seq_len_(max_seq_len) {
+ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Precision precision)
+    : model_(model), max_batch_(max_batch), max_seq_len_(max_seq_len), precision_(precision) {
   const ModelConfig& cfg = model.config;
   if (max_batch < 1 || max_seq_len < 1) {
     throw Error("ForwardPass", "max_batch and max_seq_len must be positive (got " +
@@ -156,6 +158,44 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len)
   for (std::size_t i = 0; i < std::size(sizes); ++i) {
     *views[i] = p;
     p += round_up(sizes[i]);
+  }
+  if (precision == Precision::Bf16) {
+    if (!bf16_compute_supported()) {
+      throw Error("ForwardPass " + model.dir.string(),
+                  "bf16 compute needs AVX512_BF16 (avx512f, avx512bw, avx512vl, avx512_bf16); "
+                  "this CPU has no AVX512_BF16",
+                  "use compute = fp32");
+    }
+    std::size_t scratch = 0;
+    packed_.reserve(model.weights.blocks.size());
+    for (const BlockWeights& b : model.weights.blocks) {
+      const Linear qkv[] = {b.q, b.k, b.v};
+      PackedBlock& pb = packed_.emplace_back(PackedBlock{PackedBf16Matrix(qkv),
+                                                         PackedBf16Matrix(b.attn_out),
+                                                         PackedBf16Matrix(b.fc),
+                                                         PackedBf16Matrix(b.proj)});
+      for (const PackedBf16Matrix* m : {&pb.qkv, &pb.attn_out, &pb.fc, &pb.proj}) {
+        scratch = std::max(scratch, gemm_bf16_scratch_size(*m, static_cast<int>(n)));
+      }
+    }
+    bf16_scratch_.resize(scratch);
+  }
+}
+
+std::size_t ForwardPass::packed_bytes() const {
+  std::size_t bytes = 0;
+  for (const PackedBlock& pb : packed_) {
+    bytes += pb.qkv.bytes() + pb.attn_out.bytes() + pb.fc.bytes() + pb.proj.bytes();
+  }
+  return bytes;
+}
+
+void ForwardPass::linear(const Linear& w, const PackedBf16Matrix& packed, const float* x, int ldx,
+                         int n, float* y, int ldy) {
+  if (precision_ == Precision::Bf16) {
+    gemm_bf16(packed, x, ldx, n, y, ldy, bf16_scratch_);
+  } else {
+    linear_fp32(w, x, ldx, n, y, ldy);
   }
 }
 
@@ -264,6 +304,9 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
   const int nn = static_cast<int>(n);
   for (int l = 0; l < n_layers; ++l) {
     const BlockWeights& bw = w.blocks[l];
+    const bool bf16 = precision_ == Precision::Bf16;
+    static const PackedBlock kNone;
+    const PackedBlock& pw = bf16 ? packed_[l] : kNone;
     const int base = block_base(l);
     if (!plan.needed(base + kResidPre)) return;
     plan.emit({HookSite::ResidPre, l}, resid_, d);
@@ -273,14 +316,16 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     layer_norm(resid, ln, {bw.ln_1.gamma, static_cast<std::size_t>(d)},
                {bw.ln_1.beta, static_cast<std::size_t>(d)}, nn, d, cfg.layer_norm_eps);
     const std::span<float> qkv(qkv_, n * 3 * d);
+    // Bf16: one GEMM against the packed [D, 3D] q | k | v (fused or not), biases after.
+    if (bf16) gemm_bf16(pw.qkv, ln_, d, nn, qkv_, 3 * d, bf16_scratch_);
     if (fused_qkv_) {
       const Linear fused{bw.q.weight, bw.q.bias, d, 3 * d, 3 * d, false};
-      linear(fused, ln_, d, nn, qkv_, 3 * d);
+      if (!bf16) linear_fp32(fused, ln_, d, nn, qkv_, 3 * d);
       add_bias(qkv, bias_span(fused), nn, 3 * d);
     } else {
       const Linear* parts[] = {&bw.q, &bw.k, &bw.v};
       for (int i = 0; i < 3; ++i) {
-        linear(*parts[i], ln_, d, nn, qkv_ + i * d, 3 * d);
+        if (!bf16) linear_fp32(*parts[i], ln_, d, nn, qkv_ + i * d, 3 * d);
         if (parts[i]->bias) add_bias(qkv.subspan(i * d), bias_span(*parts[i]), nn, d, 3 * d);
       }
     }
@@ -300,7 +345,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     }
     plan.emit({HookSite::AttnZ, l}, z_, d);
     if (!plan.needed(base + kAttnOut)) return;
-    linear(bw.attn_out, z_, d, nn, tmp_, d);
+    linear(bw.attn_out, pw.attn_out, z_, d, nn, tmp_, d);
     add_bias_residual(resid, tmp, bias_span(bw.attn_out), nn, d);
     plan.emit({HookSite::AttnOut, l}, tmp_, d);
     plan.emit({HookSite::ResidMid, l}, resid_, d);
@@ -313,7 +358,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     // c_fc writes straight into a full mlp.hook_pre capture when there is one.
     float* pre_buf = plan.full_buffer(pre_point);
     if (!pre_buf) pre_buf = mlp_;
-    linear(bw.fc, ln_, d, nn, pre_buf, f);
+    linear(bw.fc, pw.fc, ln_, d, nn, pre_buf, f);
     const std::span<float> pre(pre_buf, n * f);
     const bool post_needed = plan.needed(base + kMlpPost);
     float* post_buf = post_needed ? plan.full_buffer(post_point) : nullptr;
@@ -335,7 +380,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     }
     plan.emit(post_point, post_buf, f, post_buf == mlp_ ? nullptr : post_buf);
     if (!plan.needed(base + kMlpOut)) return;
-    linear(bw.proj, post_buf, f, nn, tmp_, d);
+    linear(bw.proj, pw.proj, post_buf, f, nn, tmp_, d);
     add_bias_residual(resid, tmp, bias_span(bw.proj), nn, d);
     plan.emit({HookSite::MlpOut, l}, tmp_, d);
     plan.emit({HookSite::ResidPost, l}, resid_, d);

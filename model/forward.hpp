@@ -1,9 +1,14 @@
-// ForwardPass — the fp32 GPT-2 / GPT-Neo forward pass (no LM head) with hook capture.
+// ForwardPass — the GPT-2 / GPT-Neo forward pass (no LM head) with hook capture.
 // Owns: a workspace allocated once for [max_batch, max_seq_len] and reused by every run; the
 // order of the computation; copying out exactly the requested hook points (and positions) and
 // stopping after the last requested one. Whole-batch OpenBLAS sgemm (B*T rows per call), tiled
 // causal / local attention, fused bias + gelu_new; c_fc writes straight into a
 // blocks.L.mlp.hook_pre capture buffer when all positions are captured.
+// Precision::Fp32 (default): everything fp32. Precision::Bf16 (AVX512_BF16 CPUs only): the
+// weight GEMMs (q/k/v, attn out, c_fc, mlp c_proj) round inputs and weights to bf16 and
+// accumulate in fp32 (model/gemm_bf16.hpp); attention, LayerNorm, softmax, GELU, biases and
+// embeddings stay fp32. Bf16 packs every block's weights once in the constructor into private
+// memory, about half the fp32 weight bytes (packed_bytes()), on top of the shared model pages.
 // Legend: B batch, T tokens, D d_model, F d_mlp, L layers; P captured positions per sequence.
 // Example:
 //   Model m = load_model(dir);
@@ -11,6 +16,7 @@
 //   std::vector<float> pre(16 * 512 * m.config.d_mlp);
 //   CaptureRequest req{parse_hook_name("blocks.3.mlp.hook_pre", m.config), pre.data()};
 //   fwd.run(tokens, 16, 512, std::span(&req, 1));        // pre: [B, T, F]; stops after block 3
+//   ForwardPass fast(m, 16, 512, Precision::Bf16);         // throws without AVX512_BF16
 #pragma once
 
 #include <cstddef>
@@ -20,9 +26,16 @@
 #include <vector>
 
 #include "model/checkpoint.hpp"
+#include "model/gemm_bf16.hpp"
 #include "model/hooks.hpp"
 
 namespace neurolens::model {
+
+// Arithmetic of the weight GEMMs (see the header comment).
+enum class Precision { Fp32, Bf16 };
+
+// "fp32" / "bf16".
+const char* precision_name(Precision p);
 
 struct CaptureRequest {
   HookPoint point;
@@ -31,8 +44,10 @@ struct CaptureRequest {
 
 class ForwardPass {
  public:
-  // The model must outlive the pass. Throws neurolens::Error on sizes the model cannot run.
-  ForwardPass(const Model& model, int max_batch, int max_seq_len);
+  // The model must outlive the pass. Throws neurolens::Error on sizes the model cannot run, and
+  // for Precision::Bf16 on a CPU without AVX512_BF16 (bf16_compute_supported()).
+  ForwardPass(const Model& model, int max_batch, int max_seq_len,
+              Precision precision = Precision::Fp32);
 
   // tokens: [B, T] row-major ids. positions: the positions copied out of every sequence, in the
   // order given (empty = all T). Runs blocks only as far as the last requested hook point.
@@ -50,17 +65,31 @@ class ForwardPass {
   const Model& model() const { return model_; }
   int max_batch() const { return max_batch_; }
   int max_seq_len() const { return max_seq_len_; }
+  Precision precision() const { return precision_; }
+  // Bytes of the bf16 packed weights this pass owns (0 for Fp32).
+  std::size_t packed_bytes() const;
 
  private:
   struct FreeDeleter {
     void operator()(float* p) const;
   };
   struct Plan;
+  struct PackedBlock {
+    PackedBf16Matrix qkv;  // [D, 3D]: q | k | v columns (GPT-Neo's three Linear concatenated)
+    PackedBf16Matrix attn_out, fc, proj;
+  };
+
+  // y[n, out] = x[n, in] W (no bias) in this pass's precision; packed is w's bf16 copy.
+  void linear(const Linear& w, const PackedBf16Matrix& packed, const float* x, int ldx, int n,
+              float* y, int ldy);
 
   const Model& model_;
   int max_batch_;
   int max_seq_len_;
+  Precision precision_;
   bool fused_qkv_ = false;
+  std::vector<PackedBlock> packed_;          // [L], Bf16 only
+  std::vector<std::uint16_t> bf16_scratch_;  // gemm_bf16 scratch, Bf16 only
   std::unique_ptr<float[], FreeDeleter> workspace_;
   // Views into workspace_ (sizes for max_batch * max_seq_len rows).
   float* resid_ = nullptr;    // [N, D]
