@@ -1,6 +1,7 @@
 #include "runner/plan.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "io/error.hpp"
@@ -110,6 +111,24 @@ void Plan::make_batches(int batch_size) {
     in_batch += unit;
   }
   if (in_batch > 0) batch_offsets.push_back(static_cast<int64_t>(windows.size()));
+}
+
+std::string Plan::balance_warning(int batch_size, int ranks) const {
+  const int64_t batches = n_batches();
+  if (batches <= 0 || ranks <= 1) return {};
+  const int64_t most = (batches + ranks - 1) / ranks;
+  const double used = static_cast<double>(batches) / (static_cast<double>(most) * ranks);
+  if (used >= 0.9) return {};
+  const auto n_windows = static_cast<int64_t>(windows.size());
+  const int64_t suggested = std::max<int64_t>(1, (n_windows + most * ranks - 1) / (most * ranks));
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "%lld batches of up to %d windows over %d ranks: the busiest rank runs %lld, so "
+                "%.0f%% of the ranks' time is used; batch_size = %lld spreads the %lld windows "
+                "evenly",
+                static_cast<long long>(batches), batch_size, ranks, static_cast<long long>(most),
+                100.0 * used, static_cast<long long>(suggested), static_cast<long long>(n_windows));
+  return text;
 }
 
 Block Plan::rank_batches(int rank, int size) const {

@@ -73,6 +73,10 @@ struct Plan {
   // Samples of windows [block.begin, block.end): their index range in `samples`.
   Block samples_of(const Block& windows_block) const;
   int64_t label_count(int32_t label) const;
+  // Ranks take whole batches, so with few batches per rank some ranks idle: a one-line warning
+  // with a batch_size that spreads the windows evenly when under 90% of the ranks' time would be
+  // used; empty otherwise (also for 1 rank).
+  std::string balance_warning(int batch_size, int ranks) const;
 };
 
 // Tokenizes documents rank, rank + size, ... with `tokenizer`, runs `finder` on each, and

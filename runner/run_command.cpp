@@ -207,6 +207,9 @@ int run_run(const Args& args) {
     collective_check(comm, [&] { plan = study->make_plan(ctx); });
     plan.make_batches(job.batch_size);
     collective_check(comm, [&] { warnings = study->check_plan(ctx, plan); });
+    if (const std::string w = plan.balance_warning(job.batch_size, comm.size()); !w.empty()) {
+      warnings.push_back(w);
+    }
     ctx.times.plan = seconds_since(t_plan);
     if (comm.root()) {
       for (const std::string& w : warnings) std::fprintf(stderr, "neurolens: warning: %s\n", w.c_str());
