@@ -17,6 +17,7 @@
 #include "io/hdf5.hpp"
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
+#include "model/gemm_bf16.hpp"
 #include "model/hooks.hpp"
 #include "model/tokenizer.hpp"
 #include "runner/commands.hpp"
@@ -66,6 +67,7 @@ int run_capture(const Args& args) {
       "usage: neurolens capture --model DIR (--text FILE | --token-file FILE) --hooks LIST "
       "--out OUT.h5\noptions");
   std::string model_dir, text_path, token_path, hooks_list, out_path, positions_list;
+  std::string compute = "fp32";
   int batch_size = 8;
   int seq_len = 0;
   options.add_options()("help,h", "show this help")(
@@ -83,6 +85,8 @@ int run_capture(const Args& args) {
       "batch-size", po::value(&batch_size)->value_name("B")->default_value(8),
       "sequences per forward pass")(
       "out", po::value(&out_path)->value_name("OUT.h5"), "results file (written atomically)")(
+      "compute", po::value(&compute)->value_name("fp32|bf16")->default_value("fp32"),
+      "weight GEMMs in fp32, or in bf16 on CPUs with AVX512_BF16")(
       "overwrite", "replace an existing output file");
   po::variables_map vm;
   try {
@@ -107,6 +111,15 @@ int run_capture(const Args& args) {
                 "run 'neurolens capture --help'");
   }
   if (batch_size < 1) throw Error("--batch-size", "must be at least 1", "e.g. --batch-size 8");
+  if (compute != "fp32" && compute != "bf16") {
+    throw Error("--compute", "'" + compute + "' is not allowed", "allowed values: fp32 | bf16");
+  }
+  const model::Precision precision =
+      compute == "bf16" ? model::Precision::Bf16 : model::Precision::Fp32;
+  if (precision == model::Precision::Bf16 && !model::bf16_compute_supported()) {
+    throw Error("--compute", "bf16 needs a CPU with AVX-512 BF16 (AVX512_BF16); this one has none",
+                "use --compute fp32");
+  }
 
   // Everything that can be checked before compute is checked first.
   io::AtomicOutput output(out_path, vm.count("overwrite") > 0);
@@ -164,7 +177,7 @@ int run_capture(const Args& args) {
           "/positions", io::H5Type::I32, {static_cast<hsize_t>(positions.size())});
       pos.write_all(positions.data());
     }
-    model::ForwardPass forward(model, B, seqs.seq_len);
+    model::ForwardPass forward(model, B, seqs.seq_len, precision);
     for (int start = 0; start < seqs.n_sequences; start += B) {
       const int count = std::min(B, seqs.n_sequences - start);
       std::vector<model::CaptureRequest> requests;
@@ -183,6 +196,7 @@ int run_capture(const Args& args) {
     datasets.clear();
     file.set_attribute("/", "model", model_dir);
     file.set_attribute("/", "model_type", model.config.model_type);
+    file.set_attribute("/", "compute", compute);
     file.set_attribute("/", "hooks", hooks_list);
     file.set_attribute("/", "n_sequences", static_cast<int64_t>(seqs.n_sequences));
     file.set_attribute("/", "seq_len", static_cast<int64_t>(seqs.seq_len));

@@ -131,7 +131,7 @@ void run_batches(RunContext& ctx, const Plan& plan,
     }
   }
 
-  model::ForwardPass forward(ctx.model, B, std::max(run_T, 1));
+  model::ForwardPass forward(ctx.model, B, std::max(run_T, 1), forward_precision(ctx.job));
   std::vector<std::vector<float>> capture(ctx.sites.size());
   std::vector<std::vector<std::vector<float>>> per_point(ctx.sites.size());
   for (size_t s = 0; s < ctx.sites.size(); ++s) {

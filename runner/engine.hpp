@@ -20,6 +20,7 @@
 
 #include "io/corpus.hpp"
 #include "model/checkpoint.hpp"
+#include "model/forward.hpp"
 #include "model/tokenizer.hpp"
 #include "runner/job.hpp"
 #include "runner/mpi.hpp"
@@ -51,6 +52,11 @@ class Progress {
   std::chrono::steady_clock::time_point last_print_;
   bool printed_ = false;
 };
+
+// The forward pass precision a job asks for (compute = fp32 | bf16).
+inline model::Precision forward_precision(const Job& job) {
+  return job.compute == Compute::Bf16 ? model::Precision::Bf16 : model::Precision::Fp32;
+}
 
 struct RunContext {
   const Job& job;

@@ -64,13 +64,13 @@ HeatmapText heatmap_from_tokens(std::vector<std::vector<int32_t>> sequences,
 std::vector<float> heatmap_activations(const model::Model& model,
                                        const std::vector<SiteSpace>& sites,
                                        const std::vector<HeatmapNeuron>& rows,
-                                       const HeatmapText& text) {
+                                       const HeatmapText& text, model::Precision precision) {
   const size_t n = text.n_tokens();
   std::vector<float> out(rows.size() * n, 0.0f);
   int max_len = 1;
   for (const auto& seq : text.sequences)
     max_len = std::max<int>(max_len, static_cast<int>(seq.size()));
-  model::ForwardPass forward(model, 1, max_len);
+  model::ForwardPass forward(model, 1, max_len, precision);
   size_t offset = 0;
   for (const auto& seq : text.sequences) {
     const int T = static_cast<int>(seq.size());

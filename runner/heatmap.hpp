@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/checkpoint.hpp"
+#include "model/forward.hpp"
 #include "model/tokenizer.hpp"
 #include "runner/results.hpp"
 #include "runner/sites.hpp"
@@ -58,7 +59,8 @@ HeatmapText heatmap_from_tokens(std::vector<std::vector<int32_t>> sequences,
 std::vector<float> heatmap_activations(const model::Model& model,
                                        const std::vector<SiteSpace>& sites,
                                        const std::vector<HeatmapNeuron>& rows,
-                                       const HeatmapText& text);
+                                       const HeatmapText& text,
+                                       model::Precision precision = model::Precision::Fp32);
 
 // Writes /heatmap (collective; every rank passes the same data).
 void write_heatmap(ResultsWriter& out, const std::vector<SiteSpace>& sites,

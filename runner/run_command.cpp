@@ -19,6 +19,7 @@
 #include "io/corpus.hpp"
 #include "io/error.hpp"
 #include "model/checkpoint.hpp"
+#include "model/gemm_bf16.hpp"
 #include "model/tokenizer.hpp"
 #include "runner/checkpoint.hpp"
 #include "runner/commands.hpp"
@@ -189,6 +190,10 @@ int run_run(const Args& args) {
       tokenizer = std::make_unique<model::Tokenizer>(
           model::Tokenizer::load(model->vocab_json, model->merges_txt));
       sites = resolve_sites(job.sites, job.layers, model->config);
+      if (job.compute == Compute::Bf16 && !model::bf16_compute_supported()) {
+        throw Error("compute", "bf16 needs a CPU with AVX-512 BF16 (AVX512_BF16); this one has none",
+                    "use compute = fp32");
+      }
       if (!job.corpus.empty()) {
         corpus = std::make_unique<io::Corpus>(io::Corpus::open(job.corpus, to_io_format(job.corpus_format)));
         if (corpus->n_documents() == 0) {
@@ -243,6 +248,9 @@ int run_run(const Args& args) {
     out.set_attribute("/", "test", job.study == StudyKind::Sampling ? std::string("none") : test_name(job.test));
     out.set_attribute("/", "model", std::filesystem::absolute(job.model).string());
     out.set_attribute("/", "model_type", model->config.model_type);
+    out.set_attribute("/", "compute", std::string(job.compute == Compute::Bf16 ? "bf16" : "fp32"));
+    out.set_attribute("/", "model_load",
+                      std::string(job.model_load == ModelLoad::Broadcast ? "broadcast" : "mmap"));
     out.set_attribute("/", "n_ranks", static_cast<int64_t>(comm.size()));
     out.set_attribute("/", "tokens_processed", ctx.tokens_processed);
     out.set_attribute("/", "corpus_tokens", plan.corpus_tokens);

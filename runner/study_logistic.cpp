@@ -569,7 +569,8 @@ class LogisticStudy : public Study {
       const std::vector<HeatmapNeuron> rows = {
           {top[0].site, top[0].k / static_cast<size_t>(site.width),
            static_cast<int>(top[0].k % static_cast<size_t>(site.width)), "top", top[0].auc1 - 0.5}};
-      const std::vector<float> acts = heatmap_activations(ctx.model, ctx.sites, rows, text);
+      const std::vector<float> acts = heatmap_activations(ctx.model, ctx.sites, rows, text,
+                                                                forward_precision(ctx.job));
       write_heatmap(out, ctx.sites, rows, text, acts);
       auto hl = heatmap_lines(ctx.model, ctx.sites, rows, text, acts, 5);
       summary.lines.insert(summary.lines.end(), hl.begin(), hl.end());

@@ -145,7 +145,8 @@ class PairedStudy : public Study {
       }
       if (any) {
         const std::vector<HeatmapNeuron> rows = {hi, lo};
-        const std::vector<float> acts = heatmap_activations(ctx.model, ctx.sites, rows, heatmap_);
+        const std::vector<float> acts = heatmap_activations(ctx.model, ctx.sites, rows, heatmap_,
+                                                                forward_precision(ctx.job));
         write_heatmap(out, ctx.sites, rows, heatmap_, acts);
         auto lines = heatmap_lines(ctx.model, ctx.sites, rows, heatmap_, acts, 5);
         summary.lines.insert(summary.lines.end(), lines.begin(), lines.end());

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 #include <hdf5_hl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "io/hdf5.hpp"
+#include "model/gemm_bf16.hpp"
 #include "tests/runner/run_test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -341,3 +343,70 @@ TEST_F(runner_run_command, ResultsFileLayoutAndIndependentWelch) {
 }
 
 }  // namespace
+
+namespace {
+
+// Largest |a - b| / max(1, |b|) over a dataset of two results files.
+double max_rel_difference(const io::H5File& a, const io::H5File& b, const std::string& path) {
+  const std::vector<double> x = a.open_dataset(path).read_f64();
+  const std::vector<double> y = b.open_dataset(path).read_f64();
+  EXPECT_EQ(x.size(), y.size()) << path;
+  double worst = 0;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    worst = std::max(worst, std::abs(x[i] - y[i]) / std::max(1.0, std::abs(y[i])));
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_F(runner_run_command, BroadcastLoadGivesTheMmapResultsBitwise) {
+  const CommandResult mm = run(2, job("load_mmap").string(), "load_mmap");
+  ASSERT_EQ(mm.code, 0) << mm.output;
+  const CommandResult bc = run(2, job("load_bcast", "model_load = broadcast").string(), "load_bcast");
+  ASSERT_EQ(bc.code, 0) << bc.output;
+  const io::H5File a = io::H5File::open_read_only(dir_ / "out" / "load_bcast.h5");
+  const io::H5File b = io::H5File::open_read_only(dir_ / "out" / "load_mmap.h5");
+  EXPECT_EQ(a.string_attribute("/", "model_load"), "broadcast");
+  EXPECT_EQ(b.string_attribute("/", "model_load"), "mmap");
+  for (const char* name : {"t", "p", "mean_a", "mean_b", "sd_a", "sd_b"}) {
+    EXPECT_EQ(max_rel_difference(a, b, std::string("/mlp.hook_pre/") + name), 0.0) << name;
+  }
+}
+
+TEST_F(runner_run_command, Bf16ComputeIsCloseToFp32OrRefusedWithoutAvx512Bf16) {
+  const fs::path file = job("bf16", "compute = bf16");
+  const CommandResult r = run(0, file.string(), "bf16");
+  if (!model::bf16_compute_supported()) {
+    EXPECT_NE(r.code, 0);
+    the_error_line(r, "compute: bf16 needs a CPU with AVX-512 BF16");
+    expect_nothing_left("bf16");
+    return;
+  }
+  ASSERT_EQ(r.code, 0) << r.output;
+  const CommandResult ref = run(0, job("fp32").string(), "fp32");
+  ASSERT_EQ(ref.code, 0) << ref.output;
+  const io::H5File a = io::H5File::open_read_only(dir_ / "out" / "bf16.h5");
+  const io::H5File b = io::H5File::open_read_only(dir_ / "out" / "fp32.h5");
+  EXPECT_EQ(a.string_attribute("/", "compute"), "bf16");
+  EXPECT_EQ(b.string_attribute("/", "compute"), "fp32");
+  // Group means move by bf16 rounding only (8 significant bits on the GEMM inputs). Not bitwise:
+  // the bf16 path must actually be taken.
+  const double mean_diff = max_rel_difference(a, b, "/mlp.hook_pre/mean_a");
+  EXPECT_GT(mean_diff, 0.0);
+  EXPECT_LT(mean_diff, 0.05);
+  // t moves by a small fraction of the largest |t|, and the strongest neuron stays the same.
+  const std::vector<double> ta = a.open_dataset("/mlp.hook_pre/t").read_f64();
+  const std::vector<double> tb = b.open_dataset("/mlp.hook_pre/t").read_f64();
+  ASSERT_EQ(ta.size(), tb.size());
+  double largest = 0, moved = 0;
+  size_t top_a = 0, top_b = 0;
+  for (size_t i = 0; i < tb.size(); ++i) {
+    largest = std::max(largest, std::abs(tb[i]));
+    moved = std::max(moved, std::abs(ta[i] - tb[i]));
+    if (std::abs(ta[i]) > std::abs(ta[top_a])) top_a = i;
+    if (std::abs(tb[i]) > std::abs(tb[top_b])) top_b = i;
+  }
+  EXPECT_LT(moved, 0.05 * largest) << "largest |t| " << largest;
+  EXPECT_EQ(top_a, top_b);
+}
