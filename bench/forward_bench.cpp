@@ -12,14 +12,20 @@
 // alternating global / local with window 256; default 16 x 512). V = 50257 throughout.
 // The sgemm-bound limit is measured right before and right after the forward repeats; both are
 // printed and the faster (higher rate) is the bound used for "% of sgemm-bound".
+// --compute bf16 (AVX512_BF16 CPUs): the forward runs with Precision::Bf16 (model/gemm_bf16.hpp);
+// the bench also prints the ratio to the fp32 sgemm-bound limit, gemm_bf16 alone on this run's
+// c_fc shape beside OpenBLAS sgemm, and the bf16 mlp.hook_pre of the first sequence against an
+// fp32 pass (max abs error / RMS and RMS error / RMS, worst layer).
 // Example:
 //   build/bench/forward_bench                                  # gpt2-small, 16 x 512 tokens
 //   build/bench/forward_bench --shape gpt-neo-125m --tokens 4x512 --repeats 3
 //   build/bench/forward_bench --shape gpt2-medium --tokens 2x512 --no-torch
+//   build/bench/forward_bench --shape gpt2-small --tokens 4x512 --compute bf16
 #include <cblas.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -30,6 +36,7 @@
 #include "io/error.hpp"
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
+#include "model/gemm_bf16.hpp"
 #include "model/kernels.hpp"
 #include "model/synth.hpp"
 
@@ -52,6 +59,7 @@ struct Options {
   int vocab = 50257, reps = 3, threads = 1;
   bool neo = false;
   bool torch = true;
+  nm::Precision compute = nm::Precision::Fp32;
   bool batch_set = false, seq_set = false, layers_set = false;
   fs::path dir;
 };
@@ -80,11 +88,16 @@ Options parse(int argc, char** argv) {
     else if (a == "--threads") o.threads = std::stoi(next());
     else if (a == "--dir") o.dir = next();
     else if (a == "--no-torch") o.torch = false;
-    else
+    else if (a == "--compute") {
+      const std::string v = next();
+      if (v == "fp32") o.compute = nm::Precision::Fp32;
+      else if (v == "bf16") o.compute = nm::Precision::Bf16;
+      else throw neurolens::Error("--compute " + v, "unknown compute precision", "fp32 or bf16");
+    } else
       throw neurolens::Error("forward_bench", "unknown option " + a,
                              "--shape gpt2-small|gpt2-medium|gpt-neo-125m --tokens BxT "
                              "(or --batch N --seq T) --layers L --vocab V --repeats R "
-                             "--threads K --dir PATH --no-torch");
+                             "--threads K --dir PATH --no-torch --compute fp32|bf16");
   }
   const int layers = o.layers;
   if (o.shape == "gpt2-small") {
@@ -198,6 +211,32 @@ double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int r
   return layers * (t_qkv + t_o + t_fc) + t_attn_all + (layers - 1) * t_proj;
 }
 
+// gemm_bf16 and OpenBLAS sgemm alone on this run's c_fc shape ([N, D] x [D, F], the model's
+// weight layout), best of reps; returns the GFLOP/s of each.
+std::pair<double, double> cfc_gemm_rates(const nm::Model& m, int rows, int reps) {
+  const nm::ModelConfig& c = m.config;
+  const nm::Linear& fc = m.weights.blocks.at(0).fc;
+  const int d = c.d_model, f = c.d_mlp;
+  std::vector<float> x(static_cast<std::size_t>(rows) * d), y(static_cast<std::size_t>(rows) * f);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (float& v : x) v = u(rng);
+  const nm::PackedBf16Matrix packed(fc);
+  std::vector<uint16_t> scratch(nm::gemm_bf16_scratch_size(packed, rows));
+  const double flops = 2.0 * rows * d * f;
+  double t_bf16 = 1e30, t_sgemm = 1e30;
+  for (int r = 0; r < reps + 1; ++r) {  // the first of each is a warm-up
+    double t0 = now();
+    nm::gemm_bf16(packed, x.data(), d, rows, y.data(), f, scratch);
+    if (r > 0) t_bf16 = std::min(t_bf16, now() - t0);
+    t0 = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, fc.out_in ? CblasTrans : CblasNoTrans, rows, f, d,
+                1.0f, x.data(), d, fc.weight, fc.ld, 0.0f, y.data(), f);
+    if (r > 0) t_sgemm = std::min(t_sgemm, now() - t0);
+  }
+  return {flops / t_bf16 * 1e-9, flops / t_sgemm * 1e-9};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -232,7 +271,14 @@ int main(int argc, char** argv) try {
               o.shape.c_str(), c.model_type.c_str(), c.n_layers, c.d_model, c.n_heads, c.d_mlp,
               c.n_vocab, o.neo ? ", global/local attention, window 256" : "", o.batch, o.seq);
 
-  nm::ForwardPass fwd(model, o.batch, o.seq);
+  const double t_pack = now();
+  nm::ForwardPass fwd(model, o.batch, o.seq, o.compute);
+  std::printf("compute: %s", nm::precision_name(o.compute));
+  if (o.compute == nm::Precision::Bf16) {
+    std::printf(" (weights packed in %.2f s, %.1f MB private)", now() - t_pack,
+                fwd.packed_bytes() / 1e6);
+  }
+  std::printf("\n");
   const std::vector<std::string> patterns = {"blocks.*.mlp.hook_pre"};
   const std::vector<nm::HookPoint> points = nm::resolve_hook_patterns(patterns, c);
   const std::size_t n = static_cast<std::size_t>(o.batch) * o.seq;
@@ -275,6 +321,38 @@ int main(int argc, char** argv) try {
   std::printf("sgemm-bound limit: %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at %.1f%% of "
               "it\n",
               n / t_bound, t_bound, flops / t_bound * 1e-9, 100.0 * t_bound / t_best);
+  if (o.compute == nm::Precision::Bf16) {
+    std::printf("bf16 forward: %.2fx the fp32 sgemm-bound limit\n", t_bound / t_best);
+    const auto [bf16_rate, sgemm_rate] =
+        cfc_gemm_rates(model, static_cast<int>(n), std::max(3, o.reps));
+    std::printf("c_fc GEMM alone [%zu, %d] x [%d, %d] (GFLOP/s): gemm_bf16 %.1f, OpenBLAS sgemm "
+                "%.1f -> %.2fx\n",
+                n, c.d_model, c.d_model, c.d_mlp, bf16_rate, sgemm_rate, bf16_rate / sgemm_rate);
+    // Accuracy on this model: the first sequence's mlp.hook_pre against an fp32 pass.
+    nm::ForwardPass ref(model, 1, o.seq);
+    const std::size_t width = static_cast<std::size_t>(o.seq) * c.d_mlp;
+    std::vector<std::vector<float>> want(points.size(), std::vector<float>(width));
+    std::vector<nm::CaptureRequest> ref_reqs;
+    for (std::size_t i = 0; i < points.size(); ++i) ref_reqs.push_back({points[i], want[i].data()});
+    ref.run(std::span(tokens).first(o.seq), 1, o.seq, ref_reqs);
+    double worst_max = 0, worst_rms = 0;
+    int worst_layer = 0;
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      double sq = 0, sq_err = 0, max_err = 0;
+      for (std::size_t j = 0; j < width; ++j) {
+        const double e = std::fabs(static_cast<double>(bufs[i][j]) - want[i][j]);
+        sq += static_cast<double>(want[i][j]) * want[i][j];
+        sq_err += e * e;
+        max_err = std::max(max_err, e);
+      }
+      const double rms = std::sqrt(sq / width);
+      if (max_err / rms > worst_max) worst_max = max_err / rms, worst_layer = static_cast<int>(i);
+      worst_rms = std::max(worst_rms, std::sqrt(sq_err / width) / rms);
+    }
+    std::printf("bf16 vs fp32 mlp.hook_pre (sequence 0, %zu layers): worst max abs error / RMS "
+                "%.4f (%s), worst RMS error / RMS %.4f\n",
+                points.size(), worst_max, nm::hook_name(points[worst_layer]).c_str(), worst_rms);
+  }
 
   if (o.torch) {
     const std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(o.threads) +
@@ -295,8 +373,8 @@ int main(int argc, char** argv) try {
     }
     const int rc = p ? pclose(p) : -1;
     if (torch_tps > 0.0) {
-      std::printf("PyTorch (same hooks, same threads): %.0f tokens/s -> neurolens %.2fx\n",
-                  torch_tps, (n / t_best) / torch_tps);
+      std::printf("PyTorch (same hooks, same threads): %.0f tokens/s -> neurolens %.2fx (%s)\n",
+                  torch_tps, (n / t_best) / torch_tps, nm::precision_name(o.compute));
       // On a loaded machine the two processes see different CPU shares. Both time the same
       // c_fc-shaped GEMM (OpenBLAS here, torch.addmm there) around their runs; the ratio
       // normalized by those rates compares the software, not the moment.

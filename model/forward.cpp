@@ -65,7 +65,9 @@ void check_point(const HookPoint& p, const ModelConfig& cfg) {
 
 }  // namespace
 
-const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
+const char* precision_name(Precision p) {
+  return p == Precision::Bf16 ? "bf16" : "fp32";
+}
 
 void ForwardPass::FreeDeleter::operator()(float* p) const {
   ::operator delete[](p, std::align_val_t{64});
@@ -170,10 +172,9 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
     packed_.reserve(model.weights.blocks.size());
     for (const BlockWeights& b : model.weights.blocks) {
       const Linear qkv[] = {b.q, b.k, b.v};
-      PackedBlock& pb = packed_.emplace_back(PackedBlock{PackedBf16Matrix(qkv),
-                                                         PackedBf16Matrix(b.attn_out),
-                                                         PackedBf16Matrix(b.fc),
-                                                         PackedBf16Matrix(b.proj)});
+      PackedBlock& pb =
+          packed_.emplace_back(PackedBlock{PackedBf16Matrix(qkv), PackedBf16Matrix(b.attn_out),
+                                           PackedBf16Matrix(b.fc), PackedBf16Matrix(b.proj)});
       for (const PackedBf16Matrix* m : {&pb.qkv, &pb.attn_out, &pb.fc, &pb.proj}) {
         scratch = std::max(scratch, gemm_bf16_scratch_size(*m, static_cast<int>(n)));
       }
@@ -190,10 +191,10 @@ std::size_t ForwardPass::packed_bytes() const {
   return bytes;
 }
 
-void ForwardPass::linear(const Linear& w, const PackedBf16Matrix& packed, const float* x, int ldx,
+void ForwardPass::linear(const Linear& w, const PackedBf16Matrix* packed, const float* x, int ldx,
                          int n, float* y, int ldy) {
-  if (precision_ == Precision::Bf16) {
-    gemm_bf16(packed, x, ldx, n, y, ldy, bf16_scratch_);
+  if (packed) {
+    gemm_bf16(*packed, x, ldx, n, y, ldy, bf16_scratch_);
   } else {
     linear_fp32(w, x, ldx, n, y, ldy);
   }
@@ -305,8 +306,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
   for (int l = 0; l < n_layers; ++l) {
     const BlockWeights& bw = w.blocks[l];
     const bool bf16 = precision_ == Precision::Bf16;
-    static const PackedBlock kNone;
-    const PackedBlock& pw = bf16 ? packed_[l] : kNone;
+    const PackedBlock* pw = bf16 ? &packed_[l] : nullptr;
     const int base = block_base(l);
     if (!plan.needed(base + kResidPre)) return;
     plan.emit({HookSite::ResidPre, l}, resid_, d);
@@ -317,7 +317,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
                {bw.ln_1.beta, static_cast<std::size_t>(d)}, nn, d, cfg.layer_norm_eps);
     const std::span<float> qkv(qkv_, n * 3 * d);
     // Bf16: one GEMM against the packed [D, 3D] q | k | v (fused or not), biases after.
-    if (bf16) gemm_bf16(pw.qkv, ln_, d, nn, qkv_, 3 * d, bf16_scratch_);
+    if (bf16) gemm_bf16(pw->qkv, ln_, d, nn, qkv_, 3 * d, bf16_scratch_);
     if (fused_qkv_) {
       const Linear fused{bw.q.weight, bw.q.bias, d, 3 * d, 3 * d, false};
       if (!bf16) linear_fp32(fused, ln_, d, nn, qkv_, 3 * d);
@@ -345,7 +345,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     }
     plan.emit({HookSite::AttnZ, l}, z_, d);
     if (!plan.needed(base + kAttnOut)) return;
-    linear(bw.attn_out, pw.attn_out, z_, d, nn, tmp_, d);
+    linear(bw.attn_out, pw ? &pw->attn_out : nullptr, z_, d, nn, tmp_, d);
     add_bias_residual(resid, tmp, bias_span(bw.attn_out), nn, d);
     plan.emit({HookSite::AttnOut, l}, tmp_, d);
     plan.emit({HookSite::ResidMid, l}, resid_, d);
@@ -358,7 +358,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     // c_fc writes straight into a full mlp.hook_pre capture when there is one.
     float* pre_buf = plan.full_buffer(pre_point);
     if (!pre_buf) pre_buf = mlp_;
-    linear(bw.fc, pw.fc, ln_, d, nn, pre_buf, f);
+    linear(bw.fc, pw ? &pw->fc : nullptr, ln_, d, nn, pre_buf, f);
     const std::span<float> pre(pre_buf, n * f);
     const bool post_needed = plan.needed(base + kMlpPost);
     float* post_buf = post_needed ? plan.full_buffer(post_point) : nullptr;
@@ -380,7 +380,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     }
     plan.emit(post_point, post_buf, f, post_buf == mlp_ ? nullptr : post_buf);
     if (!plan.needed(base + kMlpOut)) return;
-    linear(bw.proj, pw.proj, post_buf, f, nn, tmp_, d);
+    linear(bw.proj, pw ? &pw->proj : nullptr, post_buf, f, nn, tmp_, d);
     add_bias_residual(resid, tmp, bias_span(bw.proj), nn, d);
     plan.emit({HookSite::MlpOut, l}, tmp_, d);
     plan.emit({HookSite::ResidPost, l}, resid_, d);

