@@ -22,7 +22,7 @@ read -r wa ca < "$tmp/a.t"; read -r wb cb < "$tmp/b.t"
   echo
   echo "### Control: are 2 cores available? (bench/cores_control.sh)"
   echo
-  echo "Same 1-rank strong-scaling job (79 windows), no MPI between copies; load average before: $l0."
+  echo "Same 1-rank contrast job (max_tokens = 700), no MPI between copies; load average before: $l0."
   echo
   echo "| run | wall s | CPU s |"
   echo "|---|---|---|"
