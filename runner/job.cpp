@@ -66,6 +66,8 @@ const KeySpec kKeys[] = {
     {"length.seq_len", "512", "tokens per sequence"},
     {"length.count_leading_space", "false", "count a token's leading space in its length"},
     {"length.bins", "64", "histogram bins"},
+    {"length.pack", "false", "cut sequences from the documents concatenated into one token stream "
+                             "(the original) instead of from each document"},
     {"logistic.sequences", "8", "sequences per batch (batch 1 fits, batch 2 tests)"},
     {"logistic.seq_len", "256", "tokens per sequence"},
     {"logistic.max_per_group", "220", "proper nouns and other tokens per batch, at most"},
@@ -374,6 +376,7 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
   job.length.seq_len = v.number<int>("length.seq_len", 1, 1 << 20);
   job.length.count_leading_space = v.boolean("length.count_leading_space");
   job.length.bins = v.number<int>("length.bins", 1, 1 << 16);
+  job.length.pack = v.boolean("length.pack");
 
   job.logistic.sequences = v.number<int>("logistic.sequences", 1, 1 << 20);
   job.logistic.seq_len = v.number<int>("logistic.seq_len", 1, 1 << 20);

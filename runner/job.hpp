@@ -61,6 +61,7 @@ struct LengthOptions {
   int seq_len = 512;
   bool count_leading_space = false;
   int bins = 64;
+  bool pack = false;  // one token stream across documents (the original), not chunks per document
 };
 
 struct LogisticStudyOptions {

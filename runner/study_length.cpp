@@ -3,7 +3,10 @@
 // the median length).
 // Procedure (docs/studies.md, "length"):
 //  - Windows: the first `length.sequences` chunks of `length.seq_len` tokens in document order
-//    (documents cut into consecutive chunks, tails dropped); every position is a sample.
+//    (documents cut into consecutive chunks, tails dropped); every position is a sample. With
+//    length.pack = true, as in the original: the documents' tokens concatenated into one stream
+//    (no separator) and cut into the first `length.sequences` chunks, so short documents count
+//    and chunks may span documents (every rank reads the documents the stream needs).
 //  - Length: UTF-8 code points of the token's text; one leading space is not counted unless
 //    length.count_leading_space = true (model::planted_token_length).
 //  - Median: the lower median of the samples' lengths (always a length that occurs). Groups:
@@ -45,8 +48,9 @@ class LengthStudy : public Study {
                   "use test = welch (default) or test = student");
     }
     check_seq_len(o.seq_len, ctx.model.config, "length.seq_len");
-    Plan plan = build_plan(*ctx.corpus, ctx.tokenizer, chunk_finder(o.seq_len), ctx.comm,
-                           o.sequences, job.max_tokens);
+    Plan plan = o.pack ? packed_plan(ctx)
+                       : build_plan(*ctx.corpus, ctx.tokenizer, chunk_finder(o.seq_len), ctx.comm,
+                                    o.sequences, job.max_tokens);
     // Token lengths, the median and the groups (identical on every rank: the plan is).
     std::vector<int32_t> vocab_length(static_cast<size_t>(ctx.tokenizer.vocab_size()));
     for (int32_t id = 0; id < ctx.tokenizer.vocab_size(); ++id) {
@@ -80,7 +84,8 @@ class LengthStudy : public Study {
     const auto n_windows = static_cast<int64_t>(plan.windows.size());
     if (n_windows == 0) {
       throw Error("length.seq_len",
-                  "no document of the corpus has " + std::to_string(o.seq_len) + " tokens (" +
+                  std::string(o.pack ? "the corpus has fewer than " : "no document of the corpus has ") +
+                      std::to_string(o.seq_len) + " tokens (" +
                       std::to_string(plan.documents) + " documents, " +
                       std::to_string(plan.corpus_tokens) + " tokens)",
                   "use a larger corpus or a smaller length.seq_len");
@@ -257,6 +262,49 @@ class LengthStudy : public Study {
   }
 
  private:
+  // length.pack: documents in order, their tokens concatenated, cut into chunks of seq_len until
+  // `sequences` chunks (or the corpus, or max_tokens) run out. The same on every rank.
+  static Plan packed_plan(RunContext& ctx) {
+    const LengthOptions& o = ctx.job.length;
+    const int64_t wanted = static_cast<int64_t>(o.sequences) * o.seq_len;
+    std::vector<int32_t> stream;
+    int64_t documents = 0, corpus_tokens = 0;
+    collective_check(ctx.comm, [&] {
+      const size_t n_docs = ctx.corpus->n_documents();
+      for (size_t d = 0; d < n_docs && static_cast<int64_t>(stream.size()) < wanted; ++d) {
+        if (ctx.job.max_tokens > 0 && corpus_tokens >= ctx.job.max_tokens) break;
+        const io::Document document = ctx.corpus->read(d);
+        std::vector<int32_t> tokens;
+        try {
+          tokens = ctx.tokenizer.encode(document.text);
+        } catch (const Error& e) {
+          throw Error(document.source, e.problem(), e.hint());
+        }
+        documents += 1;
+        corpus_tokens += static_cast<int64_t>(tokens.size());
+        stream.insert(stream.end(), tokens.begin(), tokens.end());
+      }
+    });
+    const int64_t chunks = std::min<int64_t>(o.sequences, static_cast<int64_t>(stream.size()) / o.seq_len);
+    std::vector<WindowSpec> windows;
+    std::vector<Sample> samples;
+    for (int64_t c = 0; c < chunks; ++c) {
+      WindowSpec w;
+      w.document = -1;
+      w.length = o.seq_len;
+      const auto begin = stream.begin() + c * o.seq_len;
+      w.tokens.assign(begin, begin + o.seq_len);
+      for (int32_t p = 0; p < o.seq_len; ++p) {
+        samples.push_back({c, p, 0, -1, w.tokens[static_cast<size_t>(p)], -1});
+      }
+      windows.push_back(std::move(w));
+    }
+    Plan plan = plan_from_windows(std::move(windows), std::move(samples));
+    plan.documents = documents;
+    plan.corpus_tokens = corpus_tokens;
+    return plan;
+  }
+
   std::vector<int32_t> lengths_;  // [S] token length of every sample
   int32_t median_ = 0;
 };
