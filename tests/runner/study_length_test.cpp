@@ -14,6 +14,7 @@
 #include "io/hdf5.hpp"
 #include "tests/runner/run_test_util.hpp"
 #include "model/plant.hpp"
+#include "model/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 using namespace neurolens;
@@ -168,3 +169,48 @@ TEST_F(LengthStudy, BadInputsFailWithOneLineAndNoFile) {
 }
 
 }  // namespace
+
+// length.pack: documents shorter than seq_len give no chunk on their own; packed, their tokens
+// form one stream (document order, no separator) cut into chunks, checked against the tokenizer.
+TEST_F(LengthStudy, PackCutsChunksFromOneStreamAcrossDocuments) {
+  const fs::path corpus = g_dir / "short_docs";
+  fs::create_directories(corpus);
+  const std::string texts[] = {
+      "The quick brown fox jumps over the lazy dog. Short documents are common on the web, "
+      "and a study that drops them sees a different corpus than the original did.",
+      "Interpretability researchers concatenate text into one stream before cutting it into "
+      "sequences; extraordinarily long words and tiny ones (a, I, of) both appear.",
+      "Histograms by token length compare shorter, equal and longer tokens at every layer of "
+      "the model, neuron by neuron, with Welch tests and Bonferroni corrections."};
+  for (int i = 0; i < 3; ++i) {
+    std::ofstream(corpus / ("doc" + std::to_string(i) + ".txt")) << texts[i];
+  }
+  const model::Tokenizer tok = model::Tokenizer::load(g_dir / "planted" / "vocab.json",
+                                                      g_dir / "planted" / "merges.txt");
+  std::vector<int32_t> stream;
+  for (const std::string& t : texts) {
+    const std::vector<int32_t> ids = tok.encode(t);
+    ASSERT_LT(ids.size(), 48u) << "each document must be shorter than seq_len";
+    stream.insert(stream.end(), ids.begin(), ids.end());
+  }
+  const size_t T = 48, chunks = stream.size() / T;
+  ASSERT_GE(chunks, 1u);
+
+  const std::string common = " --corpus=" + corpus.string() + " --length.seq_len=48 --length.sequences=8";
+  const fs::path unpacked = g_dir / "unpacked.h5";
+  CommandResult r = run(job("planted", unpacked) + common);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("no document of the corpus has 48 tokens"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(unpacked));
+
+  const fs::path packed = g_dir / "packed.h5";
+  r = run(job("planted", packed) + common + " --length.pack=true --save_samples=true", 2);
+  ASSERT_EQ(r.code, 0) << r.output;
+  io::H5File f = io::H5File::open_read_only(packed);
+  EXPECT_EQ(f.number_attribute("/", "n_windows"), static_cast<double>(chunks));
+  const std::vector<int64_t> ids = f.open_dataset("/samples/token_id").read_i64();
+  ASSERT_EQ(ids.size(), chunks * T);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_EQ(ids[i], stream[i]) << "sample " << i;
+  }
+}
