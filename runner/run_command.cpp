@@ -100,6 +100,11 @@ void print_plan(const RunContext& ctx, const Study& study, const Plan& plan) {
   double capture = 0;
   for (const SiteSpace& s : ctx.sites) capture += 4.0 * B * T * static_cast<double>(s.neurons());
   const double extra = study.extra_memory(ctx, plan);
+  // compute = bf16: each rank packs the block weights as bf16 (private memory, 2 bytes each).
+  const double packed = ctx.job.compute == Compute::Bf16
+                            ? 2.0 * c.n_layers *
+                                  (4.0 * c.d_model * c.d_model + 2.0 * c.d_model * c.d_mlp)
+                            : 0.0;
   std::printf("plan for study '%s' (%s)\n", study_name(ctx.job.study).c_str(),
               ctx.job.file.empty() ? "command line" : ctx.job.file.string().c_str());
   std::printf("  model        %s (%s, %d layers, d_model %d, d_mlp %d)\n",
@@ -124,10 +129,16 @@ void print_plan(const RunContext& ctx, const Study& study, const Plan& plan) {
               comm.size(), static_cast<long long>(plan.n_batches()), B,
               static_cast<long long>(plan.rank_block(comm.size() - 1, comm.size()).size()),
               static_cast<long long>(plan.rank_block(0, comm.size()).size()));
-  std::printf("  memory/rank  ~%s = weights %s (shared on a node when F32) + forward %s + "
+  std::printf("  compute      %s; weights loaded by %s\n",
+              ctx.job.compute == Compute::Bf16 ? "bf16 weight GEMMs (fp32 accumulation)" : "fp32",
+              ctx.job.model_load == ModelLoad::Broadcast ? "rank 0, broadcast to one rank per node"
+                                                          : "memory-mapping on every rank");
+  std::printf("  memory/rank  ~%s = weights %s (shared on a node when F32)%s%s + forward %s + "
               "captures %s + statistics %s\n",
-              megabytes(weights + workspace + capture + extra).c_str(), megabytes(weights).c_str(),
-              megabytes(workspace).c_str(), megabytes(capture).c_str(), megabytes(extra).c_str());
+              megabytes(weights + packed + workspace + capture + extra).c_str(),
+              megabytes(weights).c_str(), packed > 0 ? " + bf16 copy " : "",
+              packed > 0 ? megabytes(packed).c_str() : "", megabytes(workspace).c_str(),
+              megabytes(capture).c_str(), megabytes(extra).c_str());
   std::printf("  output       %s\n", ctx.job.output.string().c_str());
 }
 

@@ -158,10 +158,22 @@ TEST_F(runner_run_command, DryRunPrintsThePlanAndWritesNothing) {
        {"plan for study 'contrast'", "  model ", "2 layers, d_model 32, d_mlp 64",
         "  documents    6 (", "  windows ", "of 11 tokens", "  samples ", "group a: ",
         "group b: ", "  site         mlp.hook_pre: 2 layers x 64 = 128 neurons",
-        "  ranks        1 (", "  memory/rank  ~", "  output ", "dry.h5"}) {
+        "  ranks        1 (", "  compute      fp32; weights loaded by memory-mapping",
+        "  memory/rank  ~", "  output ", "dry.h5"}) {
     EXPECT_NE(r.output.find(part), std::string::npos) << "missing '" << part << "' in\n" << r.output;
   }
   expect_nothing_left("dry");
+  // compute = bf16 adds the private bf16 copy of the block weights to the estimate.
+  const CommandResult bf16 =
+      run(0, file.string() + " --dry-run --compute=bf16 --model_load=broadcast", "dry_bf16");
+  if (bf16.code == 0) {
+    EXPECT_NE(bf16.output.find("  compute      bf16 weight GEMMs"), std::string::npos) << bf16.output;
+    EXPECT_NE(bf16.output.find("broadcast to one rank per node"), std::string::npos) << bf16.output;
+    EXPECT_NE(bf16.output.find(" + bf16 copy "), std::string::npos) << bf16.output;
+  } else {  // a CPU without AVX512_BF16
+    EXPECT_NE(bf16.output.find("compute: bf16 needs a CPU with AVX-512 BF16"), std::string::npos)
+        << bf16.output;
+  }
   // The plan does not depend on the rank count; the rank line does.
   const CommandResult two = run(2, file.string() + " --dry-run", "dry2");
   ASSERT_EQ(two.code, 0) << two.output;
