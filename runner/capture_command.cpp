@@ -17,10 +17,10 @@
 #include "io/hdf5.hpp"
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
-#include "model/gemm_bf16.hpp"
 #include "model/hooks.hpp"
 #include "model/tokenizer.hpp"
 #include "runner/commands.hpp"
+#include "runner/engine.hpp"
 #include "runner/text_input.hpp"
 
 namespace neurolens::runner {
@@ -116,10 +116,7 @@ int run_capture(const Args& args) {
   }
   const model::Precision precision =
       compute == "bf16" ? model::Precision::Bf16 : model::Precision::Fp32;
-  if (precision == model::Precision::Bf16 && !model::bf16_compute_supported()) {
-    throw Error("--compute", "bf16 needs a CPU with AVX-512 BF16 (AVX512_BF16); this one has none",
-                "use --compute fp32");
-  }
+  require_precision_supported(precision, "--compute", "use --compute fp32");
 
   // Everything that can be checked before compute is checked first.
   io::AtomicOutput output(out_path, vm.count("overwrite") > 0);

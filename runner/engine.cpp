@@ -9,6 +9,7 @@
 
 #include "io/error.hpp"
 #include "model/forward.hpp"
+#include "model/gemm_bf16.hpp"
 #include "runner/checkpoint.hpp"
 #include "runner/sharding.hpp"
 #include "stats/effect_size.hpp"
@@ -16,6 +17,13 @@
 #include "stats/ttest.hpp"
 
 namespace neurolens::runner {
+
+void require_precision_supported(model::Precision precision, const std::string& key,
+                                 const std::string& hint) {
+  if (precision == model::Precision::Bf16 && !model::bf16_compute_supported()) {
+    throw Error(key, "bf16 needs a CPU with AVX-512 BF16 (AVX512_BF16); this one has none", hint);
+  }
+}
 namespace {
 
 std::atomic<bool> g_stop_requested{false};

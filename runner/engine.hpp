@@ -58,6 +58,11 @@ inline model::Precision forward_precision(const Job& job) {
   return job.compute == Compute::Bf16 ? model::Precision::Bf16 : model::Precision::Fp32;
 }
 
+// Throws neurolens::Error on `key` (with `hint`) when this CPU cannot run `precision`, so a job
+// fails before any output exists (ForwardPass would only fail later, when constructed).
+void require_precision_supported(model::Precision precision, const std::string& key,
+                                 const std::string& hint);
+
 struct RunContext {
   const Job& job;
   const Comm& comm;

@@ -174,12 +174,7 @@ Plan build_plan(const io::Corpus& corpus, const model::Tokenizer& tokenizer,
     collective_check(comm, [&] {
       if (doc < n_docs) {
         const io::Document document = corpus.read(static_cast<size_t>(doc));
-        std::vector<int32_t> tokens;
-        try {
-          tokens = tokenizer.encode(document.text);
-        } catch (const Error& e) {
-          throw Error(document.source, e.problem(), e.hint());
-        }
+        const std::vector<int32_t> tokens = encode_document(document, tokenizer);
         encode(doc, static_cast<int64_t>(tokens.size()), finder(document, tokens), local);
       }
     });
@@ -226,6 +221,14 @@ Plan build_plan(const io::Corpus& corpus, const model::Tokenizer& tokenizer,
   }
   finish_plan(plan);
   return plan;
+}
+
+std::vector<int32_t> encode_document(const io::Document& document, const model::Tokenizer& tokenizer) {
+  try {
+    return tokenizer.encode(document.text);
+  } catch (const Error& e) {
+    throw Error(document.source, e.problem(), e.hint());
+  }
 }
 
 Plan plan_from_windows(std::vector<WindowSpec> windows, std::vector<Sample> samples) {

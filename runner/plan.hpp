@@ -87,6 +87,9 @@ Plan build_plan(const io::Corpus& corpus, const model::Tokenizer& tokenizer,
                 int64_t max_tokens);
 
 // A plan of windows made from given token lists (no corpus), e.g. word pairs in a template.
+// The document's token ids; invalid UTF-8 is an Error naming the document's source.
+std::vector<int32_t> encode_document(const io::Document& document, const model::Tokenizer& tokenizer);
+
 Plan plan_from_windows(std::vector<WindowSpec> windows, std::vector<Sample> samples);
 
 // Fetches the tokens of a rank's windows batch by batch, re-tokenizing only the documents those

@@ -19,7 +19,6 @@
 #include "io/corpus.hpp"
 #include "io/error.hpp"
 #include "model/checkpoint.hpp"
-#include "model/gemm_bf16.hpp"
 #include "model/tokenizer.hpp"
 #include "runner/checkpoint.hpp"
 #include "runner/commands.hpp"
@@ -201,10 +200,7 @@ int run_run(const Args& args) {
       tokenizer = std::make_unique<model::Tokenizer>(
           model::Tokenizer::load(model->vocab_json, model->merges_txt));
       sites = resolve_sites(job.sites, job.layers, model->config);
-      if (job.compute == Compute::Bf16 && !model::bf16_compute_supported()) {
-        throw Error("compute", "bf16 needs a CPU with AVX-512 BF16 (AVX512_BF16); this one has none",
-                    "use compute = fp32");
-      }
+      require_precision_supported(forward_precision(job), "compute", "use compute = fp32");
       if (!job.corpus.empty()) {
         corpus = std::make_unique<io::Corpus>(io::Corpus::open(job.corpus, to_io_format(job.corpus_format)));
         if (corpus->n_documents() == 0) {

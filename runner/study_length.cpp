@@ -273,13 +273,7 @@ class LengthStudy : public Study {
       const size_t n_docs = ctx.corpus->n_documents();
       for (size_t d = 0; d < n_docs && static_cast<int64_t>(stream.size()) < wanted; ++d) {
         if (ctx.job.max_tokens > 0 && corpus_tokens >= ctx.job.max_tokens) break;
-        const io::Document document = ctx.corpus->read(d);
-        std::vector<int32_t> tokens;
-        try {
-          tokens = ctx.tokenizer.encode(document.text);
-        } catch (const Error& e) {
-          throw Error(document.source, e.problem(), e.hint());
-        }
+        const std::vector<int32_t> tokens = encode_document(ctx.corpus->read(d), ctx.tokenizer);
         documents += 1;
         corpus_tokens += static_cast<int64_t>(tokens.size());
         stream.insert(stream.end(), tokens.begin(), tokens.end());

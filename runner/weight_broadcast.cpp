@@ -21,7 +21,9 @@ constexpr int64_t kChunkBytes = int64_t{1} << 30;  // MPI_Bcast counts are int
 constexpr const char* kHint =
     "make room in /dev/shm (or raise its size limit), or load with model_load = mmap";
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 // One node communicator and one communicator of node leaders (node rank 0), for a whole load.
 struct NodeComms {
@@ -32,14 +34,14 @@ struct NodeComms {
   std::string token;  // shared-memory names: unique per load
 
   explicit NodeComms(const Comm& world) {
-    mpi_check(MPI_Comm_split_type(world.raw(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL,
-                                  &node),
-              "MPI_Comm_split_type");
+    mpi_check(
+        MPI_Comm_split_type(world.raw(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node),
+        "MPI_Comm_split_type");
     mpi_check(MPI_Comm_rank(node, &node_rank), "MPI_Comm_rank");
     mpi_check(MPI_Comm_size(node, &node_size), "MPI_Comm_size");
-    mpi_check(MPI_Comm_split(world.raw(), node_rank == 0 ? 0 : MPI_UNDEFINED, world.rank(),
-                             &leaders),
-              "MPI_Comm_split");
+    mpi_check(
+        MPI_Comm_split(world.raw(), node_rank == 0 ? 0 : MPI_UNDEFINED, world.rank(), &leaders),
+        "MPI_Comm_split");
     if (world.root()) {
       std::random_device rd;
       token = std::to_string(::getpid()) + "-" + std::to_string(rd());
@@ -91,8 +93,9 @@ void read_whole_file(const std::filesystem::path& path, std::byte* out, int64_t 
   }
   int64_t done = 0;
   while (done < size) {
-    const ssize_t got = ::pread(fd, out + done, static_cast<size_t>(std::min(size - done, kChunkBytes)),
-                                static_cast<off_t>(done));
+    const ssize_t got =
+        ::pread(fd, out + done, static_cast<size_t>(std::min(size - done, kChunkBytes)),
+                static_cast<off_t>(done));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       const int err = errno;
@@ -135,17 +138,21 @@ model::MappedFile broadcast_file(const Comm& world, const NodeComms& nodes, int 
     if (!nodes.leader()) return;
     const int fd = ::shm_open(segment.name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) {
-      throw Error(path.string(), "cannot create node-shared memory " + segment.name + ": " +
-                                     errno_text(errno), kHint);
+      throw Error(path.string(),
+                  "cannot create node-shared memory " + segment.name + ": " + errno_text(errno),
+                  kHint);
     }
     segment.created = true;
     int rc = ::ftruncate(fd, static_cast<off_t>(size));
-    if (rc == 0) rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
-    else rc = errno;
+    if (rc == 0)
+      rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+    else
+      rc = errno;
     if (rc != 0) {
       ::close(fd);
-      throw Error(path.string(), "cannot reserve " + std::to_string(size) +
-                                     " bytes of node-shared memory (/dev/shm): " + errno_text(rc),
+      throw Error(path.string(),
+                  "cannot reserve " + std::to_string(size) +
+                      " bytes of node-shared memory (/dev/shm): " + errno_text(rc),
                   kHint);
     }
     void* p = ::mmap(nullptr, bytes->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -164,9 +171,9 @@ model::MappedFile broadcast_file(const Comm& world, const NodeComms& nodes, int 
   if (nodes.leader()) {
     for (int64_t at = 0; at < size; at += kChunkBytes) {
       const int count = static_cast<int>(std::min(kChunkBytes, size - at));
-      mpi_check(MPI_Bcast(static_cast<std::byte*>(bytes->data) + at, count, MPI_BYTE, 0,
-                          nodes.leaders),
-                "MPI_Bcast (weights to node leaders)");
+      mpi_check(
+          MPI_Bcast(static_cast<std::byte*>(bytes->data) + at, count, MPI_BYTE, 0, nodes.leaders),
+          "MPI_Bcast (weights to node leaders)");
     }
     ::mprotect(bytes->data, bytes->size, PROT_READ);  // best effort: the bytes are final now
   }
@@ -177,8 +184,9 @@ model::MappedFile broadcast_file(const Comm& world, const NodeComms& nodes, int 
     if (nodes.leader()) return;
     const int fd = ::shm_open(segment.name.c_str(), O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
-      throw Error(path.string(), "cannot open node-shared memory " + segment.name + ": " +
-                                     errno_text(errno), kHint);
+      throw Error(path.string(),
+                  "cannot open node-shared memory " + segment.name + ": " + errno_text(errno),
+                  kHint);
     }
     void* p = ::mmap(nullptr, bytes->size, PROT_READ, MAP_SHARED, fd, 0);
     const int err = errno;

@@ -74,7 +74,8 @@ TEST(WeightBroadcast, SameBytesAndActivationsAsMmap) {
     ASSERT_EQ(shared.mapped.size(), mapped.mapped.size());
     for (size_t i = 0; i < mapped.mapped.size(); ++i) {
       ASSERT_EQ(shared.mapped[i].size(), mapped.mapped[i].size()) << "file " << i;
-      EXPECT_EQ(std::memcmp(shared.mapped[i].data(), mapped.mapped[i].data(), mapped.mapped[i].size()), 0)
+      EXPECT_EQ(
+          std::memcmp(shared.mapped[i].data(), mapped.mapped[i].data(), mapped.mapped[i].size()), 0)
           << "file " << i << " differs";
       EXPECT_NE(shared.mapped[i].data(), mapped.mapped[i].data());
     }
@@ -84,7 +85,8 @@ TEST(WeightBroadcast, SameBytesAndActivationsAsMmap) {
     const int T = 16;
     std::vector<int32_t> tokens(T);
     for (int t = 0; t < T; ++t) tokens[t] = (37 * t + 11) % 1000;
-    const model::HookPoint point = model::parse_hook_name("blocks.1.hook_resid_post", mapped.config);
+    const model::HookPoint point =
+        model::parse_hook_name("blocks.1.hook_resid_post", mapped.config);
     std::vector<float> a(static_cast<size_t>(T) * mapped.config.d_model), b(a.size());
     model::CaptureRequest ra{point, a.data()}, rb{point, b.data()};
     model::ForwardPass(mapped, 1, T).run(tokens, 1, T, std::span(&ra, 1));
