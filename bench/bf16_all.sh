@@ -27,12 +27,12 @@ for block in txt.split("=== ")[1:]:
     key = (g(r"--shape (\S+)"), g(r"--tokens (\S+)"))
     runs.setdefault(key, {})[g(r"--compute (\w+)")] = {
         "load": g(r"; load ([0-9.]+)"), "tps": g(r"neurolens forward: (\d+) tokens/s"),
-        "bound": g(r"sgemm-bound limit: (\d+) tokens/s"), "x_bound": g(r"bf16 forward: ([0-9.]+)x"),
+        "bound": g(r"GEMM-bound limit \(gemm_f32\): (\d+) tokens/s"), "x_bound": g(r"bf16 forward: ([0-9.]+)x"),
         "gemm_bf16": g(r"gemm_bf16 ([0-9.]+), OpenBLAS"), "sgemm": g(r"OpenBLAS sgemm ([0-9.]+) ->"),
         "torch": g(r"PyTorch \(same hooks, same threads\): (\d+) tokens/s"),
         "err": g(r"worst max abs error / RMS ([0-9.]+)"), "rms": g(r"worst RMS error / RMS ([0-9.]+)")}
 def f(v): return float(v) if v not in ("?", None) else float("nan")
-print("| shape | tokens | load avg at start (fp32 / bf16 run) | fp32 tok/s | bf16 tok/s | speedup | bf16 / fp32 sgemm-bound | c_fc GEMM GFLOP/s: gemm_bf16 / OpenBLAS sgemm | PyTorch tok/s (fp32 / bf16 run) | bf16 / PyTorch | bf16 hook_pre error: max / RMS, RMS err / RMS |")
+print("| shape | tokens | load avg at start (fp32 / bf16 run) | fp32 tok/s | bf16 tok/s | speedup | bf16 / fp32 GEMM-bound | c_fc GEMM GFLOP/s: gemm_bf16 / OpenBLAS sgemm | PyTorch tok/s (fp32 / bf16 run) | bf16 / PyTorch | bf16 hook_pre error: max / RMS, RMS err / RMS |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for (shape, tokens), r in runs.items():
     a, b = r.get("fp32", {}), r.get("bf16", {})

@@ -1,8 +1,9 @@
 // forward_bench — forward-pass throughput on GPT-2-small / GPT-2-medium / GPT-Neo-125M-shaped
 // synthetic checkpoints (--shape).
 // Prints tokens/s of ForwardPass capturing every blocks.*.mlp.hook_pre (all positions), beside
-// (a) the sgemm-bound limit: the same sgemm calls (same shapes, same order, same count) timed
-//     alone in this run on this machine, and
+// (a) the GEMM-bound limit: the same GEMM calls (same shapes, same order, same count) timed
+//     alone in this run on this machine through gemm_f32 (the forward's own fp32 GEMM), and the
+//     same for OpenBLAS cblas_sgemm (the limit of a BLAS-based forward), and
 // (b) bench/forward_torch.py: the straightforward HF-style PyTorch forward with forward hooks on
 //     every c_fc, reading the same safetensors weights, with the same thread count.
 // Single-threaded by default (openblas_set_num_threads(1), OPENBLAS_NUM_THREADS=1 for torch).
@@ -10,10 +11,10 @@
 // gpt2-medium (24 layers, d 1024, 16 heads, F 4096; default 4 x 512 tokens: a 16 x 512 run takes
 // minutes per repeat on one core), gpt-neo-125m (12 layers, d 768, 12 heads, F 3072, attention
 // alternating global / local with window 256; default 16 x 512). V = 50257 throughout.
-// The sgemm-bound limit is measured right before and right after the forward repeats; both are
-// printed and the faster (higher rate) is the bound used for "% of sgemm-bound".
+// The GEMM-bound limit is measured right before and right after the forward repeats; both are
+// printed and the faster (higher rate) is the bound used for "% of GEMM-bound".
 // --compute bf16 (AVX512_BF16 CPUs): the forward runs with Precision::Bf16 (model/gemm_bf16.hpp);
-// the bench also prints the ratio to the fp32 sgemm-bound limit, gemm_bf16 alone on this run's
+// the bench also prints the ratio to the fp32 GEMM-bound limits, gemm_bf16 alone on this run's
 // c_fc shape beside OpenBLAS sgemm, and the bf16 mlp.hook_pre of the first sequence against an
 // fp32 pass (max abs error / RMS and RMS error / RMS, worst layer).
 // Example:
@@ -37,6 +38,7 @@
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
 #include "model/gemm_bf16.hpp"
+#include "model/gemm_f32.hpp"
 #include "model/kernels.hpp"
 #include "model/synth.hpp"
 
@@ -119,15 +121,24 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Times the sgemm calls one run issues, each shape alone, in the forward's order.
+// Times the GEMM calls one run issues, each shape alone, in the forward's order, through
+// gemm_f32 (the forward's own GEMM) or, with openblas, OpenBLAS cblas_sgemm.
 // Returns seconds for the whole run (per-layer calls times the layers the run executes).
-double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int reps,
-                           double* cfc_gflops) {
+double gemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int reps,
+                          double* cfc_gflops, bool openblas) {
+  const char* label = openblas ? "OpenBLAS sgemm" : "gemm_f32";
   const nm::ModelConfig& c = fwd.model().config;
   const int d = c.d_model, f = c.d_mlp, dh = c.head_dim();
   const std::size_t n = static_cast<std::size_t>(batch) * seq;
   std::vector<float> x(n * f), y(n * 3 * d), wq(d * 3 * d), wo(d * d), wfc(d * f), wp(f * d);
   std::vector<float> s(static_cast<std::size_t>(nm::kAttentionBlock) * seq);
+  std::size_t scratch_size = nm::gemm_f32_scratch_size({seq, seq, std::max(dh, seq)});
+  for (const nm::GemmShape shape : {nm::GemmShape{static_cast<int>(n), 3 * d, d},
+                                    nm::GemmShape{static_cast<int>(n), f, d},
+                                    nm::GemmShape{static_cast<int>(n), d, f}}) {
+    scratch_size = std::max(scratch_size, nm::gemm_f32_scratch_size(shape));
+  }
+  std::vector<float> scratch(scratch_size);
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-0.5f, 0.5f);
   for (auto* v : {&x, &y, &wq, &wo, &wfc, &wp}) {
@@ -136,8 +147,11 @@ double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int r
   const int nn = static_cast<int>(n);
   auto gemm = [&](int m, int nc, int k, const float* a, int lda, const float* b, int ldb,
                   bool trans_b, float* out, int ldc) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, nc, k, 1.0f,
-                a, lda, b, ldb, 0.0f, out, ldc);
+    if (openblas) {
+      nm::gemm_f32_blas({m, nc, k}, a, lda, {b, ldb, trans_b}, out, ldc);
+    } else {
+      nm::gemm_f32({m, nc, k}, a, lda, {b, ldb, trans_b}, out, ldc, scratch);
+    }
   };
   auto best = [&](auto&& body) {
     double t_best = 1e30;
@@ -195,13 +209,13 @@ double sgemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int r
   const double t_gelu = best([&] { nm::bias_gelu(x, x, bias, nn, f); });
   const double t_ln = best([&] { nm::layer_norm({y.data(), n * d}, z, gamma, beta, nn, d, 1e-5f); });
   const double t_layer = t_qkv + t_attn + t_o + t_fc + t_proj;
-  std::printf("per layer: sgemm %.3f s; bias+gelu_new over [%zu, %d] %.4f s (%.1f%%); "
+  std::printf("per layer: %s %.3f s; bias+gelu_new over [%zu, %d] %.4f s (%.1f%%); "
               "layer_norm %.4f s (%.1f%%)\n",
-              t_layer, n, f, t_gelu, 100 * t_gelu / t_layer, t_ln, 100 * t_ln / t_layer);
+              label, t_layer, n, f, t_gelu, 100 * t_gelu / t_layer, t_ln, 100 * t_ln / t_layer);
   const double nd = static_cast<double>(n);
-  std::printf("sgemm alone (GFLOP/s): qkv %.1f  attention tiles %.1f  attn_out %.1f  c_fc %.1f  "
+  std::printf("%s alone (GFLOP/s): qkv %.1f  attention tiles %.1f  attn_out %.1f  c_fc %.1f  "
               "mlp c_proj %.1f\n",
-              2 * nd * d * 3 * d / t_qkv * 1e-9,
+              label, 2 * nd * d * 3 * d / t_qkv * 1e-9,
               batch * c.n_heads * nm::attention_head_flops(seq, dh, 0) / t_attn_global * 1e-9,
               2 * nd * d * d / t_o * 1e-9, 2 * nd * d * f / t_fc * 1e-9,
               2 * nd * f * d / t_proj * 1e-9);
@@ -291,11 +305,13 @@ int main(int argc, char** argv) try {
   for (int32_t& t : tokens) t = tok(rng);
 
   fwd.run(tokens, o.batch, o.seq, reqs);  // warm-up (page faults, OpenBLAS buffers)
-  // The sgemm bound is measured before and after the forward runs and the faster kept: on a
-  // shared machine both sides are best-of measurements.
+  // The GEMM bound is measured before and after the forward runs and the faster kept: on a
+  // shared machine both sides are best-of measurements. The OpenBLAS sgemm bound (the limit of
+  // a forward built on the BLAS) is measured once, after, for comparison.
   const int bound_reps = std::max(1, o.reps - 1);
-  double cfc_before = 0, cfc_after = 0;
-  const double t_bound_before = sgemm_bound_seconds(fwd, o.batch, o.seq, bound_reps, &cfc_before);
+  double cfc_before = 0, cfc_after = 0, cfc_blas = 0;
+  const double t_bound_before =
+      gemm_bound_seconds(fwd, o.batch, o.seq, bound_reps, &cfc_before, false);
   std::vector<double> times;
   for (int r = 0; r < o.reps; ++r) {
     const double t0 = now();
@@ -305,10 +321,13 @@ int main(int argc, char** argv) try {
   std::sort(times.begin(), times.end());
   const double t_best = times.front(), t_med = times[times.size() / 2];
   const double flops = fwd.gemm_flops(o.batch, o.seq, points);
-  const double t_bound_after = sgemm_bound_seconds(fwd, o.batch, o.seq, bound_reps, &cfc_after);
-  const double cfc_rate = std::max(cfc_before, cfc_after);
+  const double t_bound_after =
+      gemm_bound_seconds(fwd, o.batch, o.seq, bound_reps, &cfc_after, false);
+  const double t_blas_bound = gemm_bound_seconds(fwd, o.batch, o.seq, bound_reps, &cfc_blas, true);
+  // The load reference against the torch process: the same OpenBLAS c_fc GEMM in both.
+  const double cfc_rate = cfc_blas;
   const double t_bound = std::min(t_bound_before, t_bound_after);
-  std::printf("sgemm-bound measured before the forward repeats: %.0f tokens/s (%.2f s); after: "
+  std::printf("GEMM-bound measured before the forward repeats: %.0f tokens/s (%.2f s); after: "
               "%.0f tokens/s (%.2f s); the faster is the bound\n",
               n / t_bound_before, t_bound_before, n / t_bound_after, t_bound_after);
   std::printf("forward repeats (s): ");
@@ -316,13 +335,18 @@ int main(int argc, char** argv) try {
   std::printf("(median %.3f, spread %.1f%%)\n", t_med, 100.0 * (times.back() - times.front()) / t_med);
 
   std::printf("neurolens forward: %.0f tokens/s (best of %d; median %.0f), %.2f s/run, "
-              "%.1f GFLOP/s on %.1f GFLOP of sgemm\n",
+              "%.1f GFLOP/s on %.1f GFLOP of GEMM\n",
               n / t_best, o.reps, n / t_med, t_best, flops / t_best * 1e-9, flops * 1e-9);
-  std::printf("sgemm-bound limit: %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at %.1f%% of "
-              "it\n",
+  std::printf("GEMM-bound limit (gemm_f32): %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at "
+              "%.1f%% of it\n",
               n / t_bound, t_bound, flops / t_bound * 1e-9, 100.0 * t_bound / t_best);
+  std::printf("OpenBLAS sgemm-bound limit: %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at "
+              "%.1f%% of it\n",
+              n / t_blas_bound, t_blas_bound, flops / t_blas_bound * 1e-9,
+              100.0 * t_blas_bound / t_best);
   if (o.compute == nm::Precision::Bf16) {
-    std::printf("bf16 forward: %.2fx the fp32 sgemm-bound limit\n", t_bound / t_best);
+    std::printf("bf16 forward: %.2fx the fp32 GEMM-bound limit, %.2fx the OpenBLAS sgemm-bound\n",
+                t_bound / t_best, t_blas_bound / t_best);
     const auto [bf16_rate, sgemm_rate] =
         cfc_gemm_rates(model, static_cast<int>(n), std::max(3, o.reps));
     std::printf("c_fc GEMM alone [%zu, %d] x [%d, %d] (GFLOP/s): gemm_bf16 %.1f, OpenBLAS sgemm "

@@ -9,7 +9,7 @@
 #           Brown documents are ~2,300 tokens, so use multiples of that; the table shows windows)
 # Ranks beyond the cores (nproc) are oversubscribed and labelled so. REPEATS runs each.
 # The time split comes from the results file's root attributes (time_load, time_plan,
-# time_forward, time_reduce, time_write, wall_time; rank 0's view). Peak: the sgemm-bound
+# time_forward, time_reduce, time_write, wall_time; rank 0's view). Peak: the GEMM-bound
 # tokens/s of one core for this model at the job's window length (bench/forward_bench, same
 # calls, measured here first). Writes bench/results/scaling.md, scaling.csv, scaling.svg.
 # mpirun --bind-to none: Open MPI 4 binds rank 0 of every job to core 0, and on a shared machine
@@ -31,12 +31,12 @@ model=${MODEL:-${TMPDIR:-/tmp}/neurolens_forward_bench_gpt2-small_L12}
 tmp=${TMPDIR:-/tmp}/neurolens_scaling
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$tmp" bench/results
-# The sgemm-bound limit per core at the stopped window length (91 tokens), batch x 91 rows;
+# The GEMM-bound limit (gemm_f32) per core at the stopped window length (91 tokens), batch x 91 rows;
 # this also writes the checkpoint when absent.
 "$build/bench/forward_bench" --shape gpt2-small --tokens "${batch}x91" --repeats 3 --no-torch --dir "$model" \
   > "$tmp/peak.log"
-peak=$(sed -n 's/^sgemm-bound limit: \([0-9]*\) tokens\/s.*/\1/p' "$tmp/peak.log")
-echo "sgemm-bound peak per core: $peak tokens/s ($(grep -o '[0-9.]* GFLOP/s) -> ' "$tmp/peak.log" | head -1))"
+peak=$(sed -n 's/^GEMM-bound limit (gemm_f32): \([0-9]*\) tokens\/s.*/\1/p' "$tmp/peak.log")
+echo "GEMM-bound peak per core: $peak tokens/s ($(grep -o '[0-9.]* GFLOP/s) -> ' "$tmp/peak.log" | head -1))"
 cores=$(nproc)
 csv=$tmp/scaling.csv
 echo "mode,ranks,repeat,tokens,windows,wall,load,plan,forward,reduce,write,process,rss_max,cpu" > "$csv"

@@ -1,7 +1,5 @@
 #include "model/forward.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <string>
 
 #include "io/error.hpp"
+#include "model/gemm_f32.hpp"
 #include "model/kernels.hpp"
 
 namespace neurolens::model {
@@ -17,12 +16,14 @@ namespace {
 
 constexpr std::size_t kAlignFloats = 16;  // 64 bytes
 
-std::size_t round_up(std::size_t n) { return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
+std::size_t round_up(std::size_t n) {
+  return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+}
 
-// y[n, out] = x[n, in] W (no bias): Conv1D [in, out] NoTrans, nn.Linear [out, in] Trans.
-void linear_fp32(const Linear& w, const float* x, int ldx, int n, float* y, int ldy) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, w.out_in ? CblasTrans : CblasNoTrans, n, w.out, w.in,
-              1.0f, x, ldx, w.weight, w.ld, 0.0f, y, ldy);
+// y[n, out] = x[n, in] W (no bias): Conv1D [in, out] as is, nn.Linear [out, in] transposed.
+void linear_fp32(const Linear& w, const float* x, int ldx, int n, float* y, int ldy,
+                 std::span<float> scratch) {
+  gemm_f32({n, w.out, w.in}, x, ldx, {w.weight, w.ld, w.out_in}, y, ldy, scratch);
 }
 
 std::span<const float> bias_span(const Linear& w) {
@@ -37,8 +38,18 @@ bool is_fused_qkv(const BlockWeights& b, int d) {
 }
 
 // Model order of the first hook point each stage of block l produces (see hook_order).
-int block_base(int l) { return 3 + 12 * l; }
-enum Stage { kResidPre = 0, kQkv = 1, kZ = 4, kAttnOut = 5, kMlpPre = 7, kMlpPost = 8, kMlpOut = 9 };
+int block_base(int l) {
+  return 3 + 12 * l;
+}
+enum Stage {
+  kResidPre = 0,
+  kQkv = 1,
+  kZ = 4,
+  kAttnOut = 5,
+  kMlpPre = 7,
+  kMlpPost = 8,
+  kMlpOut = 9
+};
 
 void check_point(const HookPoint& p, const ModelConfig& cfg) {
   const int n_layers = cfg.n_layers;
@@ -56,8 +67,7 @@ void check_point(const HookPoint& p, const ModelConfig& cfg) {
       return;
     default:
       if (p.layer < 0 || p.layer >= n_layers) {
-        throw Error("capture " + hook_name(p),
-                    "layer outside 0.." + std::to_string(n_layers - 1),
+        throw Error("capture " + hook_name(p), "layer outside 0.." + std::to_string(n_layers - 1),
                     "the model has " + std::to_string(n_layers) + " layers");
       }
   }
@@ -128,8 +138,8 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
   const ModelConfig& cfg = model.config;
   if (max_batch < 1 || max_seq_len < 1) {
     throw Error("ForwardPass", "max_batch and max_seq_len must be positive (got " +
-                                   std::to_string(max_batch) + ", " +
-                                   std::to_string(max_seq_len) + ")");
+                                   std::to_string(max_batch) + ", " + std::to_string(max_seq_len) +
+                                   ")");
   }
   if (max_seq_len > cfg.n_positions) {
     throw Error("ForwardPass",
@@ -148,18 +158,25 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
   fused_qkv_ = std::all_of(model.weights.blocks.begin(), model.weights.blocks.end(),
                            [&](const BlockWeights& b) { return is_fused_qkv(b, d); });
   const std::size_t n = static_cast<std::size_t>(max_batch) * max_seq_len;
-  scores_size_ = static_cast<std::size_t>(kAttentionBlock) * max_seq_len;
-  const std::size_t sizes[] = {n * d, n * d, n * 3 * d, n * d, n * d,
-                               n * static_cast<std::size_t>(cfg.d_mlp), scores_size_};
+  scores_size_ = attention_scratch_size(max_seq_len, cfg.head_dim());
+  const std::size_t sizes[] = {
+      n * d, n * d, n * 3 * d, n * d, n * d, n * static_cast<std::size_t>(cfg.d_mlp), scores_size_};
   std::size_t total = 0;
   for (std::size_t s : sizes) total += round_up(s);
-  workspace_.reset(static_cast<float*>(
-      ::operator new[](total * sizeof(float), std::align_val_t{64})));
+  workspace_.reset(
+      static_cast<float*>(::operator new[](total * sizeof(float), std::align_val_t{64})));
   float* p = workspace_.get();
   float** views[] = {&resid_, &ln_, &qkv_, &z_, &tmp_, &mlp_, &scores_};
   for (std::size_t i = 0; i < std::size(sizes); ++i) {
     *views[i] = p;
     p += round_up(sizes[i]);
+  }
+  if (precision == Precision::Fp32) {
+    const int rows = static_cast<int>(n), f = cfg.d_mlp;
+    for (const GemmShape shape : {GemmShape{rows, 3 * d, d}, GemmShape{rows, d, d},
+                                  GemmShape{rows, f, d}, GemmShape{rows, d, f}}) {
+      gemm_scratch_.resize(std::max(gemm_scratch_.size(), gemm_f32_scratch_size(shape)));
+    }
   }
   if (precision == Precision::Bf16) {
     if (!bf16_compute_supported()) {
@@ -196,7 +213,7 @@ void ForwardPass::linear(const Linear& w, const PackedBf16Matrix* packed, const 
   if (packed) {
     gemm_bf16(*packed, x, ldx, n, y, ldy, bf16_scratch_);
   } else {
-    linear_fp32(w, x, ldx, n, y, ldy);
+    linear_fp32(w, x, ldx, n, y, ldy, gemm_scratch_);
   }
 }
 
@@ -209,17 +226,16 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
 
   // ---- Validate everything before touching any buffer.
   if (batch < 1 || batch > max_batch_) {
-    throw Error("ForwardPass::run", "batch " + std::to_string(batch) + " outside 1.." +
-                                        std::to_string(max_batch_),
+    throw Error("ForwardPass::run",
+                "batch " + std::to_string(batch) + " outside 1.." + std::to_string(max_batch_),
                 "construct the ForwardPass with a larger max_batch");
   }
   if (seq_len < 1 || seq_len > cfg.n_positions) {
-    throw Error("ForwardPass::run",
-                "sequence length " + std::to_string(seq_len) +
-                    " is longer than the position table (" + std::to_string(cfg.n_positions) +
-                    " positions)",
-                "split inputs into sequences of at most " + std::to_string(cfg.n_positions) +
-                    " tokens");
+    throw Error(
+        "ForwardPass::run",
+        "sequence length " + std::to_string(seq_len) + " is longer than the position table (" +
+            std::to_string(cfg.n_positions) + " positions)",
+        "split inputs into sequences of at most " + std::to_string(cfg.n_positions) + " tokens");
   }
   if (seq_len > max_seq_len_) {
     throw Error("ForwardPass::run",
@@ -229,9 +245,9 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
   }
   const std::size_t n = static_cast<std::size_t>(batch) * seq_len;
   if (tokens.size() != n) {
-    throw Error("ForwardPass::run",
-                "got " + std::to_string(tokens.size()) + " token ids for batch " +
-                    std::to_string(batch) + " x " + std::to_string(seq_len));
+    throw Error("ForwardPass::run", "got " + std::to_string(tokens.size()) +
+                                        " token ids for batch " + std::to_string(batch) + " x " +
+                                        std::to_string(seq_len));
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (tokens[i] < 0 || tokens[i] >= cfg.n_vocab) {
@@ -244,9 +260,8 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
   }
   for (int pos : positions) {
     if (pos < 0 || pos >= seq_len) {
-      throw Error("ForwardPass::run",
-                  "capture position " + std::to_string(pos) + " outside 0.." +
-                      std::to_string(seq_len - 1));
+      throw Error("ForwardPass::run", "capture position " + std::to_string(pos) + " outside 0.." +
+                                          std::to_string(seq_len - 1));
     }
   }
   Plan plan;
@@ -320,12 +335,12 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     if (bf16) gemm_bf16(pw->qkv, ln_, d, nn, qkv_, 3 * d, bf16_scratch_);
     if (fused_qkv_) {
       const Linear fused{bw.q.weight, bw.q.bias, d, 3 * d, 3 * d, false};
-      if (!bf16) linear_fp32(fused, ln_, d, nn, qkv_, 3 * d);
+      if (!bf16) linear_fp32(fused, ln_, d, nn, qkv_, 3 * d, gemm_scratch_);
       add_bias(qkv, bias_span(fused), nn, 3 * d);
     } else {
       const Linear* parts[] = {&bw.q, &bw.k, &bw.v};
       for (int i = 0; i < 3; ++i) {
-        if (!bf16) linear_fp32(*parts[i], ln_, d, nn, qkv_ + i * d, 3 * d);
+        if (!bf16) linear_fp32(*parts[i], ln_, d, nn, qkv_ + i * d, 3 * d, gemm_scratch_);
         if (parts[i]->bias) add_bias(qkv.subspan(i * d), bias_span(*parts[i]), nn, d, 3 * d);
       }
     }

@@ -1,8 +1,8 @@
 // ForwardPass — the GPT-2 / GPT-Neo forward pass (no LM head) with hook capture.
 // Owns: a workspace allocated once for [max_batch, max_seq_len] and reused by every run; the
 // order of the computation; copying out exactly the requested hook points (and positions) and
-// stopping after the last requested one. Whole-batch OpenBLAS sgemm (B*T rows per call), tiled
-// causal / local attention, fused bias + gelu_new; c_fc writes straight into a
+// stopping after the last requested one. Whole-batch fp32 GEMMs (model/gemm_f32.hpp, B*T rows
+// per call), tiled causal / local attention, fused bias + gelu_new; c_fc writes straight into a
 // blocks.L.mlp.hook_pre capture buffer when all positions are captured.
 // Precision::Fp32 (default): everything fp32. Precision::Bf16 (AVX512_BF16 CPUs only): the
 // weight GEMMs (q/k/v, attn out, c_fc, mlp c_proj) round inputs and weights to bf16 and
@@ -57,7 +57,7 @@ class ForwardPass {
            std::span<const CaptureRequest> captures, std::span<const int> positions = {});
 
   // GEMM FLOPs of a run through blocks 0..up_to_layer (all of each block), attention counted
-  // as the sgemm tiles actually issued (for roofline reports).
+  // as the GEMM tiles actually issued (for roofline reports).
   double gemm_flops(int batch, int seq_len, int up_to_layer) const;
   // GEMM FLOPs of a run capturing exactly these points (it may stop inside the last block).
   double gemm_flops(int batch, int seq_len, std::span<const HookPoint> points) const;
@@ -80,7 +80,7 @@ class ForwardPass {
   };
 
   // y[n, out] = x[n, in] W (no bias): gemm_bf16 on packed (w's bf16 copy) when given, else
-  // OpenBLAS sgemm on w.
+  // gemm_f32 on w.
   void linear(const Linear& w, const PackedBf16Matrix* packed, const float* x, int ldx, int n,
               float* y, int ldy);
 
@@ -91,6 +91,7 @@ class ForwardPass {
   bool fused_qkv_ = false;
   std::vector<PackedBlock> packed_;          // [L], Bf16 only
   std::vector<std::uint16_t> bf16_scratch_;  // gemm_bf16 scratch, Bf16 only
+  std::vector<float> gemm_scratch_;          // gemm_f32 scratch of the weight layers, Fp32 only
   std::unique_ptr<float[], FreeDeleter> workspace_;
   // Views into workspace_ (sizes for max_batch * max_seq_len rows).
   float* resid_ = nullptr;    // [N, D]
@@ -99,7 +100,7 @@ class ForwardPass {
   float* z_ = nullptr;        // [N, D]
   float* tmp_ = nullptr;      // [N, D]   attn_out / mlp_out
   float* mlp_ = nullptr;      // [N, F]
-  float* scores_ = nullptr;   // [kAttentionBlock, T]
+  float* scores_ = nullptr;   // attention_head scratch: [kAttentionBlock, T] + gemm_f32
   std::size_t scores_size_ = 0;
 };
 

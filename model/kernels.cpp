@@ -1,13 +1,13 @@
 #include "model/kernels.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
+
+#include "model/gemm_f32.hpp"
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 // GCC 12 reports its own _mm512_undefined_ps() (used inside avx512fintrin.h) as
@@ -57,7 +57,9 @@ struct SimdOps {
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
-  static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static V round(V a) {
+    return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
   static V pow2(V n) {
     __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
@@ -214,12 +216,17 @@ void softmax_span(float* row, int n) {
 }  // namespace
 
 double gelu_new_reference(double x) {
-  return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+  return 0.5 * x *
+         (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
 }
 
-float gelu_new(float x) { return gelu_v<ScalarOps>(x); }
+float gelu_new(float x) {
+  return gelu_v<ScalarOps>(x);
+}
 
-float fast_exp(float x) { return exp_v<ScalarOps>(x); }
+float fast_exp(float x) {
+  return exp_v<ScalarOps>(x);
+}
 
 void layer_norm(std::span<const float> x, std::span<float> y, std::span<const float> gamma,
                 std::span<const float> beta, int rows, int dim, float eps) {
@@ -301,9 +308,19 @@ void masked_softmax(std::span<float> scores, int rows, int cols, int ld, int q0,
   }
 }
 
+std::size_t attention_scratch_size(int seq_len, int head_dim) {
+  const int rows = std::min(seq_len, kAttentionBlock);
+  const std::size_t tile = static_cast<std::size_t>(kAttentionBlock) * seq_len;
+  const std::size_t gemm = std::max(gemm_f32_scratch_size({rows, seq_len, head_dim}),
+                                    gemm_f32_scratch_size({rows, head_dim, seq_len}));
+  return (tile + 15) / 16 * 16 + gemm;
+}
+
 void attention_head(const float* q, const float* k, const float* v, int ld_qkv, float* z, int ld_z,
                     int seq_len, int head_dim, float scale, int window, std::span<float> scratch) {
-  assert(scratch.size() >= static_cast<std::size_t>(kAttentionBlock) * seq_len);
+  const std::size_t tile = static_cast<std::size_t>(kAttentionBlock) * seq_len;
+  assert(scratch.size() >= attention_scratch_size(seq_len, head_dim));
+  const std::span<float> gemm_scratch = scratch.subspan((tile + 15) / 16 * 16);
   for (int q0 = 0; q0 < seq_len; q0 += kAttentionBlock) {
     const int q1 = std::min(seq_len, q0 + kAttentionBlock);
     const int rows = q1 - q0;
@@ -311,14 +328,12 @@ void attention_head(const float* q, const float* k, const float* v, int ld_qkv, 
     const int nk = k1 - k0;
     float* s = scratch.data();
     // S[rows, nk] = scale * Q[q0:q1] K[k0:k1]^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, head_dim, scale,
-                q + static_cast<std::size_t>(q0) * ld_qkv, ld_qkv,
-                k + static_cast<std::size_t>(k0) * ld_qkv, ld_qkv, 0.0f, s, nk);
+    gemm_f32({rows, nk, head_dim}, q + static_cast<std::size_t>(q0) * ld_qkv, ld_qkv,
+             {k + static_cast<std::size_t>(k0) * ld_qkv, ld_qkv, true}, s, nk, gemm_scratch, scale);
     masked_softmax(scratch, rows, nk, nk, q0, k0, window);
     // Z[q0:q1] = P V[k0:k1]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, head_dim, nk, 1.0f, s, nk,
-                v + static_cast<std::size_t>(k0) * ld_qkv, ld_qkv, 0.0f,
-                z + static_cast<std::size_t>(q0) * ld_z, ld_z);
+    gemm_f32({rows, head_dim, nk}, s, nk, {v + static_cast<std::size_t>(k0) * ld_qkv, ld_qkv},
+             z + static_cast<std::size_t>(q0) * ld_z, ld_z, gemm_scratch);
   }
 }
 

@@ -1,6 +1,6 @@
 // Forward-pass kernels — pure compute on caller buffers (llm.c style): no allocation, no logging.
 // Owns: LayerNorm, bias + gelu_new, bias + residual add, the causal / local masked softmax, and
-// per-(sequence, head) attention on strided Q/K/V views through OpenBLAS sgemm. Vectorised with
+// per-(sequence, head) attention on strided Q/K/V views through gemm_f32. Vectorised with
 // AVX-512 or AVX2+FMA when the build targets them (scalar fallback otherwise); the same
 // polynomial exp is used on every path.
 // Legend: N = B*T rows, D d_model, F d_mlp, T tokens, dh head_dim.
@@ -9,6 +9,7 @@
 //   bias_gelu(pre, post, bias, n, f);                    // pre += bias; post = gelu_new(pre)
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <utility>
 
@@ -47,17 +48,21 @@ std::pair<int, int> attention_key_range(int q0, int q1, int window);
 void masked_softmax(std::span<float> scores, int rows, int cols, int ld, int q0, int k0,
                     int window);
 
-// Query rows per attention tile; the score scratch must hold kAttentionBlock * T floats.
+// Query rows per attention tile.
 inline constexpr int kAttentionBlock = 128;
+
+// Floats of scratch attention_head needs: one score tile [kAttentionBlock, T] plus the
+// gemm_f32 scratch of its two products.
+std::size_t attention_scratch_size(int seq_len, int head_dim);
 
 // Causal (window <= 0) or local attention of one sequence and head on strided views:
 // q, k, v: [T, dh] with leading dimension ld_qkv; z: [T, dh] with leading dimension ld_z.
-// z = softmax(scale * q k^T + mask) v, computed tile by tile with sgemm on the visible keys only.
-// scratch: at least kAttentionBlock * seq_len floats.
+// z = softmax(scale * q k^T + mask) v, computed tile by tile with gemm_f32 on the visible keys
+// only. scratch: at least attention_scratch_size(seq_len, head_dim) floats.
 void attention_head(const float* q, const float* k, const float* v, int ld_qkv, float* z, int ld_z,
                     int seq_len, int head_dim, float scale, int window, std::span<float> scratch);
 
-// GEMM FLOPs attention_head issues for one sequence and head (2 sgemm per tile).
+// GEMM FLOPs attention_head issues for one sequence and head (2 products per tile).
 double attention_head_flops(int seq_len, int head_dim, int window);
 
 }  // namespace neurolens::model

@@ -2,7 +2,7 @@
 // Owns: the layout-neutral description of a checkpoint's parameters. F32 tensors point straight
 // into the read-only memory map (ranks on a node share the pages); F16/BF16 tensors are converted
 // into owned fp32 buffers. GPT-2 stores Linear weights as Conv1D [in, out]; GPT-Neo as nn.Linear
-// [out, in]; a Linear view records which, so sgemm reads either without a copy.
+// [out, in]; a Linear view records which, so the GEMMs read either without a copy.
 // Example:
 //   Model m = load_model("checkpoints/gpt2");          // model/checkpoint.hpp
 //   const Linear& fc = m.weights.blocks[3].fc;          // y[N, F] = x[N, D] * W + b

@@ -319,7 +319,7 @@ TEST(Kernels, TiledAttentionMatchesNaiveGlobalAndLocal) {
   for (auto* vec : {&q, &k, &v}) {
     for (float& x : *vec) x = nd(rng);
   }
-  std::vector<float> scratch(kAttentionBlock * t);
+  std::vector<float> scratch(attention_scratch_size(t, dh));
   for (int window : {0, 1, 5, 130, 256}) {
     attention_head(q.data(), k.data(), v.data(), dh, z.data(), dh, t, dh, 0.25f, window, scratch);
     const auto want = naive_attention(q, k, v, t, dh, 0.25, window);
