@@ -24,7 +24,7 @@ constexpr int kNr = 32;  // columns per microkernel / packed panel
 constexpr int kMc = 96;    // rows of x per packed block (96 x 384 floats = 144 KiB, in L2)
 constexpr int kKc = 384;   // most k per block (a panel slice: 384 x 32 floats = 48 KiB)
 constexpr int kNc = 4096;  // most columns of B per packed block (4 MiB, in L3)
-static_assert(kMc % kMr == 0 && kNc % kNr == 0);
+static_assert(kMc % kMr == 0 && kNc % kNr == 0 && kKc == kGemmPackedMaxInner);
 constexpr std::size_t kAlign = 16;  // floats (64 bytes)
 
 std::size_t round_up(std::size_t n, std::size_t to) {
@@ -106,11 +106,13 @@ NEUROLENS_F32_TARGET void pack_b(GemmRhs b, int k0, int kc, int c0, int nc, floa
   }
 }
 
-// c[MR, 32] = alpha * a[MR, kc] * b[kc, 32] (+ c); a packed by pack_x, b one packed panel;
+// c[MR, 32] = alpha * a[MR, kc] * b[kc, 32] (+ c); b one packed panel; a packed by pack_x
+// (PackedA: value (i, p) at a[p * kMr + i]) or x itself (value (i, p) at a[i * lda + p]);
 // m0 / m1 mask the valid columns of the two halves.
-template <int MR>
-NEUROLENS_F32_TARGET void micro_kernel(int kc, const float* a, const float* b, float* c, int ldc,
-                                       __mmask16 m0, __mmask16 m1, float alpha, bool accumulate) {
+template <int MR, bool PackedA>
+NEUROLENS_F32_TARGET void micro_kernel(int kc, const float* a, int lda, const float* b, float* c,
+                                       int ldc, __mmask16 m0, __mmask16 m1, float alpha,
+                                       bool accumulate) {
   // Fetch the C tile now so its lines arrive during the loop (see gemm_bf16.cpp).
 #pragma GCC unroll 12
   for (int i = 0; i < MR; ++i) {
@@ -128,11 +130,11 @@ NEUROLENS_F32_TARGET void micro_kernel(int kc, const float* a, const float* b, f
     b += kNr;
 #pragma GCC unroll 12
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
+      const __m512 ai = _mm512_set1_ps(PackedA ? a[i] : a[static_cast<std::size_t>(i) * lda]);
       c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
       c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
     }
-    a += kMr;
+    a += PackedA ? kMr : 1;
   }
   const __m512 va = _mm512_set1_ps(alpha);
 #pragma GCC unroll 12
@@ -150,45 +152,73 @@ NEUROLENS_F32_TARGET void micro_kernel(int kc, const float* a, const float* b, f
   }
 }
 
-using MicroKernel = void (*)(int, const float*, const float*, float*, int, __mmask16, __mmask16,
-                             float, bool);
-constexpr MicroKernel kKernels[kMr + 1] = {
-    nullptr,          micro_kernel<1>,  micro_kernel<2>, micro_kernel<3>, micro_kernel<4>,
-    micro_kernel<5>,  micro_kernel<6>,  micro_kernel<7>, micro_kernel<8>, micro_kernel<9>,
-    micro_kernel<10>, micro_kernel<11>, micro_kernel<12>};
+using MicroKernel = void (*)(int, const float*, int, const float*, float*, int, __mmask16,
+                             __mmask16, float, bool);
+template <bool PackedA>
+constexpr MicroKernel kKernels[kMr + 1] = {nullptr,
+                                           micro_kernel<1, PackedA>,
+                                           micro_kernel<2, PackedA>,
+                                           micro_kernel<3, PackedA>,
+                                           micro_kernel<4, PackedA>,
+                                           micro_kernel<5, PackedA>,
+                                           micro_kernel<6, PackedA>,
+                                           micro_kernel<7, PackedA>,
+                                           micro_kernel<8, PackedA>,
+                                           micro_kernel<9, PackedA>,
+                                           micro_kernel<10, PackedA>,
+                                           micro_kernel<11, PackedA>,
+                                           micro_kernel<12, PackedA>};
 
-// Loop order (GotoBLAS): column blocks of kNc, k blocks (B block packed once, in L3), row
-// blocks of kMc (x block packed, in L2), column panels (the panel's k slice stays in L1 across
-// the row block), microkernel rows.
+// y[rows, nc] (=|+=) alpha * x[rows, kc] * B, B one packed K block of nc columns (panels of
+// kc x 32). Row blocks of kMc, column panels (the panel's k slice stays in L1 across the row
+// block), microkernel rows. x is packed into 12-row slivers when there are more than two
+// panels to reuse it; otherwise (P x V in attention: 1-2 panels) the microkernel reads x in
+// place, since packing would cost about as much as the product.
+NEUROLENS_F32_TARGET void multiply_block(int rows, int nc, int kc, const float* x, int ldx,
+                                         const float* bpack, float* y, int ldy, float* xpack,
+                                         float alpha, bool accumulate) {
+  const int panels = (nc + kNr - 1) / kNr;
+  const bool pack_a = panels > 2;
+  for (int i0 = 0; i0 < rows; i0 += kMc) {
+    const int mc = std::min(kMc, rows - i0);
+    if (pack_a) {
+      for (int ir = 0; ir < mc; ir += kMr) {
+        pack_x(x + static_cast<std::size_t>(i0 + ir) * ldx, ldx, std::min(kMr, mc - ir), kc,
+               xpack + static_cast<std::size_t>(ir / kMr) * kc * kMr);
+      }
+    }
+    for (int jp = 0; jp < panels; ++jp) {
+      const int cols = std::min(kNr, nc - jp * kNr);
+      const __mmask16 m0 = column_mask(cols), m1 = column_mask(cols - 16);
+      const float* bp = bpack + static_cast<std::size_t>(jp) * kc * kNr;
+      for (int ir = 0; ir < mc; ir += kMr) {
+        const int mr = std::min(kMr, mc - ir);
+        float* c = y + static_cast<std::size_t>(i0 + ir) * ldy + jp * kNr;
+        if (pack_a) {
+          kKernels<true>[mr](kc, xpack + static_cast<std::size_t>(ir / kMr) * kc * kMr, kMr, bp, c,
+                             ldy, m0, m1, alpha, accumulate);
+        } else {
+          kKernels<false>[mr](kc, x + static_cast<std::size_t>(i0 + ir) * ldx, ldx, bp, c, ldy, m0,
+                              m1, alpha, accumulate);
+        }
+      }
+    }
+  }
+}
+
+// Loop order (GotoBLAS): column blocks of kNc, k blocks (B block packed once, in L3), then
+// multiply_block (x block packed, in L2).
 NEUROLENS_F32_TARGET void gemm_impl(GemmShape s, const float* x, int ldx, GemmRhs b, float* y,
                                     int ldy, float* bpack, float* xpack, float alpha,
                                     bool accumulate) {
   const int kc_block = k_block(s.inner);
   for (int c0 = 0; c0 < s.cols; c0 += kNc) {
     const int nc = std::min(kNc, s.cols - c0);
-    const int panels = (nc + kNr - 1) / kNr;
     for (int k0 = 0; k0 < s.inner; k0 += kc_block) {
       const int kc = std::min(kc_block, s.inner - k0);
       pack_b(b, k0, kc, c0, nc, bpack);
-      const bool acc = accumulate || k0 > 0;
-      for (int i0 = 0; i0 < s.rows; i0 += kMc) {
-        const int mc = std::min(kMc, s.rows - i0);
-        for (int ir = 0; ir < mc; ir += kMr) {
-          pack_x(x + static_cast<std::size_t>(i0 + ir) * ldx + k0, ldx, std::min(kMr, mc - ir), kc,
-                 xpack + static_cast<std::size_t>(ir / kMr) * kc * kMr);
-        }
-        for (int jp = 0; jp < panels; ++jp) {
-          const int cols = std::min(kNr, nc - jp * kNr);
-          const __mmask16 m0 = column_mask(cols), m1 = column_mask(cols - 16);
-          const float* bp = bpack + static_cast<std::size_t>(jp) * kc * kNr;
-          for (int ir = 0; ir < mc; ir += kMr) {
-            const int mr = std::min(kMr, mc - ir);
-            float* c = y + static_cast<std::size_t>(i0 + ir) * ldy + c0 + jp * kNr;
-            kKernels[mr](kc, xpack + static_cast<std::size_t>(ir / kMr) * kc * kMr, bp, c, ldy, m0,
-                         m1, alpha, acc);
-          }
-        }
-      }
+      multiply_block(s.rows, nc, kc, x + k0, ldx, bpack, y + c0, ldy, xpack, alpha,
+                     accumulate || k0 > 0);
     }
   }
 }
@@ -226,6 +256,67 @@ std::size_t gemm_f32_scratch_size(GemmShape s) {
   const std::size_t x_floats =
       round_up(static_cast<std::size_t>(std::min(s.rows, kMc)), kMr) * std::min(s.inner, kKc);
   return b_pack_floats(s) + x_floats + kAlign;
+}
+
+bool gemm_f32_packed_supported(int inner) {
+  return f32_avx512_supported() && inner >= 1 && inner <= kGemmPackedMaxInner;
+}
+
+std::size_t gemm_f32_packed_rhs_size(int inner, int cols) {
+  if (inner <= 0 || cols <= 0) return 0;
+  return static_cast<std::size_t>(inner) * round_up(static_cast<std::size_t>(cols), kNr);
+}
+
+void gemm_f32_pack_rhs(int inner, int cols, GemmRhs b, std::span<float> dst) {
+  const char* context = "gemm_f32_pack_rhs";
+  if (!gemm_f32_packed_supported(inner)) {
+    throw Error(context,
+                "inner size " + std::to_string(inner) + " on this CPU (needs AVX-512F and 1.." +
+                    std::to_string(kGemmPackedMaxInner) + ")",
+                "check gemm_f32_packed_supported and use gemm_f32 otherwise");
+  }
+  check_args(context, {1, cols, inner}, b.data, inner, b, dst.data(), cols);
+  if (dst.size() < gemm_f32_packed_rhs_size(inner, cols) ||
+      reinterpret_cast<std::uintptr_t>(dst.data()) % 64 != 0) {
+    throw Error(context, "destination too small or not 64-byte aligned",
+                "size it with gemm_f32_packed_rhs_size");
+  }
+#ifdef NEUROLENS_F32_X86
+  pack_b(b, 0, inner, 0, cols, dst.data());
+#endif
+}
+
+void gemm_f32_packed(GemmShape s, const float* x, int ldx, std::span<const float> packed,
+                     int packed_cols, int col0, float* y, int ldy, std::span<float> scratch,
+                     float alpha, bool accumulate) {
+  const char* context = "gemm_f32_packed";
+  if (!gemm_f32_packed_supported(s.inner)) {
+    throw Error(context, "inner size " + std::to_string(s.inner) + " on this CPU",
+                "check gemm_f32_packed_supported and use gemm_f32 otherwise");
+  }
+  if (col0 < 0 || col0 % kNr != 0 || s.cols < 0 || col0 + s.cols > packed_cols ||
+      packed.size() < gemm_f32_packed_rhs_size(s.inner, packed_cols)) {
+    throw Error(context,
+                "columns " + std::to_string(col0) + ".." + std::to_string(col0 + s.cols) +
+                    " of a packed matrix of " + std::to_string(packed_cols) + " columns",
+                "start at a multiple of 32 inside the packed columns");
+  }
+  check_args(context, s, x, ldx, {packed.data(), s.cols, false}, y, ldy);
+  if (s.rows == 0 || s.cols == 0) return;
+  const std::size_t need = gemm_f32_scratch_size(s);
+  if (scratch.size() < need) {
+    throw Error(
+        context,
+        "scratch of " + std::to_string(scratch.size()) + " floats, needs " + std::to_string(need),
+        "size it with gemm_f32_scratch_size");
+  }
+#ifdef NEUROLENS_F32_X86
+  const auto addr = reinterpret_cast<std::uintptr_t>(scratch.data());
+  float* xpack = reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
+  multiply_block(s.rows, s.cols, s.inner, x, ldx,
+                 packed.data() + static_cast<std::size_t>(col0) * s.inner, y, ldy, xpack, alpha,
+                 accumulate);
+#endif
 }
 
 void gemm_f32_blas(GemmShape s, const float* x, int ldx, GemmRhs b, float* y, int ldy, float alpha,

@@ -43,6 +43,28 @@ std::size_t gemm_f32_scratch_size(GemmShape shape);
 void gemm_f32(GemmShape shape, const float* x, int ldx, GemmRhs b, float* y, int ldy,
               std::span<float> scratch, float alpha = 1.0f, bool accumulate = false);
 
+// Most inner size (rows of B) of a right-hand side packed once with gemm_f32_pack_rhs.
+inline constexpr int kGemmPackedMaxInner = 384;
+
+// True when gemm_f32_pack_rhs / gemm_f32_packed run for this inner size (AVX-512F CPU and
+// inner <= kGemmPackedMaxInner); otherwise use gemm_f32.
+bool gemm_f32_packed_supported(int inner);
+
+// Floats of B[inner, cols] packed in panels of 32 columns (the last panel zero padded).
+std::size_t gemm_f32_packed_rhs_size(int inner, int cols);
+
+// Packs B[inner, cols] once for several gemm_f32_packed calls (attention: one head's keys,
+// reused by every query tile). dst: at least gemm_f32_packed_rhs_size floats, 64-byte aligned.
+// Throws neurolens::Error unless gemm_f32_packed_supported(inner), or on bad sizes.
+void gemm_f32_pack_rhs(int inner, int cols, GemmRhs b, std::span<float> dst);
+
+// y[rows, cols] = alpha * x[rows, inner] * B[:, col0 : col0 + cols] (+ y), B packed by
+// gemm_f32_pack_rhs(inner, packed_cols, ...); col0 a multiple of 32, col0 + cols <= packed_cols;
+// scratch as for gemm_f32 of the same shape. Same results as gemm_f32 on the unpacked B.
+void gemm_f32_packed(GemmShape shape, const float* x, int ldx, std::span<const float> packed,
+                     int packed_cols, int col0, float* y, int ldy, std::span<float> scratch,
+                     float alpha = 1.0f, bool accumulate = false);
+
 // The same product always through cblas_sgemm (the reference the kernel is tested against).
 void gemm_f32_blas(GemmShape shape, const float* x, int ldx, GemmRhs b, float* y, int ldy,
                    float alpha = 1.0f, bool accumulate = false);

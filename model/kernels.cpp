@@ -308,32 +308,65 @@ void masked_softmax(std::span<float> scores, int rows, int cols, int ld, int q0,
   }
 }
 
+namespace {
+
+std::size_t round_up16(std::size_t n) {
+  return (n + 15) / 16 * 16;
+}
+
+// The keys of a head packed once (gemm_f32_pack_rhs): dh x T rounded to 32 columns.
+std::size_t packed_keys_size(int seq_len, int head_dim) {
+  return gemm_f32_packed_supported(head_dim)
+             ? round_up16(gemm_f32_packed_rhs_size(head_dim, seq_len)) + 16
+             : 0;
+}
+
+}  // namespace
+
 std::size_t attention_scratch_size(int seq_len, int head_dim) {
   const int rows = std::min(seq_len, kAttentionBlock);
   const std::size_t tile = static_cast<std::size_t>(kAttentionBlock) * seq_len;
   const std::size_t gemm = std::max(gemm_f32_scratch_size({rows, seq_len, head_dim}),
                                     gemm_f32_scratch_size({rows, head_dim, seq_len}));
-  return (tile + 15) / 16 * 16 + gemm;
+  return round_up16(tile) + packed_keys_size(seq_len, head_dim) + gemm;
 }
 
 void attention_head(const float* q, const float* k, const float* v, int ld_qkv, float* z, int ld_z,
                     int seq_len, int head_dim, float scale, int window, std::span<float> scratch) {
-  const std::size_t tile = static_cast<std::size_t>(kAttentionBlock) * seq_len;
   assert(scratch.size() >= attention_scratch_size(seq_len, head_dim));
-  const std::span<float> gemm_scratch = scratch.subspan((tile + 15) / 16 * 16);
+  float* s = scratch.data();
+  std::span<float> rest =
+      scratch.subspan(round_up16(static_cast<std::size_t>(kAttentionBlock) * seq_len));
+  // With the AVX-512 kernel the head's keys are packed once for all query tiles, and each tile
+  // starts at a multiple of 32 keys (local windows: the extra keys get probability 0).
+  const bool packed_keys = gemm_f32_packed_supported(head_dim);
+  std::span<float> keys;
+  if (packed_keys) {
+    const std::size_t size = packed_keys_size(seq_len, head_dim);
+    const auto addr = reinterpret_cast<std::uintptr_t>(rest.data());
+    const std::size_t skip = ((addr + 63) & ~std::uintptr_t{63}) - addr;
+    keys = rest.subspan(skip / sizeof(float), size - 16);
+    rest = rest.subspan(size);
+    gemm_f32_pack_rhs(head_dim, seq_len, {k, ld_qkv, true}, keys);
+  }
   for (int q0 = 0; q0 < seq_len; q0 += kAttentionBlock) {
     const int q1 = std::min(seq_len, q0 + kAttentionBlock);
     const int rows = q1 - q0;
-    const auto [k0, k1] = attention_key_range(q0, q1, window);
+    auto [k0, k1] = attention_key_range(q0, q1, window);
+    if (packed_keys) k0 = k0 / 32 * 32;
     const int nk = k1 - k0;
-    float* s = scratch.data();
     // S[rows, nk] = scale * Q[q0:q1] K[k0:k1]^T
-    gemm_f32({rows, nk, head_dim}, q + static_cast<std::size_t>(q0) * ld_qkv, ld_qkv,
-             {k + static_cast<std::size_t>(k0) * ld_qkv, ld_qkv, true}, s, nk, gemm_scratch, scale);
+    const float* q_tile = q + static_cast<std::size_t>(q0) * ld_qkv;
+    if (packed_keys) {
+      gemm_f32_packed({rows, nk, head_dim}, q_tile, ld_qkv, keys, seq_len, k0, s, nk, rest, scale);
+    } else {
+      gemm_f32({rows, nk, head_dim}, q_tile, ld_qkv,
+               {k + static_cast<std::size_t>(k0) * ld_qkv, ld_qkv, true}, s, nk, rest, scale);
+    }
     masked_softmax(scratch, rows, nk, nk, q0, k0, window);
     // Z[q0:q1] = P V[k0:k1]
     gemm_f32({rows, head_dim, nk}, s, nk, {v + static_cast<std::size_t>(k0) * ld_qkv, ld_qkv},
-             z + static_cast<std::size_t>(q0) * ld_z, ld_z, gemm_scratch);
+             z + static_cast<std::size_t>(q0) * ld_z, ld_z, rest);
   }
 }
 

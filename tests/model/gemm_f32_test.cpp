@@ -1,7 +1,8 @@
 // The fp32 GEMM (model/gemm_f32.hpp) against a double-precision reference: both right-hand
 // layouts, alpha and accumulate, padded leading dimensions, every microkernel row count, column
 // counts around the 16 / 32 panel edges, K split into several blocks, more than one 4096-column
-// block; row independence (a row's result does not depend on the other rows); argument errors.
+// block; a right-hand side packed once (attention keys) against the unpacked product; row
+// independence (a row's result does not depend on the other rows); argument errors.
 // On CPUs without AVX-512F the same checks exercise the cblas_sgemm fallback.
 #include "model/gemm_f32.hpp"
 
@@ -9,9 +10,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <random>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/error.hpp"
@@ -148,6 +152,42 @@ TEST(GemmF32, RowsAreIndependentOfTheOtherRows) {
       ASSERT_EQ(one[j], all[static_cast<std::size_t>(i) * cols + j]) << "row " << i << " col " << j;
     }
   }
+}
+
+TEST(GemmF32, PackedRhsGivesTheSameResultsAsUnpacked) {
+  // Attention keys [T, dh] packed once as B = K^T, then column slices from multiples of 32.
+  const int t = 300, dh = 40, rows = 29;
+  if (!gemm_f32_packed_supported(dh)) GTEST_SKIP() << "no AVX-512F: gemm_f32_packed unused";
+  std::mt19937 rng(17);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int ld = dh + 8;
+  std::vector<float> keys(static_cast<std::size_t>(t) * ld), x(static_cast<std::size_t>(rows) * dh);
+  for (float& v : keys) v = nd(rng);
+  for (float& v : x) v = nd(rng);
+  std::vector<float> storage(gemm_f32_packed_rhs_size(dh, t) + 16);
+  const auto addr = reinterpret_cast<std::uintptr_t>(storage.data());
+  const std::size_t skip = (((addr + 63) & ~std::uintptr_t{63}) - addr) / sizeof(float);
+  const std::span<float> packed = std::span(storage).subspan(skip, storage.size() - 16);
+  gemm_f32_pack_rhs(dh, t, {keys.data(), ld, true}, packed);
+  std::vector<float> scratch(gemm_f32_scratch_size({rows, t, dh}));
+  for (const auto& [col0, cols] : {std::pair{0, 300}, std::pair{32, 268}, std::pair{96, 40},
+                                   std::pair{288, 12}, std::pair{0, 1}}) {
+    std::vector<float> got(static_cast<std::size_t>(rows) * cols), want(got.size());
+    gemm_f32_packed({rows, cols, dh}, x.data(), dh, packed, t, col0, got.data(), cols, scratch,
+                    0.5f);
+    gemm_f32({rows, cols, dh}, x.data(), dh,
+             {keys.data() + static_cast<std::size_t>(col0) * ld, ld, true}, want.data(), cols,
+             scratch, 0.5f);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << "columns from " << col0 << ", element " << i;
+    }
+  }
+  std::vector<float> y(64);
+  EXPECT_THROW(gemm_f32_packed({1, 8, dh}, x.data(), dh, packed, t, 16, y.data(), 8, scratch),
+               Error);  // not a multiple of 32
+  EXPECT_THROW(gemm_f32_packed({1, 40, dh}, x.data(), dh, packed, t, 288, y.data(), 40, scratch),
+               Error);  // past the packed columns
+  EXPECT_FALSE(gemm_f32_packed_supported(kGemmPackedMaxInner + 1));
 }
 
 TEST(GemmF32, ScratchSizeNeverShrinksAsTheShapeGrows) {
