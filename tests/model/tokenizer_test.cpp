@@ -289,12 +289,43 @@ TEST(TokenizerLoad, MalformedVocabJson) {
   expect_load_error(dir.write("v4.json", "{\"a\": 0, \"b c\": 1}"), merges, "U+0020");
   expect_load_error(dir.write("v5.json", "{\"a\": 0, \"b\": 0}"), merges, "also used");
   expect_load_error(dir.write("v6.json", "{\"a\": 0, \"b\": 1}"), merges, "single byte 0x00");
-  expect_load_error(dir.write("v7.json", "{\"a\": 0, \"a\": 1}"), merges, "token \"a\": appears twice");
+  expect_load_error(dir.write("v7.json", "{\"a\": 0, \"a\": 1}"), merges,
+                    "token \"a\": appears twice");
   expect_load_error(dir.write("v8.json", "{\"a\": {\"b\": 1}}"), merges, "token \"a\"");
   expect_load_error(dir.write("v9.json", "{\"a\": 1.5}"), merges, "1.5");
   expect_load_error(dir.write("v10.json", "{\"a\": 1e999}"), merges, "v10.json");
   expect_load_error(dir.write("v11.json", "{\"a\": -3}"), merges, "-3");
   expect_load_error(dir.write("v12.json", "{}"), merges, "non-empty JSON object");
+}
+
+TEST(TokenizerLoad, EscapedPrettyAndCompactVocabulariesLoadAlike) {
+  // The same vocabulary written compact (raw UTF-8), pretty-printed, and with every non-ASCII
+  // symbol as a \uXXXX escape: the fast scanner and the JSON parser fallback must agree.
+  TempDir dir;
+  nlohmann::json j = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) j[byte_symbol(static_cast<unsigned char>(b))] = b;
+  const std::vector<std::string> extra = {" t", " th", " the", "he", " \"q\"", "\\", "\xc3\xa9"};
+  for (size_t i = 0; i < extra.size(); ++i) j[symbols(extra[i])] = 256 + i;
+  const auto merges =
+      dir.write("merges.txt", "#version: 0.2\n" + symbols(" ") + " t\n" + symbols(" t") + " h\n" +
+                                  symbols(" th") + " e\nh e\n");
+  const std::string text = "the \"quoted\" path \\ caf\xc3\xa9, then the end";
+  const Tokenizer compact = Tokenizer::load(dir.write("compact.json", j.dump()), merges);
+  const std::vector<int32_t> want = compact.encode(text);
+  for (const auto& [name, json] : {std::pair<std::string, std::string>{"pretty.json", j.dump(2)},
+                                   {"escaped.json", j.dump(-1, ' ', /*ensure_ascii=*/true)},
+                                   {"spaced.json", "\r\n\t " + j.dump(1, '\t', true) + " \n"}}) {
+    const Tokenizer t = Tokenizer::load(dir.write(name, json), merges);
+    EXPECT_EQ(t.encode(text), want) << name;
+    EXPECT_EQ(t.vocab_size(), compact.vocab_size()) << name;
+    EXPECT_EQ(t.decode(want), text) << name;
+  }
+  // Escapes the scanner decodes or hands to the parser: a surrogate pair is one code point (not
+  // a GPT-2 byte symbol), a lone surrogate and trailing data are JSON errors.
+  expect_load_error(dir.write("pair.json", "{\"\\ud83d\\ude00\": 0}"), merges, "U+1F600");
+  expect_load_error(dir.write("lone.json", "{\"\\ud83d\": 0}"), merges, "not valid JSON");
+  expect_load_error(dir.write("trail.json", j.dump() + " x"), merges, "not valid JSON");
+  expect_load_error(dir.write("zero.json", "{\"a\": 01}"), merges, "not valid JSON");
 }
 
 TEST(TokenizerLoad, MalformedMergesTxt) {
