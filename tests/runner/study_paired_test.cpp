@@ -54,7 +54,7 @@ class PairedStudy : public ::testing::Test {
   }
 
   static CommandResult run(const std::string& args, int ranks = 0) {
-    return run_command(test::neurolens_command(ranks, "run " + args), dir_ / "run.log");
+    return test::run_neurolens(dir_, "run " + args, ranks);
   }
 
   static fs::path dir_;

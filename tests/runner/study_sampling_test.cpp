@@ -24,7 +24,7 @@ using test::CommandResult;
 fs::path g_dir;
 
 CommandResult run(const std::string& args, int ranks = 0) {
-  return test::run_command(test::neurolens_command(ranks, args), g_dir / "command.log");
+  return test::run_neurolens(g_dir, args, ranks);
 }
 
 std::vector<int64_t> read_i64(const fs::path& file, const std::string& path) {
@@ -48,8 +48,7 @@ class SamplingStudy : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(g_dir); }
 
   static std::string job(const std::string& model, const fs::path& out) {
-    return "run " + (g_dir / "job.ini").string() + " --model=" + (g_dir / model).string() +
-           " --output=" + out.string() + " --overwrite";
+    return test::study_job_args(g_dir, model, out);
   }
 };
 
