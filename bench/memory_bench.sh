@@ -6,8 +6,9 @@
 # file-backed pages: they count in every rank's Rss once touched, but are the same page-cache
 # pages on a node (Shared_*, and Pss charges each rank 1/R of them).
 # Bound checked: weights + 2 x one batch's working set, where the working set is the forward
-# workspace (4 B x T (6 D + F) + 4 B x 128 T) plus the captures (4 B x T x K, K = the analysed
-# neurons), as `neurolens run --dry-run` computes it ("memory/rank" line).
+# pass's private memory (workspace and GEMM scratch: ForwardPass::private_bytes_for) plus the
+# captures (4 B x T x K, K = the analysed neurons), as `neurolens run --dry-run` computes it
+# ("memory/rank" line).
 # usage: bench/memory_bench.sh BUILD_DIR JOB.ini RANKS [--key=value ...]   (appends to bench/results/memory.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."

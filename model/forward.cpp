@@ -1,6 +1,7 @@
 #include "model/forward.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -71,6 +72,30 @@ void check_point(const HookPoint& p, const ModelConfig& cfg) {
                     "the model has " + std::to_string(n_layers) + " layers");
       }
   }
+}
+
+// Float counts of the workspace views, in the order resid, ln, qkv, z, tmp, mlp, attention
+// scratch (n = max_batch * max_seq_len rows).
+std::array<std::size_t, 7> workspace_sizes(const ModelConfig& cfg, std::size_t n, int max_seq_len) {
+  const auto d = static_cast<std::size_t>(cfg.d_model);
+  return {n * d,
+          n * d,
+          n * 3 * d,
+          n * d,
+          n * d,
+          n * static_cast<std::size_t>(cfg.d_mlp),
+          attention_scratch_size(max_seq_len, cfg.head_dim())};
+}
+
+// gemm_f32 scratch (floats) of the fp32 weight GEMMs on `rows` rows.
+std::size_t fp32_gemm_scratch(const ModelConfig& cfg, int rows) {
+  const int d = cfg.d_model, f = cfg.d_mlp;
+  std::size_t size = 0;
+  for (const GemmShape shape : {GemmShape{rows, 3 * d, d}, GemmShape{rows, d, d},
+                                GemmShape{rows, f, d}, GemmShape{rows, d, f}}) {
+    size = std::max(size, gemm_f32_scratch_size(shape));
+  }
+  return size;
 }
 
 }  // namespace
@@ -158,9 +183,8 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
   fused_qkv_ = std::all_of(model.weights.blocks.begin(), model.weights.blocks.end(),
                            [&](const BlockWeights& b) { return is_fused_qkv(b, d); });
   const std::size_t n = static_cast<std::size_t>(max_batch) * max_seq_len;
-  scores_size_ = attention_scratch_size(max_seq_len, cfg.head_dim());
-  const std::size_t sizes[] = {
-      n * d, n * d, n * 3 * d, n * d, n * d, n * static_cast<std::size_t>(cfg.d_mlp), scores_size_};
+  const std::array<std::size_t, 7> sizes = workspace_sizes(cfg, n, max_seq_len);
+  scores_size_ = sizes[6];
   std::size_t total = 0;
   for (std::size_t s : sizes) total += round_up(s);
   workspace_.reset(
@@ -171,13 +195,8 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
     *views[i] = p;
     p += round_up(sizes[i]);
   }
-  if (precision == Precision::Fp32) {
-    const int rows = static_cast<int>(n), f = cfg.d_mlp;
-    for (const GemmShape shape : {GemmShape{rows, 3 * d, d}, GemmShape{rows, d, d},
-                                  GemmShape{rows, f, d}, GemmShape{rows, d, f}}) {
-      gemm_scratch_.resize(std::max(gemm_scratch_.size(), gemm_f32_scratch_size(shape)));
-    }
-  }
+  if (precision == Precision::Fp32)
+    gemm_scratch_.resize(fp32_gemm_scratch(cfg, static_cast<int>(n)));
   if (precision == Precision::Bf16) {
     if (!bf16_compute_supported()) {
       throw Error("ForwardPass " + model.dir.string(),
@@ -185,18 +204,15 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
                   "this CPU has no AVX512_BF16",
                   "use compute = fp32");
     }
-    std::size_t scratch = 0;
     packed_.reserve(model.weights.blocks.size());
     for (const BlockWeights& b : model.weights.blocks) {
       const Linear qkv[] = {b.q, b.k, b.v};
-      PackedBlock& pb =
-          packed_.emplace_back(PackedBlock{PackedBf16Matrix(qkv), PackedBf16Matrix(b.attn_out),
-                                           PackedBf16Matrix(b.fc), PackedBf16Matrix(b.proj)});
-      for (const PackedBf16Matrix* m : {&pb.qkv, &pb.attn_out, &pb.fc, &pb.proj}) {
-        scratch = std::max(scratch, gemm_bf16_scratch_size(*m, static_cast<int>(n)));
-      }
+      packed_.emplace_back(PackedBlock{PackedBf16Matrix(qkv), PackedBf16Matrix(b.attn_out),
+                                       PackedBf16Matrix(b.fc), PackedBf16Matrix(b.proj)});
     }
-    bf16_scratch_.resize(scratch);
+    // Inputs are D wide (q/k/v, attn out, c_fc) or F wide (c_proj).
+    bf16_scratch_.resize(std::max(gemm_bf16_scratch_size(d, static_cast<int>(n)),
+                                  gemm_bf16_scratch_size(cfg.d_mlp, static_cast<int>(n))));
   }
 }
 
@@ -204,6 +220,32 @@ std::size_t ForwardPass::packed_bytes() const {
   std::size_t bytes = 0;
   for (const PackedBlock& pb : packed_) {
     bytes += pb.qkv.bytes() + pb.attn_out.bytes() + pb.fc.bytes() + pb.proj.bytes();
+  }
+  return bytes;
+}
+
+std::size_t ForwardPass::packed_bytes_for(const ModelConfig& cfg, Precision precision) {
+  if (precision != Precision::Bf16) return 0;
+  const int d = cfg.d_model, f = cfg.d_mlp;
+  const std::size_t per_block =
+      PackedBf16Matrix::bytes_for(d, 3 * d) + PackedBf16Matrix::bytes_for(d, d) +
+      PackedBf16Matrix::bytes_for(d, f) + PackedBf16Matrix::bytes_for(f, d);
+  return per_block * static_cast<std::size_t>(cfg.n_layers);
+}
+
+std::size_t ForwardPass::private_bytes_for(const ModelConfig& cfg, int max_batch, int max_seq_len,
+                                           Precision precision) {
+  const std::size_t n = static_cast<std::size_t>(std::max(max_batch, 1)) * std::max(max_seq_len, 1);
+  std::size_t floats = 0;
+  for (std::size_t s : workspace_sizes(cfg, n, max_seq_len)) floats += round_up(s);
+  std::size_t bytes = floats * sizeof(float);
+  if (precision == Precision::Fp32) {
+    bytes += fp32_gemm_scratch(cfg, static_cast<int>(n)) * sizeof(float);
+  } else {
+    bytes += packed_bytes_for(cfg, precision) +
+             std::max(gemm_bf16_scratch_size(cfg.d_model, static_cast<int>(n)),
+                      gemm_bf16_scratch_size(cfg.d_mlp, static_cast<int>(n))) *
+                 sizeof(std::uint16_t);
   }
   return bytes;
 }

@@ -68,6 +68,11 @@ class ForwardPass {
   Precision precision() const { return precision_; }
   // Bytes of the bf16 packed weights this pass owns (0 for Fp32).
   std::size_t packed_bytes() const;
+  // Without constructing a pass (e.g. for --dry-run estimates): the packed_bytes() and the
+  // private bytes (workspace, GEMM scratch and packed weights) a pass of this size allocates.
+  static std::size_t packed_bytes_for(const ModelConfig& cfg, Precision precision);
+  static std::size_t private_bytes_for(const ModelConfig& cfg, int max_batch, int max_seq_len,
+                                       Precision precision);
 
  private:
   struct FreeDeleter {
@@ -94,13 +99,13 @@ class ForwardPass {
   std::vector<float> gemm_scratch_;          // gemm_f32 scratch of the weight layers, Fp32 only
   std::unique_ptr<float[], FreeDeleter> workspace_;
   // Views into workspace_ (sizes for max_batch * max_seq_len rows).
-  float* resid_ = nullptr;    // [N, D]
-  float* ln_ = nullptr;       // [N, D]
-  float* qkv_ = nullptr;      // [N, 3D]  q | k | v, heads concatenated in each
-  float* z_ = nullptr;        // [N, D]
-  float* tmp_ = nullptr;      // [N, D]   attn_out / mlp_out
-  float* mlp_ = nullptr;      // [N, F]
-  float* scores_ = nullptr;   // attention_head scratch: [kAttentionBlock, T] + gemm_f32
+  float* resid_ = nullptr;   // [N, D]
+  float* ln_ = nullptr;      // [N, D]
+  float* qkv_ = nullptr;     // [N, 3D]  q | k | v, heads concatenated in each
+  float* z_ = nullptr;       // [N, D]
+  float* tmp_ = nullptr;     // [N, D]   attn_out / mlp_out
+  float* mlp_ = nullptr;     // [N, F]
+  float* scores_ = nullptr;  // attention_head scratch: [kAttentionBlock, T] + gemm_f32
   std::size_t scores_size_ = 0;
 };
 

@@ -236,9 +236,20 @@ PackedBf16Matrix::PackedBf16Matrix(std::span<const Linear> parts) {
   }
 }
 
+std::size_t PackedBf16Matrix::bytes_for(int in, int out) {
+  if (in < 1 || out < 1) return 0;
+  const std::size_t pairs = (static_cast<std::size_t>(in) + 1) / 2;
+  const std::size_t panels = (static_cast<std::size_t>(out) + kNr - 1) / kNr;
+  return pairs * 2 * kNr * panels * sizeof(std::uint16_t);
+}
+
 std::size_t gemm_bf16_scratch_size(const PackedBf16Matrix& w, int rows) {
+  return gemm_bf16_scratch_size(w.in(), rows);
+}
+
+std::size_t gemm_bf16_scratch_size(int in, int rows) {
   const std::size_t mc = (static_cast<std::size_t>(std::clamp(rows, 1, kMc)) + kMr - 1) / kMr * kMr;
-  const std::size_t kp = (static_cast<std::size_t>(k_block(std::max(w.in(), 1))) + 1) / 2;
+  const std::size_t kp = (static_cast<std::size_t>(k_block(std::max(in, 1))) + 1) / 2;
   return mc * kp * 2 + kAlignElems;
 }
 

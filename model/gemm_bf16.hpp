@@ -49,6 +49,8 @@ class PackedBf16Matrix {
   int panels() const { return (out_ + kBf16PanelCols - 1) / kBf16PanelCols; }
   int pairs() const { return (in_ + 1) / 2; }  // k-pairs per panel
   std::size_t bytes() const { return size_ * sizeof(std::uint16_t); }
+  // bytes() of a matrix packed from an [in, out] weight (panels padded), without packing it.
+  static std::size_t bytes_for(int in, int out);
   // Panel j: pairs() * 64 values, 64-byte aligned.
   const std::uint16_t* panel(int j) const {
     return data_.get() + static_cast<std::size_t>(j) * pairs() * 2 * kBf16PanelCols;
@@ -68,6 +70,8 @@ class PackedBf16Matrix {
 // of x (at most 96 rows x 1024 columns, about 192 KiB) plus alignment slack; the same for any
 // rows >= 96.
 std::size_t gemm_bf16_scratch_size(const PackedBf16Matrix& w, int rows);
+// The same for a packed weight with `in` inputs (before packing it).
+std::size_t gemm_bf16_scratch_size(int in, int rows);
 
 // y[rows, out] = bf16(x)[rows, in] * W with fp32 accumulation; no bias (the caller adds it).
 // x rows are ldx floats apart (ldx >= in), y rows ldy floats apart (ldy >= out); y is

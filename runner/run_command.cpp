@@ -95,15 +95,14 @@ void print_plan(const RunContext& ctx, const Study& study, const Plan& plan) {
     if (entry.path().extension() == ".safetensors") weights += static_cast<double>(entry.file_size());
   }
   const auto& c = ctx.model.config;
-  const double workspace = 4.0 * B * T * (6.0 * c.d_model + c.d_mlp) + 4.0 * 128 * T;
+  const model::Precision precision = forward_precision(ctx.job);
+  // compute = bf16: each rank packs the block weights as bf16 (private memory, 2 bytes each).
+  const auto packed = static_cast<double>(model::ForwardPass::packed_bytes_for(c, precision));
+  const double workspace =
+      static_cast<double>(model::ForwardPass::private_bytes_for(c, B, T, precision)) - packed;
   double capture = 0;
   for (const SiteSpace& s : ctx.sites) capture += 4.0 * B * T * static_cast<double>(s.neurons());
   const double extra = study.extra_memory(ctx, plan);
-  // compute = bf16: each rank packs the block weights as bf16 (private memory, 2 bytes each).
-  const double packed = ctx.job.compute == Compute::Bf16
-                            ? 2.0 * c.n_layers *
-                                  (4.0 * c.d_model * c.d_model + 2.0 * c.d_model * c.d_mlp)
-                            : 0.0;
   std::printf("plan for study '%s' (%s)\n", study_name(ctx.job.study).c_str(),
               ctx.job.file.empty() ? "command line" : ctx.job.file.string().c_str());
   std::printf("  model        %s (%s, %d layers, d_model %d, d_mlp %d)\n",

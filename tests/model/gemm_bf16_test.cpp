@@ -289,6 +289,11 @@ TEST_P(Bf16Forward, EveryHookPointIsCloseToFp32) {
   ForwardPass bf16(m, batch, seq_len, Precision::Bf16);
   EXPECT_EQ(bf16.precision(), Precision::Bf16);
   EXPECT_GT(bf16.packed_bytes(), 0u);
+  // The dry run's estimate without packing: exactly what the pass packed.
+  EXPECT_EQ(ForwardPass::packed_bytes_for(m.config, Precision::Bf16), bf16.packed_bytes());
+  EXPECT_EQ(ForwardPass::packed_bytes_for(m.config, Precision::Fp32), 0u);
+  EXPECT_GT(ForwardPass::private_bytes_for(m.config, batch, seq_len, Precision::Bf16),
+            bf16.packed_bytes());
   const auto a = capture_all(fp32, m, tokens, batch, seq_len);
   const auto a2 = capture_all(explicit_fp32, m, tokens, batch, seq_len);
   const auto b = capture_all(bf16, m, tokens, batch, seq_len);
