@@ -1,13 +1,15 @@
 // gemm_f32 — the fp32 GEMM of the forward pass (weight layers and attention tiles).
 // Owns: y = alpha * x * B (+ y), x row-major, B either [K, N] row-major ("Conv1D" layout) or
 // [N, K] row-major (transposed: nn.Linear weights, attention keys). On CPUs with AVX-512F it is
-// our own kernel: B packed per call into 32-column panels of a K block, x into 12-row slivers,
-// a 12 x 32 register-blocked FMA microkernel (GotoBLAS loop order), all in caller scratch; it
-// uses the full 512-bit width that an OpenBLAS pinned to an AVX2 core type leaves idle.
-// Elsewhere it calls cblas_sgemm. Results match sgemm to fp32 rounding (summation order differs).
+// our own kernel: B packed per call into 32-column panels of a K block (or once, for several
+// calls: gemm_f32_pack_rhs / gemm_f32_packed), x into 12-row slivers (read in place when there
+// are at most two panels), a 12 x 32 register-blocked FMA microkernel (GotoBLAS loop order), all
+// in caller scratch; it uses the full 512-bit width that an OpenBLAS pinned to an AVX2 core type
+// leaves idle. Elsewhere it calls cblas_sgemm. Results match sgemm to fp32 rounding (summation
+// order differs); a row's result never depends on the other rows.
 // Legend: N rows of x and y (B*T), K = inner size, M = columns of y.
 // Example:
-//   std::vector<float> scratch(gemm_f32_scratch_size(n, f, d));
+//   std::vector<float> scratch(gemm_f32_scratch_size({n, f, d}));
 //   gemm_f32({n, f, d}, x, d, {w_fc, f, false}, y, f, scratch);   // y[N, F] = x[N, D] W[D, F]
 #pragma once
 
