@@ -237,6 +237,21 @@ void check_args(const char* context, GemmShape s, const float* x, int ldx, GemmR
   }
 }
 
+#ifdef NEUROLENS_F32_X86
+// The 64-byte aligned start of caller scratch, checked to hold gemm_f32_scratch_size(s) floats.
+float* aligned_scratch(const char* context, GemmShape s, std::span<float> scratch) {
+  const std::size_t need = gemm_f32_scratch_size(s);
+  if (scratch.size() < need) {
+    throw Error(
+        context,
+        "scratch of " + std::to_string(scratch.size()) + " floats, needs " + std::to_string(need),
+        "size it with gemm_f32_scratch_size");
+  }
+  const auto addr = reinterpret_cast<std::uintptr_t>(scratch.data());
+  return reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
+}
+#endif
+
 }  // namespace
 
 bool f32_avx512_supported() {
@@ -303,16 +318,8 @@ void gemm_f32_packed(GemmShape s, const float* x, int ldx, std::span<const float
   }
   check_args(context, s, x, ldx, {packed.data(), s.cols, false}, y, ldy);
   if (s.rows == 0 || s.cols == 0) return;
-  const std::size_t need = gemm_f32_scratch_size(s);
-  if (scratch.size() < need) {
-    throw Error(
-        context,
-        "scratch of " + std::to_string(scratch.size()) + " floats, needs " + std::to_string(need),
-        "size it with gemm_f32_scratch_size");
-  }
 #ifdef NEUROLENS_F32_X86
-  const auto addr = reinterpret_cast<std::uintptr_t>(scratch.data());
-  float* xpack = reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
+  float* xpack = aligned_scratch(context, s, scratch);
   multiply_block(s.rows, s.cols, s.inner, x, ldx,
                  packed.data() + static_cast<std::size_t>(col0) * s.inner, y, ldy, xpack, alpha,
                  accumulate);
@@ -334,15 +341,7 @@ void gemm_f32(GemmShape s, const float* x, int ldx, GemmRhs b, float* y, int ldy
   if (s.rows == 0 || s.cols == 0) return;
 #ifdef NEUROLENS_F32_X86
   if (f32_avx512_supported() && s.inner > 0) {
-    const std::size_t need = gemm_f32_scratch_size(s);
-    if (scratch.size() < need) {
-      throw Error(
-          context,
-          "scratch of " + std::to_string(scratch.size()) + " floats, needs " + std::to_string(need),
-          "size it with gemm_f32_scratch_size");
-    }
-    const auto addr = reinterpret_cast<std::uintptr_t>(scratch.data());
-    float* bpack = reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
+    float* bpack = aligned_scratch(context, s, scratch);
     gemm_impl(s, x, ldx, b, y, ldy, bpack, bpack + b_pack_floats(s), alpha, accumulate);
     return;
   }

@@ -258,23 +258,6 @@ bool scan_vocab_fast(std::string_view text, std::vector<VocabSax::Entry>* entrie
     }
     return true;
   };
-  auto append_utf8 = [](uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  };
   auto read_string = [&](std::string* out) {
     if (i >= n || text[i] != '"') return false;
     ++i;
@@ -331,7 +314,7 @@ bool scan_vocab_fast(std::string_view text, std::vector<VocabSax::Entry>* entrie
             i += 6;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
-          append_utf8(cp, out);
+          append_utf8(static_cast<char32_t>(cp), out);
           break;
         }
         default:
