@@ -21,6 +21,7 @@
 #include "model/tokenizer.hpp"
 #include "runner/commands.hpp"
 #include "runner/engine.hpp"
+#include "runner/job.hpp"
 #include "runner/text_input.hpp"
 
 namespace neurolens::runner {
@@ -94,7 +95,7 @@ int run_capture(const Args& args) {
     po::store(po::command_line_parser(rest).options(options).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    throw Error("capture", e.what(), "run 'neurolens capture --help'");
+    throw Error("capture", program_options_error_text(e), "run 'neurolens capture --help'");
   }
   if (vm.count("help")) {
     std::cout << options << "\n";

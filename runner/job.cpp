@@ -28,8 +28,9 @@ const KeySpec kKeys[] = {
     {"corpus", "", "text file, directory or glob; JSON Lines (.jsonl); Brown corpus files"},
     {"corpus_format", "auto", "auto | text | jsonl | brown"},
     {"output", "", "results file, .h5 (required)"},
-    {"hooks", "mlp.hook_pre", "comma-separated layer-generic hook sites (mlp.hook_pre, "
-                              "hook_resid_post, attn.hook_q, hidden_states, ...)"},
+    {"hooks", "mlp.hook_pre",
+     "comma-separated layer-generic hook sites (mlp.hook_pre, "
+     "hook_resid_post, attn.hook_q, hidden_states, ...)"},
     {"layers", "all", "all | N | A-B | comma-separated list of those"},
     {"test", "", "welch | student | paired | logistic (default: the study's own)"},
     {"save_samples", "false", "also write the per-sample activations the tests used"},
@@ -40,14 +41,17 @@ const KeySpec kKeys[] = {
     {"max_tokens", "0", "stop reading the corpus after this many tokens (0: all)"},
     {"checkpoint_every", "300", "seconds between saved partial statistics (0: never)"},
     {"checkpoint", "", "checkpoint file (default: <output>.ckpt)"},
-    {"model_load", "mmap", "mmap (every rank maps the files) | broadcast (rank 0 reads them once, "
-                           "MPI_Bcast to one rank per node, node-shared memory)"},
+    {"model_load", "mmap",
+     "mmap (every rank maps the files) | broadcast (rank 0 reads them once, "
+     "MPI_Bcast to one rank per node, node-shared memory)"},
     {"compute", "fp32", "fp32 | bf16 (weight GEMMs in bfloat16 on CPUs with AVX512_BF16)"},
-    {"contrast.group_a", "not, never, cannot, can't, don't, won't, wasn't, isn't, didn't, "
-                         "doesn't, couldn't, wouldn't, shouldn't, no, nothing, nobody",
+    {"contrast.group_a",
+     "not, never, cannot, can't, don't, won't, wasn't, isn't, didn't, "
+     "doesn't, couldn't, wouldn't, shouldn't, no, nothing, nobody",
      "group a words (negations)"},
-    {"contrast.group_b", "can, could, may, will, would, should, must, might, shall, do, does, "
-                         "did, is, was, always, yes",
+    {"contrast.group_b",
+     "can, could, may, will, would, should, must, might, shall, do, does, "
+     "did, is, was, always, yes",
      "group b words (affirmations)"},
     {"contrast.context_before", "90", "tokens before the target in every window"},
     {"contrast.context_after", "10", "tokens after the target in every window"},
@@ -66,8 +70,9 @@ const KeySpec kKeys[] = {
     {"length.seq_len", "512", "tokens per sequence"},
     {"length.count_leading_space", "false", "count a token's leading space in its length"},
     {"length.bins", "64", "histogram bins"},
-    {"length.pack", "false", "cut sequences from the documents concatenated into one token stream "
-                             "(the original) instead of from each document"},
+    {"length.pack", "false",
+     "cut sequences from the documents concatenated into one token stream "
+     "(the original) instead of from each document"},
     {"logistic.sequences", "8", "sequences per batch (batch 1 fits, batch 2 tests)"},
     {"logistic.seq_len", "256", "tokens per sequence"},
     {"logistic.max_per_group", "220", "proper nouns and other tokens per batch, at most"},
@@ -124,8 +129,7 @@ class Values {
     const std::string& s = str(key);
     T value{};
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (ec != std::errc() || end != s.data() + s.size() || value < min_value ||
-        value > max_value) {
+    if (ec != std::errc() || end != s.data() + s.size() || value < min_value || value > max_value) {
       std::ostringstream range;
       range << "a number from " << min_value << " to " << max_value;
       throw Error(context(key), "'" + s + "' is not valid", "give " + range.str());
@@ -162,21 +166,30 @@ class Values {
 
 std::string study_name(StudyKind kind) {
   switch (kind) {
-    case StudyKind::Contrast: return "contrast";
-    case StudyKind::Paired: return "paired";
-    case StudyKind::Sampling: return "sampling";
-    case StudyKind::Length: return "length";
-    case StudyKind::Logistic: return "logistic";
+    case StudyKind::Contrast:
+      return "contrast";
+    case StudyKind::Paired:
+      return "paired";
+    case StudyKind::Sampling:
+      return "sampling";
+    case StudyKind::Length:
+      return "length";
+    case StudyKind::Logistic:
+      return "logistic";
   }
   return "?";
 }
 
 std::string test_name(TestKind kind) {
   switch (kind) {
-    case TestKind::Welch: return "welch";
-    case TestKind::Student: return "student";
-    case TestKind::Paired: return "paired";
-    case TestKind::Logistic: return "logistic";
+    case TestKind::Welch:
+      return "welch";
+    case TestKind::Student:
+      return "student";
+    case TestKind::Paired:
+      return "paired";
+    case TestKind::Logistic:
+      return "logistic";
   }
   return "?";
 }
@@ -191,8 +204,8 @@ std::string job_keys_help() {
 
 std::vector<int> parse_layers(const std::string& spec, int n, const std::string& key) {
   std::vector<int> out;
-  const std::string hint = "give all, N, A-B or a comma-separated list, with layers 0 to " +
-                           std::to_string(n - 1);
+  const std::string hint =
+      "give all, N, A-B or a comma-separated list, with layers 0 to " + std::to_string(n - 1);
   if (trim(spec) == "all") {
     for (int i = 0; i < n; ++i) out.push_back(i);
     return out;
@@ -204,9 +217,9 @@ std::vector<int> parse_layers(const std::string& spec, int n, const std::string&
       throw Error(key, "'" + s + "' is not a layer number", hint);
     }
     if (v < 0 || v >= n) {
-      throw Error(key, "layer " + s + " does not exist: the model has layers 0 to " +
-                           std::to_string(n - 1),
-                  hint);
+      throw Error(
+          key, "layer " + s + " does not exist: the model has layers 0 to " + std::to_string(n - 1),
+          hint);
     }
     return v;
   };
@@ -227,6 +240,54 @@ std::vector<int> parse_layers(const std::string& spec, int n, const std::string&
   return out;
 }
 
+// Boost.Program_options' what() substitutes the offending text into its message template with
+// a find-and-replace loop that never ends when that text itself contains the placeholder (a job
+// line "%invalid_line%", an option "--%canonical_option%"; found by job_fuzz). So messages of
+// errors that carry user text are built here from their parts; what() only for the others.
+std::string program_options_error_text(const po::error& e) {
+  auto syntax = [](po::invalid_syntax::kind_t kind) -> std::string {
+    switch (kind) {
+      case po::invalid_syntax::long_not_allowed:
+        return "long options are not allowed";
+      case po::invalid_syntax::long_adjacent_not_allowed:
+      case po::invalid_syntax::short_adjacent_not_allowed:
+        return "an adjacent value is not allowed";
+      case po::invalid_syntax::empty_adjacent_parameter:
+        return "the value is empty";
+      case po::invalid_syntax::missing_parameter:
+        return "the value is missing";
+      case po::invalid_syntax::extra_parameter:
+        return "an unexpected value is given";
+      case po::invalid_syntax::unrecognized_line:
+        return "syntax error";
+    }
+    return "syntax error";
+  };
+  if (const auto* f = dynamic_cast<const po::invalid_config_file_syntax*>(&e)) {
+    return syntax(f->kind()) + " in line '" + f->tokens() + "'";
+  }
+  if (const auto* c = dynamic_cast<const po::invalid_syntax*>(&e)) {
+    return syntax(c->kind()) + " for '" + c->get_option_name() + "'";
+  }
+  if (dynamic_cast<const po::validation_error*>(&e) != nullptr) {
+    return "invalid value for '" +
+           dynamic_cast<const po::error_with_option_name&>(e).get_option_name() + "'";
+  }
+  if (const auto* u = dynamic_cast<const po::unknown_option*>(&e)) {
+    return "unknown option '" + u->get_option_name() + "'";
+  }
+  if (const auto* m = dynamic_cast<const po::multiple_occurrences*>(&e)) {
+    return "option '" + m->get_option_name() + "' given more than once";
+  }
+  if (const auto* r = dynamic_cast<const po::required_option*>(&e)) {
+    return "the option '" + r->get_option_name() + "' is required";
+  }
+  if (const auto* o = dynamic_cast<const po::error_with_option_name*>(&e)) {
+    return "cannot use option '" + o->get_option_name() + "'";  // e.g. ambiguous
+  }
+  return e.what();
+}
+
 Job parse_job(const std::filesystem::path& file, std::span<const std::string> overrides) {
   const po::options_description keys = key_options();
   po::options_description all;
@@ -241,7 +302,7 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
     throw Error("command line: " + e.get_option_name(), "unknown job key or option",
                 "run 'neurolens run --help' for every key (docs/jobs.md)");
   } catch (const po::error& e) {
-    throw Error("command line", e.what(), "run 'neurolens run --help'");
+    throw Error("command line", program_options_error_text(e), "run 'neurolens run --help'");
   }
 
   po::variables_map from_file;
@@ -257,7 +318,8 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
       throw Error(file.string() + ": " + e.get_option_name(), "key given more than once",
                   "keep one line per key");
     } catch (const po::error& e) {
-      throw Error(file.string(), e.what(), "check the job file's syntax (key = value, [section])");
+      throw Error(file.string(), program_options_error_text(e),
+                  "check the job file's syntax (key = value, [section])");
     }
   }
 
@@ -323,24 +385,31 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
                                            {"logistic", TestKind::Logistic}});
   } else {
     switch (job.study) {
-      case StudyKind::Paired: job.test = TestKind::Paired; break;
-      case StudyKind::Logistic: job.test = TestKind::Logistic; break;
-      default: job.test = TestKind::Welch; break;
+      case StudyKind::Paired:
+        job.test = TestKind::Paired;
+        break;
+      case StudyKind::Logistic:
+        job.test = TestKind::Logistic;
+        break;
+      default:
+        job.test = TestKind::Welch;
+        break;
     }
   }
   job.save_samples = v.boolean("save_samples");
   job.seed = v.number<uint64_t>("seed", 0, UINT64_MAX);
   job.batch_size = v.number<int>("batch_size", 1, 1 << 20);
   job.alpha = v.number<double>("alpha", 1e-300, 1.0);
-  job.correction = v.choice<Correction>(
-      "correction", {{"bonferroni", Correction::Bonferroni}, {"bh", Correction::BenjaminiHochberg}});
+  job.correction = v.choice<Correction>("correction", {{"bonferroni", Correction::Bonferroni},
+                                                       {"bh", Correction::BenjaminiHochberg}});
   job.max_tokens = v.number<int64_t>("max_tokens", 0, INT64_MAX);
   job.checkpoint_every = v.number<double>("checkpoint_every", 0.0, 1e9);
-  job.model_load = v.choice<ModelLoad>("model_load", {{"mmap", ModelLoad::Mmap},
-                                                      {"broadcast", ModelLoad::Broadcast}});
+  job.model_load = v.choice<ModelLoad>(
+      "model_load", {{"mmap", ModelLoad::Mmap}, {"broadcast", ModelLoad::Broadcast}});
   job.compute = v.choice<Compute>("compute", {{"fp32", Compute::Fp32}, {"bf16", Compute::Bf16}});
-  job.checkpoint = v.str("checkpoint").empty() ? std::filesystem::path(job.output.string() + ".ckpt")
-                                               : std::filesystem::path(v.str("checkpoint"));
+  job.checkpoint = v.str("checkpoint").empty()
+                       ? std::filesystem::path(job.output.string() + ".ckpt")
+                       : std::filesystem::path(v.str("checkpoint"));
 
   job.contrast.group_a = split(v.str("contrast.group_a"), ',');
   job.contrast.group_b = split(v.str("contrast.group_b"), ',');
@@ -356,7 +425,8 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
     }
     job.paired.pairs.emplace_back(trim(pair.substr(0, colon)), trim(pair.substr(colon + 1)));
   }
-  job.paired.mode = v.choice<std::string>("paired.mode", {{"pairs", "pairs"}, {"corpus", "corpus"}});
+  job.paired.mode =
+      v.choice<std::string>("paired.mode", {{"pairs", "pairs"}, {"corpus", "corpus"}});
   job.paired.template_text = v.str("paired.template");
   if (job.paired.template_text.find("{}") == std::string::npos) {
     throw Error(v.context("paired.template"), "has no {} placeholder for the word",

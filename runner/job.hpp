@@ -23,6 +23,10 @@
 #include <string>
 #include <vector>
 
+namespace boost::program_options {
+class error;
+}
+
 namespace neurolens::runner {
 
 enum class StudyKind { Contrast, Paired, Sampling, Length, Logistic };
@@ -111,6 +115,11 @@ struct Job {
 // "--contrast.group_a=not,never", "--dry-run"); overrides win. Throws neurolens::Error naming the
 // key (and the file) for unknown keys, bad values and missing required keys.
 Job parse_job(const std::filesystem::path& file, std::span<const std::string> overrides);
+
+// The message of a Boost.Program_options error, built from its parts for the errors that carry
+// user text: Boost's own what() loops forever when that text contains one of its placeholders
+// (a job line "%invalid_line%", an option "--%canonical_option%"). Every command uses it.
+std::string program_options_error_text(const boost::program_options::error& e);
 
 // "all" / "3" / "0-5" / "0,2,7-9" against a model with `n` layers (hidden_states: n + 1 indices).
 std::vector<int> parse_layers(const std::string& spec, int n, const std::string& key);

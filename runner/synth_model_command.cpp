@@ -14,6 +14,7 @@
 #include "model/plant.hpp"
 #include "model/synth.hpp"
 #include "runner/commands.hpp"
+#include "runner/job.hpp"
 
 namespace neurolens::runner {
 namespace po = boost::program_options;
@@ -81,7 +82,7 @@ int run_synth_model(const Args& args) {
     po::store(po::command_line_parser(rest).options(desc).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    throw Error("synth-model", e.what(), "run 'neurolens synth-model --help'");
+    throw Error("synth-model", program_options_error_text(e), "run 'neurolens synth-model --help'");
   }
   if (vm.count("help")) {
     std::cout << desc << "\n";

@@ -14,6 +14,7 @@
 #include "io/error.hpp"
 #include "model/tokenizer.hpp"
 #include "runner/commands.hpp"
+#include "runner/job.hpp"
 
 namespace neurolens::runner {
 namespace po = boost::program_options;
@@ -57,7 +58,7 @@ int run_tokenize(const Args& args) {
     po::store(po::command_line_parser(rest).options(options).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    throw Error("tokenize", e.what(), "run 'neurolens tokenize --help'");
+    throw Error("tokenize", program_options_error_text(e), "run 'neurolens tokenize --help'");
   }
   if (vm.count("help")) {
     std::cout
