@@ -51,8 +51,7 @@ Expected read_expected(const std::string& variant) {
 // Full capture of every hook point; returns name -> buffer.
 std::map<std::string, std::vector<float>> capture(ForwardPass& fwd, const Model& m,
                                                   std::span<const int32_t> tokens, int batch,
-                                                  int seq_len,
-                                                  const std::vector<HookPoint>& points,
+                                                  int seq_len, const std::vector<HookPoint>& points,
                                                   std::span<const int> positions = {}) {
   std::map<std::string, std::vector<float>> out;
   std::vector<CaptureRequest> reqs;
@@ -107,8 +106,8 @@ TEST_P(ForwardFixture, EveryHookPointMatchesTheReference) {
     const float err = compare(variant + " " + name, it->second, got.at(name), kTolerance);
     if (err > worst) worst = err, worst_hook = name;
   }
-  std::printf("%s: %zu hook points, max abs error %.3g (%s)\n", variant.c_str(), all.size(),
-              worst, worst_hook.c_str());
+  std::printf("%s: %zu hook points, max abs error %.3g (%s)\n", variant.c_str(), all.size(), worst,
+              worst_hook.c_str());
 }
 
 TEST_P(ForwardFixture, PositionSubsetEqualsSlicingTheFullCapture) {
@@ -202,9 +201,12 @@ TEST(Forward, InputErrorsAreClear) {
   tokens[30] = m.config.n_vocab;
   std::string e = error_of([&] { fwd.run(tokens, 2, 24, {&req, 1}); });
   EXPECT_NE(e.find("token id 512 at sequence 1, position 6 is outside the vocabulary"),
-            std::string::npos) << e;
+            std::string::npos)
+      << e;
   tokens[30] = -1;
-  EXPECT_NE(error_of([&] { fwd.run(tokens, 2, 24, {&req, 1}); }).find("outside the vocabulary"),
+  EXPECT_NE(error_of([&] {
+              fwd.run(tokens, 2, 24, {&req, 1});
+            }).find("outside the vocabulary"),
             std::string::npos);
   tokens[30] = 3;
   std::vector<int32_t> long_tokens(65, 1);
@@ -312,19 +314,25 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
 }
 
 TEST(Kernels, TiledAttentionMatchesNaiveGlobalAndLocal) {
-  const int t = 300, dh = 16;  // several query tiles, last one partial
-  std::mt19937 rng(3);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> q(t * dh), k(t * dh), v(t * dh), z(t * dh);
-  for (auto* vec : {&q, &k, &v}) {
-    for (float& x : *vec) x = nd(rng);
-  }
-  std::vector<float> scratch(attention_scratch_size(t, dh));
-  for (int window : {0, 1, 5, 130, 256}) {
-    attention_head(q.data(), k.data(), v.data(), dh, z.data(), dh, t, dh, 0.25f, window, scratch);
-    const auto want = naive_attention(q, k, v, t, dh, 0.25, window);
-    for (int i = 0; i < t * dh; ++i) {
-      ASSERT_NEAR(z[i], want[i], 1e-5) << "window " << window << " index " << i;
+  // head_dim 16: keys packed once per head (gemm_f32_pack_rhs) where the CPU has AVX-512F;
+  // head_dim 400 (> kGemmPackedMaxInner): the per-tile gemm_f32 path.
+  for (const int dh : {16, 400}) {
+    const int t = 300;  // several query tiles, last one partial
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> q(t * dh), k(t * dh), v(t * dh), z(t * dh);
+    for (auto* vec : {&q, &k, &v}) {
+      for (float& x : *vec) x = nd(rng);
+    }
+    std::vector<float> scratch(attention_scratch_size(t, dh));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    for (int window : {0, 1, 5, 130, 256}) {
+      attention_head(q.data(), k.data(), v.data(), dh, z.data(), dh, t, dh, scale, window, scratch);
+      const auto want = naive_attention(q, k, v, t, dh, scale, window);
+      for (int i = 0; i < t * dh; ++i) {
+        ASSERT_NEAR(z[i], want[i], 1e-5)
+            << "head_dim " << dh << " window " << window << " index " << i;
+      }
     }
   }
   EXPECT_EQ(attention_key_range(256, 300, 0), (std::pair<int, int>{0, 300}));
