@@ -98,6 +98,13 @@ std::size_t fp32_gemm_scratch(const ModelConfig& cfg, int rows) {
   return size;
 }
 
+// gemm_bf16 scratch (uint16_t) of the packed weight GEMMs on `rows` rows: inputs are D wide
+// (q/k/v, attn out, c_fc) or F wide (c_proj).
+std::size_t bf16_gemm_scratch(const ModelConfig& cfg, int rows) {
+  return std::max(gemm_bf16_scratch_size(cfg.d_model, rows),
+                  gemm_bf16_scratch_size(cfg.d_mlp, rows));
+}
+
 }  // namespace
 
 const char* precision_name(Precision p) {
@@ -210,9 +217,7 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
       packed_.emplace_back(PackedBlock{PackedBf16Matrix(qkv), PackedBf16Matrix(b.attn_out),
                                        PackedBf16Matrix(b.fc), PackedBf16Matrix(b.proj)});
     }
-    // Inputs are D wide (q/k/v, attn out, c_fc) or F wide (c_proj).
-    bf16_scratch_.resize(std::max(gemm_bf16_scratch_size(d, static_cast<int>(n)),
-                                  gemm_bf16_scratch_size(cfg.d_mlp, static_cast<int>(n))));
+    bf16_scratch_.resize(bf16_gemm_scratch(cfg, static_cast<int>(n)));
   }
 }
 
@@ -243,9 +248,7 @@ std::size_t ForwardPass::private_bytes_for(const ModelConfig& cfg, int max_batch
     bytes += fp32_gemm_scratch(cfg, static_cast<int>(n)) * sizeof(float);
   } else {
     bytes += packed_bytes_for(cfg, precision) +
-             std::max(gemm_bf16_scratch_size(cfg.d_model, static_cast<int>(n)),
-                      gemm_bf16_scratch_size(cfg.d_mlp, static_cast<int>(n))) *
-                 sizeof(std::uint16_t);
+             bf16_gemm_scratch(cfg, static_cast<int>(n)) * sizeof(std::uint16_t);
   }
   return bytes;
 }

@@ -52,11 +52,13 @@ inline constexpr int kGemmPackedMaxInner = 384;
 // inner <= kGemmPackedMaxInner); otherwise use gemm_f32.
 bool gemm_f32_packed_supported(int inner);
 
-// Floats of B[inner, cols] packed in panels of 32 columns (the last panel zero padded).
+// Floats of B[inner, cols] packed in panels of 32 columns (the last panel zero padded), plus
+// slack: the packed matrix starts at the span's first 64-byte boundary.
 std::size_t gemm_f32_packed_rhs_size(int inner, int cols);
 
 // Packs B[inner, cols] once for several gemm_f32_packed calls (attention: one head's keys,
-// reused by every query tile). dst: at least gemm_f32_packed_rhs_size floats, 64-byte aligned.
+// reused by every query tile). dst: at least gemm_f32_packed_rhs_size floats, any alignment;
+// pass the same span to gemm_f32_packed.
 // Throws neurolens::Error unless gemm_f32_packed_supported(inner), or on bad sizes.
 void gemm_f32_pack_rhs(int inner, int cols, GemmRhs b, std::span<float> dst);
 

@@ -317,7 +317,7 @@ std::size_t round_up16(std::size_t n) {
 // The keys of a head packed once (gemm_f32_pack_rhs): dh x T rounded to 32 columns.
 std::size_t packed_keys_size(int seq_len, int head_dim) {
   return gemm_f32_packed_supported(head_dim)
-             ? round_up16(gemm_f32_packed_rhs_size(head_dim, seq_len)) + 16
+             ? round_up16(gemm_f32_packed_rhs_size(head_dim, seq_len))
              : 0;
 }
 
@@ -342,11 +342,8 @@ void attention_head(const float* q, const float* k, const float* v, int ld_qkv, 
   const bool packed_keys = gemm_f32_packed_supported(head_dim);
   std::span<float> keys;
   if (packed_keys) {
-    const std::size_t size = packed_keys_size(seq_len, head_dim);
-    const auto addr = reinterpret_cast<std::uintptr_t>(rest.data());
-    const std::size_t skip = ((addr + 63) & ~std::uintptr_t{63}) - addr;
-    keys = rest.subspan(skip / sizeof(float), size - 16);
-    rest = rest.subspan(size);
+    keys = rest.first(packed_keys_size(seq_len, head_dim));
+    rest = rest.subspan(keys.size());
     gemm_f32_pack_rhs(head_dim, seq_len, {k, ld_qkv, true}, keys);
   }
   for (int q0 = 0; q0 < seq_len; q0 += kAttentionBlock) {
