@@ -13,7 +13,7 @@
 // alternating global / local with window 256; default 16 x 512). V = 50257 throughout.
 // The GEMM-bound limit is measured right before and right after the forward repeats; both are
 // printed and the faster (higher rate) is the bound used for "% of GEMM-bound".
-// --compute bf16 (AVX512_BF16 CPUs): the forward runs with Precision::Bf16 (model/gemm_bf16.hpp);
+// --compute bf16 (AVX512_BF16 CPUs): the forward runs with Precision::Bf16 (model/ops/gemm_bf16.hpp);
 // the bench also prints the ratio to the fp32 GEMM-bound limits, gemm_bf16 alone on this run's
 // c_fc shape beside OpenBLAS sgemm, and the bf16 mlp.hook_pre of the first sequence against an
 // fp32 pass (max abs error / RMS and RMS error / RMS, worst layer).
@@ -35,12 +35,12 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "model/checkpoint.hpp"
-#include "model/forward.hpp"
-#include "model/gemm_bf16.hpp"
-#include "model/gemm_f32.hpp"
-#include "model/kernels.hpp"
-#include "model/synth.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/arch/forward.hpp"
+#include "model/ops/gemm_bf16.hpp"
+#include "model/ops/gemm_f32.hpp"
+#include "model/ops/kernels.hpp"
+#include "model/synth/synth.hpp"
 
 extern "C" char* openblas_get_corename(void);
 extern "C" void openblas_set_num_threads(int);

@@ -1,10 +1,10 @@
-// Fuzz target: config.json of a checkpoint (model/config.cpp, parse_model_config) on arbitrary
+// Fuzz target: config.json of a checkpoint (model/load/config.cpp, parse_model_config) on arbitrary
 // bytes: JSON syntax, model_type, every size field, GPT-Neo attention_types expansion.
 #include <cstddef>
 #include <cstdint>
 
 #include "io/error.hpp"
-#include "model/config.hpp"
+#include "model/load/config.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 NEUROLENS_FUZZ_TARGET(config) {

@@ -15,7 +15,7 @@
 
 #include "io/hdf5.hpp"
 #include "tests/runner/run_test_util.hpp"
-#include "model/plant.hpp"
+#include "model/synth/plant.hpp"
 
 namespace fs = std::filesystem;
 using namespace neurolens;

@@ -13,8 +13,8 @@
 
 #include "io/hdf5.hpp"
 #include "tests/runner/run_test_util.hpp"
-#include "model/plant.hpp"
-#include "model/tokenizer.hpp"
+#include "model/synth/plant.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 using namespace neurolens;

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <string>
 
-#include "model/checkpoint.hpp"
-#include "model/plant.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/synth/plant.hpp"
 
 namespace fs = std::filesystem;
 
