@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "model/load/config.hpp"
 #include "model/arch/hooks.hpp"
+#include "model/load/config.hpp"
 
 namespace neurolens::runner {
 

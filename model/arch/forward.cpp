@@ -21,37 +21,6 @@ std::size_t round_up(std::size_t n) {
   return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
 }
 
-// y[n, out] = x[n, in] W (no bias): Conv1D [in, out] as is, nn.Linear [out, in] transposed.
-void linear_fp32(const Linear& w, const float* x, int ldx, int n, float* y, int ldy,
-                 std::span<float> scratch) {
-  gemm_f32({n, w.out, w.in}, x, ldx, {w.weight, w.ld, w.out_in}, y, ldy, scratch);
-}
-
-std::span<const float> bias_span(const Linear& w) {
-  return w.bias ? std::span<const float>(w.bias, static_cast<std::size_t>(w.out))
-                : std::span<const float>();
-}
-
-bool is_fused_qkv(const BlockWeights& b, int d) {
-  return !b.q.out_in && !b.k.out_in && !b.v.out_in && b.q.ld == 3 * d && b.k.ld == 3 * d &&
-         b.v.ld == 3 * d && b.k.weight == b.q.weight + d && b.v.weight == b.q.weight + 2 * d &&
-         b.q.bias && b.k.bias == b.q.bias + d && b.v.bias == b.q.bias + 2 * d;
-}
-
-// Model order of the first hook point each stage of block l produces (see hook_order).
-int block_base(int l) {
-  return 3 + 12 * l;
-}
-enum Stage {
-  kResidPre = 0,
-  kQkv = 1,
-  kZ = 4,
-  kAttnOut = 5,
-  kMlpPre = 7,
-  kMlpPost = 8,
-  kMlpOut = 9
-};
-
 void check_point(const HookPoint& p, const ModelConfig& cfg) {
   const int n_layers = cfg.n_layers;
   switch (p.site) {
@@ -74,35 +43,31 @@ void check_point(const HookPoint& p, const ModelConfig& cfg) {
   }
 }
 
-// Float counts of the workspace views, in the order resid, ln, qkv, z, tmp, mlp, attention
-// scratch (n = max_batch * max_seq_len rows).
-std::array<std::size_t, 7> workspace_sizes(const ModelConfig& cfg, std::size_t n, int max_seq_len) {
-  const auto d = static_cast<std::size_t>(cfg.d_model);
-  return {n * d,
-          n * d,
-          n * 3 * d,
-          n * d,
-          n * d,
-          n * static_cast<std::size_t>(cfg.d_mlp),
-          attention_scratch_size(max_seq_len, cfg.head_dim())};
+// Float counts of the workspace views: the residual stream, then the architecture's views
+// (n = max_batch * max_seq_len rows).
+std::vector<std::size_t> workspace_sizes(const ModelArchitecture& arch, const ModelConfig& cfg,
+                                         std::size_t n, int max_seq_len) {
+  std::vector<std::size_t> sizes = {n * static_cast<std::size_t>(cfg.d_model)};
+  for (std::size_t s : arch.workspace_sizes(cfg, n, max_seq_len)) sizes.push_back(s);
+  return sizes;
 }
 
 // gemm_f32 scratch (floats) of the fp32 weight GEMMs on `rows` rows.
-std::size_t fp32_gemm_scratch(const ModelConfig& cfg, int rows) {
-  const int d = cfg.d_model, f = cfg.d_mlp;
+std::size_t fp32_gemm_scratch(const ModelArchitecture& arch, const ModelConfig& cfg, int rows) {
   std::size_t size = 0;
-  for (const GemmShape shape : {GemmShape{rows, 3 * d, d}, GemmShape{rows, d, d},
-                                GemmShape{rows, f, d}, GemmShape{rows, d, f}}) {
-    size = std::max(size, gemm_f32_scratch_size(shape));
+  for (const BlockGemm& g : arch.block_gemms(cfg)) {
+    size = std::max(size, gemm_f32_scratch_size(GemmShape{rows, g.out, g.in}));
   }
   return size;
 }
 
-// gemm_bf16 scratch (uint16_t) of the packed weight GEMMs on `rows` rows: inputs are D wide
-// (q/k/v, attn out, c_fc) or F wide (c_proj).
-std::size_t bf16_gemm_scratch(const ModelConfig& cfg, int rows) {
-  return std::max(gemm_bf16_scratch_size(cfg.d_model, rows),
-                  gemm_bf16_scratch_size(cfg.d_mlp, rows));
+// gemm_bf16 scratch (uint16_t) of the packed weight GEMMs on `rows` rows.
+std::size_t bf16_gemm_scratch(const ModelArchitecture& arch, const ModelConfig& cfg, int rows) {
+  std::size_t size = 0;
+  for (const BlockGemm& g : arch.block_gemms(cfg)) {
+    size = std::max(size, gemm_bf16_scratch_size(g.in, rows));
+  }
+  return size;
 }
 
 }  // namespace
@@ -165,8 +130,66 @@ struct ForwardPass::Plan {
   }
 };
 
+// One block of one run: what the architecture's run_block sees (model/arch/architecture.hpp).
+class ForwardPass::Block final : public BlockRun {
+ public:
+  Block(ForwardPass& pass, const Plan& plan, int layer)
+      : pass_(pass),
+        plan_(plan),
+        layer_(layer),
+        sites_(pass.arch_.block_sites()),
+        base_(block_slot_order(layer, 0, pass.model_.config)),
+        packed_(pass.precision_ == Precision::Bf16 ? &pass.packed_[static_cast<std::size_t>(layer)]
+                                                   : nullptr) {}
+
+  const ModelConfig& config() const override { return pass_.model_.config; }
+  const BlockWeights& weights() const override {
+    return pass_.model_.weights.blocks[static_cast<std::size_t>(layer_)];
+  }
+  int batch() const override { return plan_.batch; }
+  int seq_len() const override { return plan_.seq_len; }
+  float* resid() override { return pass_.resid_; }
+  std::span<float> workspace(int view) override {
+    return pass_.views_[static_cast<std::size_t>(view)];
+  }
+  bool bf16() const override { return packed_ != nullptr; }
+  void linear(int gemm, const Linear& w, const float* x, int ldx, float* y, int ldy) override {
+    if (packed_) {
+      gemm_bf16((*packed_)[static_cast<std::size_t>(gemm)], x, ldx, rows(), y, ldy,
+                pass_.bf16_scratch_);
+    } else {
+      linear_fp32(w, x, ldx, y, ldy);
+    }
+  }
+  // y[n, out] = x[n, in] W (no bias): Conv1D [in, out] as is, nn.Linear [out, in] transposed.
+  void linear_fp32(const Linear& w, const float* x, int ldx, float* y, int ldy) override {
+    gemm_f32({rows(), w.out, w.in}, x, ldx, {w.weight, w.ld, w.out_in}, y, ldy,
+             pass_.gemm_scratch_);
+  }
+  bool needed(int slot) const override { return plan_.needed(base_ + slot); }
+  bool wanted(int slot) const override { return plan_.wanted(point(slot)); }
+  float* full_buffer(int slot) const override { return plan_.full_buffer(point(slot)); }
+  void emit(int slot, const float* src, int ld, const float* skip) override {
+    plan_.emit(point(slot), src, ld, skip);
+  }
+
+ private:
+  HookPoint point(int slot) const { return {sites_[static_cast<std::size_t>(slot)].site, layer_}; }
+
+  ForwardPass& pass_;
+  const Plan& plan_;
+  int layer_;
+  std::span<const BlockSite> sites_;
+  int base_;
+  const std::vector<PackedBf16Matrix>* packed_;
+};
+
 ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Precision precision)
-    : model_(model), max_batch_(max_batch), max_seq_len_(max_seq_len), precision_(precision) {
+    : model_(model),
+      arch_(architecture_of(model.config)),
+      max_batch_(max_batch),
+      max_seq_len_(max_seq_len),
+      precision_(precision) {
   const ModelConfig& cfg = model.config;
   if (max_batch < 1 || max_seq_len < 1) {
     throw Error("ForwardPass", "max_batch and max_seq_len must be positive (got " +
@@ -186,24 +209,21 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
     throw Error("ForwardPass " + model.dir.string(), "model weights and config are inconsistent",
                 "load the model with load_model");
   }
-  const int d = cfg.d_model;
-  fused_qkv_ = std::all_of(model.weights.blocks.begin(), model.weights.blocks.end(),
-                           [&](const BlockWeights& b) { return is_fused_qkv(b, d); });
   const std::size_t n = static_cast<std::size_t>(max_batch) * max_seq_len;
-  const std::array<std::size_t, 7> sizes = workspace_sizes(cfg, n, max_seq_len);
-  scores_size_ = sizes[6];
+  const std::vector<std::size_t> sizes = workspace_sizes(arch_, cfg, n, max_seq_len);
   std::size_t total = 0;
   for (std::size_t s : sizes) total += round_up(s);
   workspace_.reset(
       static_cast<float*>(::operator new[](total * sizeof(float), std::align_val_t{64})));
   float* p = workspace_.get();
-  float** views[] = {&resid_, &ln_, &qkv_, &z_, &tmp_, &mlp_, &scores_};
-  for (std::size_t i = 0; i < std::size(sizes); ++i) {
-    *views[i] = p;
+  resid_ = p;
+  p += round_up(sizes[0]);
+  for (std::size_t i = 1; i < sizes.size(); ++i) {
+    views_.emplace_back(p, sizes[i]);
     p += round_up(sizes[i]);
   }
   if (precision == Precision::Fp32)
-    gemm_scratch_.resize(fp32_gemm_scratch(cfg, static_cast<int>(n)));
+    gemm_scratch_.resize(fp32_gemm_scratch(arch_, cfg, static_cast<int>(n)));
   if (precision == Precision::Bf16) {
     if (!bf16_compute_supported()) {
       throw Error("ForwardPass " + model.dir.string(),
@@ -212,62 +232,49 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
                   "use compute = fp32");
     }
     packed_.reserve(model.weights.blocks.size());
-    for (const BlockWeights& b : model.weights.blocks) {
-      const Linear qkv[] = {b.q, b.k, b.v};
-      packed_.emplace_back(PackedBlock{PackedBf16Matrix(qkv), PackedBf16Matrix(b.attn_out),
-                                       PackedBf16Matrix(b.fc), PackedBf16Matrix(b.proj)});
-    }
-    bf16_scratch_.resize(bf16_gemm_scratch(cfg, static_cast<int>(n)));
+    for (const BlockWeights& b : model.weights.blocks) packed_.push_back(arch_.pack_block(b));
+    bf16_scratch_.resize(bf16_gemm_scratch(arch_, cfg, static_cast<int>(n)));
   }
 }
 
 std::size_t ForwardPass::packed_bytes() const {
   std::size_t bytes = 0;
-  for (const PackedBlock& pb : packed_) {
-    bytes += pb.qkv.bytes() + pb.attn_out.bytes() + pb.fc.bytes() + pb.proj.bytes();
+  for (const auto& block : packed_) {
+    for (const PackedBf16Matrix& m : block) bytes += m.bytes();
   }
   return bytes;
 }
 
 std::size_t ForwardPass::packed_bytes_for(const ModelConfig& cfg, Precision precision) {
   if (precision != Precision::Bf16) return 0;
-  const int d = cfg.d_model, f = cfg.d_mlp;
-  const std::size_t per_block =
-      PackedBf16Matrix::bytes_for(d, 3 * d) + PackedBf16Matrix::bytes_for(d, d) +
-      PackedBf16Matrix::bytes_for(d, f) + PackedBf16Matrix::bytes_for(f, d);
+  std::size_t per_block = 0;
+  for (const BlockGemm& g : architecture_of(cfg).block_gemms(cfg)) {
+    per_block += PackedBf16Matrix::bytes_for(g.in, g.out);
+  }
   return per_block * static_cast<std::size_t>(cfg.n_layers);
 }
 
 std::size_t ForwardPass::private_bytes_for(const ModelConfig& cfg, int max_batch, int max_seq_len,
                                            Precision precision) {
+  const ModelArchitecture& arch = architecture_of(cfg);
   const std::size_t n = static_cast<std::size_t>(std::max(max_batch, 1)) * std::max(max_seq_len, 1);
   std::size_t floats = 0;
-  for (std::size_t s : workspace_sizes(cfg, n, max_seq_len)) floats += round_up(s);
+  for (std::size_t s : workspace_sizes(arch, cfg, n, max_seq_len)) floats += round_up(s);
   std::size_t bytes = floats * sizeof(float);
   if (precision == Precision::Fp32) {
-    bytes += fp32_gemm_scratch(cfg, static_cast<int>(n)) * sizeof(float);
+    bytes += fp32_gemm_scratch(arch, cfg, static_cast<int>(n)) * sizeof(float);
   } else {
     bytes += packed_bytes_for(cfg, precision) +
-             bf16_gemm_scratch(cfg, static_cast<int>(n)) * sizeof(std::uint16_t);
+             bf16_gemm_scratch(arch, cfg, static_cast<int>(n)) * sizeof(std::uint16_t);
   }
   return bytes;
-}
-
-void ForwardPass::linear(const Linear& w, const PackedBf16Matrix* packed, const float* x, int ldx,
-                         int n, float* y, int ldy) {
-  if (packed) {
-    gemm_bf16(*packed, x, ldx, n, y, ldy, bf16_scratch_);
-  } else {
-    linear_fp32(w, x, ldx, n, y, ldy, gemm_scratch_);
-  }
 }
 
 void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
                       std::span<const CaptureRequest> captures, std::span<const int> positions) {
   const ModelConfig& cfg = model_.config;
   const ModelWeights& w = model_.weights;
-  const int d = cfg.d_model, f = cfg.d_mlp, n_layers = cfg.n_layers;
-  const int n_heads = cfg.n_heads, dh = cfg.head_dim();
+  const int d = cfg.d_model, n_layers = cfg.n_layers;
 
   // ---- Validate everything before touching any buffer.
   if (batch < 1 || batch > max_batch_) {
@@ -360,110 +367,27 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
   }
   plan.emit({HookSite::HiddenStates, 0}, resid_, d);
 
-  const std::span<float> resid(resid_, n * d), ln(ln_, n * d), tmp(tmp_, n * d);
-  const float scale = cfg.scale_attention_scores ? 1.0f / std::sqrt(static_cast<float>(dh)) : 1.0f;
-  const int nn = static_cast<int>(n);
+  // ---- Blocks, each by its architecture; hidden_states.(l + 1) after block l.
   for (int l = 0; l < n_layers; ++l) {
-    const BlockWeights& bw = w.blocks[l];
-    const bool bf16 = precision_ == Precision::Bf16;
-    const PackedBlock* pw = bf16 ? &packed_[l] : nullptr;
-    const int base = block_base(l);
-    if (!plan.needed(base + kResidPre)) return;
-    plan.emit({HookSite::ResidPre, l}, resid_, d);
-
-    // ---- Attention.
-    if (!plan.needed(base + kQkv)) return;
-    layer_norm(resid, ln, {bw.ln_1.gamma, static_cast<std::size_t>(d)},
-               {bw.ln_1.beta, static_cast<std::size_t>(d)}, nn, d, cfg.layer_norm_eps);
-    const std::span<float> qkv(qkv_, n * 3 * d);
-    // Bf16: one GEMM against the packed [D, 3D] q | k | v (fused or not), biases after.
-    if (bf16) gemm_bf16(pw->qkv, ln_, d, nn, qkv_, 3 * d, bf16_scratch_);
-    if (fused_qkv_) {
-      const Linear fused{bw.q.weight, bw.q.bias, d, 3 * d, 3 * d, false};
-      if (!bf16) linear_fp32(fused, ln_, d, nn, qkv_, 3 * d, gemm_scratch_);
-      add_bias(qkv, bias_span(fused), nn, 3 * d);
-    } else {
-      const Linear* parts[] = {&bw.q, &bw.k, &bw.v};
-      for (int i = 0; i < 3; ++i) {
-        if (!bf16) linear_fp32(*parts[i], ln_, d, nn, qkv_ + i * d, 3 * d, gemm_scratch_);
-        if (parts[i]->bias) add_bias(qkv.subspan(i * d), bias_span(*parts[i]), nn, d, 3 * d);
-      }
-    }
-    plan.emit({HookSite::AttnQ, l}, qkv_, 3 * d);
-    plan.emit({HookSite::AttnK, l}, qkv_ + d, 3 * d);
-    plan.emit({HookSite::AttnV, l}, qkv_ + 2 * d, 3 * d);
-    if (!plan.needed(base + kZ)) return;
-    const int window = cfg.attention_kinds[l] == AttentionKind::Local ? cfg.window_size : 0;
-    const std::span<float> scores(scores_, scores_size_);
-    for (int b = 0; b < batch; ++b) {
-      const float* seq = qkv_ + static_cast<std::size_t>(b) * seq_len * 3 * d;
-      float* zs = z_ + static_cast<std::size_t>(b) * seq_len * d;
-      for (int h = 0; h < n_heads; ++h) {
-        attention_head(seq + h * dh, seq + d + h * dh, seq + 2 * d + h * dh, 3 * d, zs + h * dh, d,
-                       seq_len, dh, scale, window, scores);
-      }
-    }
-    plan.emit({HookSite::AttnZ, l}, z_, d);
-    if (!plan.needed(base + kAttnOut)) return;
-    linear(bw.attn_out, pw ? &pw->attn_out : nullptr, z_, d, nn, tmp_, d);
-    add_bias_residual(resid, tmp, bias_span(bw.attn_out), nn, d);
-    plan.emit({HookSite::AttnOut, l}, tmp_, d);
-    plan.emit({HookSite::ResidMid, l}, resid_, d);
-
-    // ---- MLP.
-    if (!plan.needed(base + kMlpPre)) return;
-    layer_norm(resid, ln, {bw.ln_2.gamma, static_cast<std::size_t>(d)},
-               {bw.ln_2.beta, static_cast<std::size_t>(d)}, nn, d, cfg.layer_norm_eps);
-    const HookPoint pre_point{HookSite::MlpPre, l}, post_point{HookSite::MlpPost, l};
-    // c_fc writes straight into a full mlp.hook_pre capture when there is one.
-    float* pre_buf = plan.full_buffer(pre_point);
-    if (!pre_buf) pre_buf = mlp_;
-    linear(bw.fc, pw ? &pw->fc : nullptr, ln_, d, nn, pre_buf, f);
-    const std::span<float> pre(pre_buf, n * f);
-    const bool post_needed = plan.needed(base + kMlpPost);
-    float* post_buf = post_needed ? plan.full_buffer(post_point) : nullptr;
-    if (!post_buf) post_buf = mlp_;
-    if (pre_buf == mlp_ && plan.wanted(pre_point)) {
-      // Partial positions: pre must be copied out before gelu overwrites it in place.
-      add_bias(pre, bias_span(bw.fc), nn, f);
-      plan.emit(pre_point, pre_buf, f);
-      if (!post_needed) return;
-      bias_gelu(pre, {post_buf, n * f}, {}, nn, f);
-    } else {
-      if (!post_needed) {
-        add_bias(pre, bias_span(bw.fc), nn, f);
-        plan.emit(pre_point, pre_buf, f, pre_buf);
-        return;
-      }
-      bias_gelu(pre, {post_buf, n * f}, bias_span(bw.fc), nn, f);
-      plan.emit(pre_point, pre_buf, f, pre_buf);
-    }
-    plan.emit(post_point, post_buf, f, post_buf == mlp_ ? nullptr : post_buf);
-    if (!plan.needed(base + kMlpOut)) return;
-    linear(bw.proj, pw ? &pw->proj : nullptr, post_buf, f, nn, tmp_, d);
-    add_bias_residual(resid, tmp, bias_span(bw.proj), nn, d);
-    plan.emit({HookSite::MlpOut, l}, tmp_, d);
-    plan.emit({HookSite::ResidPost, l}, resid_, d);
+    Block block(*this, plan, l);
+    if (!arch_.run_block(block, l)) return;
     if (l + 1 < n_layers) plan.emit({HookSite::HiddenStates, l + 1}, resid_, d);
   }
 
-  // ---- Final LayerNorm.
-  if (!plan.needed(block_base(n_layers))) return;
-  layer_norm(resid, ln, {w.ln_f.gamma, static_cast<std::size_t>(d)},
-             {w.ln_f.beta, static_cast<std::size_t>(d)}, nn, d, cfg.layer_norm_eps);
-  plan.emit({HookSite::LnFinalNormalized, -1}, ln_, d);
-  plan.emit({HookSite::HiddenStates, n_layers}, ln_, d);
+  // ---- Final norm (into the first workspace view).
+  if (!plan.needed(block_slot_order(n_layers, 0, cfg))) return;
+  float* out = views_[0].data();
+  arch_.final_norm(w, cfg, {resid_, n * d}, {out, n * d}, static_cast<int>(n));
+  plan.emit({HookSite::LnFinalNormalized, -1}, out, d);
+  plan.emit({HookSite::HiddenStates, n_layers}, out, d);
 }
 
 double ForwardPass::gemm_flops(int batch, int seq_len, int up_to_layer) const {
   const ModelConfig& cfg = model_.config;
-  const double n = static_cast<double>(batch) * seq_len;
-  const double d = cfg.d_model, f = cfg.d_mlp;
+  const int all = static_cast<int>(arch_.block_sites().size());
   double flops = 0.0;
   for (int l = 0; l <= up_to_layer && l < cfg.n_layers; ++l) {
-    const int window = cfg.attention_kinds[l] == AttentionKind::Local ? cfg.window_size : 0;
-    flops += 2.0 * n * (3 * d * d + d * d + 2 * d * f);
-    flops += batch * cfg.n_heads * attention_head_flops(seq_len, cfg.head_dim(), window);
+    flops += arch_.block_flops(cfg, l, batch, seq_len, all);
   }
   return flops;
 }
@@ -472,19 +396,11 @@ double ForwardPass::gemm_flops(int batch, int seq_len, std::span<const HookPoint
   const ModelConfig& cfg = model_.config;
   int last = -1;
   for (const HookPoint& p : points) last = std::max(last, hook_order(p, cfg));
-  const double n = static_cast<double>(batch) * seq_len;
-  const double d = cfg.d_model, f = cfg.d_mlp;
   double flops = 0.0;
   for (int l = 0; l < cfg.n_layers; ++l) {
-    const int base = block_base(l);
-    const int window = cfg.attention_kinds[l] == AttentionKind::Local ? cfg.window_size : 0;
-    if (last >= base + kQkv) flops += 2.0 * n * 3 * d * d;
-    if (last >= base + kZ) {
-      flops += batch * cfg.n_heads * attention_head_flops(seq_len, cfg.head_dim(), window);
-    }
-    if (last >= base + kAttnOut) flops += 2.0 * n * d * d;
-    if (last >= base + kMlpPre) flops += 2.0 * n * d * f;
-    if (last >= base + kMlpOut) flops += 2.0 * n * d * f;
+    const int base = block_slot_order(l, 0, cfg);
+    if (last < base) break;
+    flops += arch_.block_flops(cfg, l, batch, seq_len, last - base);
   }
   return flops;
 }

@@ -1,14 +1,15 @@
-// ForwardPass — the GPT-2 / GPT-Neo forward pass (no LM head) with hook capture.
-// Owns: a workspace allocated once for [max_batch, max_seq_len] and reused by every run; the
-// order of the computation; copying out exactly the requested hook points (and positions) and
-// stopping after the last requested one. Whole-batch fp32 GEMMs (model/ops/gemm_f32.hpp, B*T rows
-// per call), tiled causal / local attention, fused bias + gelu_new; c_fc writes straight into a
-// blocks.L.mlp.hook_pre capture buffer when all positions are captured.
+// ForwardPass — the forward pass (no LM head) of any registered architecture, with hook capture.
+// Owns: a workspace allocated once for [max_batch, max_seq_len] and reused by every run (sized
+// by the architecture); the embeddings, the loop over blocks (each run by its architecture,
+// model/arch/architecture.hpp, run_block) and the final norm; copying out exactly the requested
+// hook points (and positions), by slot of the architecture's site table, and stopping after the
+// last requested one. Whole-batch fp32 GEMMs (model/ops/gemm_f32.hpp, B*T rows per call).
 // Precision::Fp32 (default): everything fp32. Precision::Bf16 (AVX512_BF16 CPUs only): the
-// weight GEMMs (q/k/v, attn out, c_fc, mlp c_proj) round inputs and weights to bf16 and
-// accumulate in fp32 (model/ops/gemm_bf16.hpp); attention, LayerNorm, softmax, GELU, biases and
-// embeddings stay fp32. Bf16 packs every block's weights once in the constructor into private
-// memory, about half the fp32 weight bytes (packed_bytes()), on top of the shared model pages.
+// weight GEMMs (the architecture's block_gemms: GPT-2 / GPT-Neo q/k/v, attn out, c_fc, mlp
+// c_proj) round inputs and weights to bf16 and accumulate in fp32 (model/ops/gemm_bf16.hpp);
+// attention, norms, softmax, activations, biases and embeddings stay fp32. Bf16 packs every
+// block's weights once in the constructor into private memory, about half the fp32 weight bytes
+// (packed_bytes()), on top of the shared model pages.
 // Legend: B batch, T tokens, D d_model, F d_mlp, L layers; P captured positions per sequence.
 // Example:
 //   Model m = load_model(dir);
@@ -25,9 +26,10 @@
 #include <span>
 #include <vector>
 
+#include "model/arch/architecture.hpp"
+#include "model/arch/hooks.hpp"
 #include "model/load/checkpoint.hpp"
 #include "model/ops/gemm_bf16.hpp"
-#include "model/arch/hooks.hpp"
 
 namespace neurolens::model {
 
@@ -79,34 +81,22 @@ class ForwardPass {
     void operator()(float* p) const;
   };
   struct Plan;
-  struct PackedBlock {
-    PackedBf16Matrix qkv;  // [D, 3D]: q | k | v columns (GPT-Neo's three Linear concatenated)
-    PackedBf16Matrix attn_out, fc, proj;
-  };
-
-  // y[n, out] = x[n, in] W (no bias): gemm_bf16 on packed (w's bf16 copy) when given, else
-  // gemm_f32 on w.
-  void linear(const Linear& w, const PackedBf16Matrix* packed, const float* x, int ldx, int n,
-              float* y, int ldy);
+  class Block;
 
   const Model& model_;
+  const ModelArchitecture& arch_;
   int max_batch_;
   int max_seq_len_;
   Precision precision_;
-  bool fused_qkv_ = false;
-  std::vector<PackedBlock> packed_;          // [L], Bf16 only
-  std::vector<std::uint16_t> bf16_scratch_;  // gemm_bf16 scratch, Bf16 only
-  std::vector<float> gemm_scratch_;          // gemm_f32 scratch of the weight layers, Fp32 only
+  std::vector<std::vector<PackedBf16Matrix>> packed_;  // [L][block_gemms], Bf16 only
+  std::vector<std::uint16_t> bf16_scratch_;            // gemm_bf16 scratch, Bf16 only
+  std::vector<float> gemm_scratch_;  // gemm_f32 scratch of the weight layers, Fp32 only
   std::unique_ptr<float[], FreeDeleter> workspace_;
-  // Views into workspace_ (sizes for max_batch * max_seq_len rows).
-  float* resid_ = nullptr;   // [N, D]
-  float* ln_ = nullptr;      // [N, D]
-  float* qkv_ = nullptr;     // [N, 3D]  q | k | v, heads concatenated in each
-  float* z_ = nullptr;       // [N, D]
-  float* tmp_ = nullptr;     // [N, D]   attn_out / mlp_out
-  float* mlp_ = nullptr;     // [N, F]
-  float* scores_ = nullptr;  // attention_head scratch: [kAttentionBlock, T] + gemm_f32
-  std::size_t scores_size_ = 0;
+  // Views into workspace_ (sizes for max_batch * max_seq_len rows): the residual stream [N, D],
+  // then the architecture's workspace_sizes views (the first, [N, D] at least, also takes the
+  // final norm).
+  float* resid_ = nullptr;
+  std::vector<std::span<float>> views_;
 };
 
 }  // namespace neurolens::model

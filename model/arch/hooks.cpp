@@ -4,37 +4,46 @@
 #include <charconv>
 
 #include "io/error.hpp"
+#include "model/arch/architecture.hpp"
 
 namespace neurolens::model {
 namespace {
 
-struct BlockSite {
+struct SiteName {
   HookSite site;
   const char* name;  // after "blocks.L."
 };
 
-// Per-block sites in the order the forward pass produces them.
-constexpr BlockSite kBlockSites[] = {
-    {HookSite::ResidPre, "hook_resid_pre"}, {HookSite::AttnQ, "attn.hook_q"},
-    {HookSite::AttnK, "attn.hook_k"},       {HookSite::AttnV, "attn.hook_v"},
-    {HookSite::AttnZ, "attn.hook_z"},       {HookSite::AttnOut, "hook_attn_out"},
-    {HookSite::ResidMid, "hook_resid_mid"}, {HookSite::MlpPre, "mlp.hook_pre"},
-    {HookSite::MlpPost, "mlp.hook_post"},   {HookSite::MlpOut, "hook_mlp_out"},
+// The names of block sites (TransformerLens). Which of them a model has, in which order and how
+// wide, is its architecture's site table (ModelArchitecture::block_sites).
+constexpr SiteName kBlockSiteNames[] = {
+    {HookSite::ResidPre, "hook_resid_pre"},   {HookSite::AttnQ, "attn.hook_q"},
+    {HookSite::AttnK, "attn.hook_k"},         {HookSite::AttnV, "attn.hook_v"},
+    {HookSite::AttnZ, "attn.hook_z"},         {HookSite::AttnOut, "hook_attn_out"},
+    {HookSite::ResidMid, "hook_resid_mid"},   {HookSite::MlpPre, "mlp.hook_pre"},
+    {HookSite::MlpPost, "mlp.hook_post"},     {HookSite::MlpOut, "hook_mlp_out"},
     {HookSite::ResidPost, "hook_resid_post"},
 };
-constexpr int kSlotsPerBlock = 12;  // 11 sites + hidden_states.(L+1)
 
 bool is_block_site(HookSite site) {
-  return std::any_of(std::begin(kBlockSites), std::end(kBlockSites),
-                     [&](const BlockSite& b) { return b.site == site; });
+  return std::any_of(std::begin(kBlockSiteNames), std::end(kBlockSiteNames),
+                     [&](const SiteName& b) { return b.site == site; });
+}
+
+// Model-order slots per block: its sites, then hidden_states.(L+1).
+int slots_per_block(std::span<const BlockSite> sites) {
+  return static_cast<int>(sites.size()) + 1;
 }
 
 std::string valid_forms(const ModelConfig& config) {
-  std::string s = "valid hook names: hook_embed, hook_pos_embed, ln_final.hook_normalized, "
-                  "hidden_states.I (I in 0.." + std::to_string(config.n_layers) + "), blocks.L.{";
-  for (std::size_t i = 0; i < std::size(kBlockSites); ++i) {
+  std::string s =
+      "valid hook names: hook_embed, hook_pos_embed, ln_final.hook_normalized, "
+      "hidden_states.I (I in 0.." +
+      std::to_string(config.n_layers) + "), blocks.L.{";
+  const std::span<const BlockSite> sites = architecture_of(config).block_sites();
+  for (std::size_t i = 0; i < sites.size(); ++i) {
     if (i) s += ", ";
-    s += kBlockSites[i].name;
+    s += hook_site_name(sites[i].site);
   }
   s += "} (L in 0.." + std::to_string(config.n_layers - 1) + "); '*' may replace the index";
   return s;
@@ -87,7 +96,7 @@ std::string hook_site_name(HookSite site) {
     default:
       break;
   }
-  for (const BlockSite& b : kBlockSites) {
+  for (const SiteName& b : kBlockSiteNames) {
     if (b.site == site) return b.name;
   }
   throw Error("hook_site_name", "unknown hook site " + std::to_string(static_cast<int>(site)));
@@ -132,8 +141,8 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
                   valid_forms(config));
     }
     const std::string_view site = rest.substr(dot + 1);
-    for (const BlockSite& b : kBlockSites) {
-      if (site != b.name) continue;
+    for (const BlockSite& b : architecture_of(config).block_sites()) {
+      if (site != hook_site_name(b.site)) continue;
       if (layer >= n_layers) {
         throw Error(context,
                     "layer " + std::to_string(layer) + " is beyond the model (" +
@@ -150,7 +159,9 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
 
 int hook_order(const HookPoint& point, const ModelConfig& config) {
   const int n_layers = config.n_layers;
-  const int end = 3 + n_layers * kSlotsPerBlock;
+  const std::span<const BlockSite> sites = architecture_of(config).block_sites();
+  const int slots = slots_per_block(sites);
+  const int end = 3 + n_layers * slots;
   switch (point.site) {
     case HookSite::Embed:
       return 0;
@@ -161,12 +172,12 @@ int hook_order(const HookPoint& point, const ModelConfig& config) {
     case HookSite::HiddenStates:
       if (point.layer == 0) return 2;
       if (point.layer >= n_layers) return end + 1;
-      return 3 + (point.layer - 1) * kSlotsPerBlock + kSlotsPerBlock - 1;
+      return 3 + (point.layer - 1) * slots + slots - 1;
     default:
       break;
   }
-  for (int i = 0; i < static_cast<int>(std::size(kBlockSites)); ++i) {
-    if (kBlockSites[i].site == point.site) return 3 + point.layer * kSlotsPerBlock + i;
+  for (int i = 0; i < static_cast<int>(sites.size()); ++i) {
+    if (sites[i].site == point.site) return 3 + point.layer * slots + i;
   }
   return end + 2;
 }
@@ -186,10 +197,11 @@ int hook_last_block(const HookPoint& point, const ModelConfig& config) {
 }
 
 std::vector<HookPoint> all_hook_points(const ModelConfig& config) {
-  std::vector<HookPoint> points = {{HookSite::Embed, -1}, {HookSite::PosEmbed, -1},
-                                   {HookSite::HiddenStates, 0}};
+  std::vector<HookPoint> points = {
+      {HookSite::Embed, -1}, {HookSite::PosEmbed, -1}, {HookSite::HiddenStates, 0}};
+  const std::span<const BlockSite> sites = architecture_of(config).block_sites();
   for (int l = 0; l < config.n_layers; ++l) {
-    for (const BlockSite& b : kBlockSites) points.push_back({b.site, l});
+    for (const BlockSite& b : sites) points.push_back({b.site, l});
     if (l + 1 < config.n_layers) points.push_back({HookSite::HiddenStates, l + 1});
   }
   points.push_back({HookSite::LnFinalNormalized, -1});
@@ -229,8 +241,16 @@ std::vector<HookPoint> resolve_hook_patterns(std::span<const std::string> patter
 }
 
 int hook_width(const HookPoint& point, const ModelConfig& config) {
-  return (point.site == HookSite::MlpPre || point.site == HookSite::MlpPost) ? config.d_mlp
-                                                                             : config.d_model;
+  if (is_block_site(point.site)) {
+    for (const BlockSite& b : architecture_of(config).block_sites()) {
+      if (b.site == point.site) return site_width(b.width, config);
+    }
+  }
+  return config.d_model;
+}
+
+int block_slot_order(int layer, int slot, const ModelConfig& config) {
+  return 3 + layer * slots_per_block(architecture_of(config).block_sites()) + slot;
 }
 
 }  // namespace neurolens::model

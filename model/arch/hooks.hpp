@@ -1,6 +1,8 @@
 // Hook points — the names of the activations the forward pass can capture.
 // Owns: the TransformerLens / Hugging Face naming of every activation, parsing names and layer
-// wildcards against a ModelConfig, the model order of hook points and their widths.
+// wildcards against a ModelConfig, and the model order and widths of hook points, both read
+// from the architecture's block-site table (model/arch/architecture.hpp, block_sites): the one
+// place a block's order and widths are written.
 // Legend: B batch, T tokens, D d_model, L layers, F d_mlp, H heads.
 // Example:
 //   HookPoint p = parse_hook_name("blocks.3.mlp.hook_pre", cfg);   // {MlpPre, 3}, width F
@@ -17,7 +19,8 @@
 
 namespace neurolens::model {
 
-// Every activation is [B, T, width] with width D except MlpPre / MlpPost (F).
+// Every activation is [B, T, width]: D outside blocks; in a block, the width its architecture's
+// site table gives (GPT-2 / GPT-Neo: D, F for MlpPre / MlpPost).
 enum class HookSite {
   Embed,              // hook_embed               wte[token]
   PosEmbed,           // hook_pos_embed           wpe[position]
@@ -60,8 +63,12 @@ std::vector<HookPoint> resolve_hook_patterns(std::span<const std::string> patter
                                              const ModelConfig& config);
 // Every hook point of the model in model order (the order the forward pass produces them).
 std::vector<HookPoint> all_hook_points(const ModelConfig& config);
-// D, or F for MlpPre / MlpPost.
+// D outside blocks; in a block the architecture's width (GPT-2 / GPT-Neo: F for MlpPre /
+// MlpPost, D otherwise; k / v are n_kv_heads * head_dim under grouped-query attention).
 int hook_width(const HookPoint& point, const ModelConfig& config);
+// hook_order of slot `slot` of block `layer` (slot: index in the architecture's block_sites;
+// block_sites().size() is hidden_states.(layer + 1)).
+int block_slot_order(int layer, int slot, const ModelConfig& config);
 // Position of the point in model order: a < b means a is computed before b.
 int hook_order(const HookPoint& point, const ModelConfig& config);
 // The last block the forward pass must run to produce the point: -1 for the embeddings and

@@ -1,5 +1,6 @@
 #include "model/load/checkpoint.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include "io/error.hpp"
+#include "model/arch/architecture.hpp"
 #include "model/load/safetensors.hpp"
 
 namespace neurolens::model {
@@ -33,15 +35,22 @@ void require_file(const fs::path& p, const std::string& what) {
   }
 }
 
+// "gpt2 / gpt_neo": the architectures neurolens reads.
+std::string supported() {
+  std::string s;
+  for (const std::string& name : architecture_names()) s += (s.empty() ? "" : " / ") + name;
+  return s;
+}
+
 bool plain_file_name(const std::string& name) {
   return !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
 }
 
-class Loader {
+class Loader : public TensorSource {
  public:
-  Loader(const fs::path& dir, const ModelConfig& cfg, Storage& storage,
-         const WeightFileReader& read)
-      : dir_(dir), cfg_(cfg), storage_(storage), read_(read) {}
+  Loader(const fs::path& dir, const ModelConfig& cfg, const ModelArchitecture& arch,
+         Storage& storage, const WeightFileReader& read)
+      : dir_(dir), cfg_(cfg), arch_(arch), storage_(storage), read_(read) {}
 
   void open_weights() {
     const fs::path single = dir_ / "model.safetensors";
@@ -56,13 +65,15 @@ class Loader {
       source_ = index.string();
       open_shards(index);
     } else {
-      std::string hint = "download model.safetensors (or its shards and model.safetensors.index.json)";
+      std::string hint =
+          "download model.safetensors (or its shards and model.safetensors.index.json)";
       if (fs::exists(dir_ / "pytorch_model.bin", ec)) {
-        hint = "only pytorch_model.bin is present; convert it with "
-               "model.save_pretrained(dir, safe_serialization=True)";
+        hint =
+            "only pytorch_model.bin is present; convert it with "
+            "model.save_pretrained(dir, safe_serialization=True)";
       }
-      throw Error(single.string(), "missing (no model.safetensors nor model.safetensors.index.json)",
-                  hint);
+      throw Error(single.string(),
+                  "missing (no model.safetensors nor model.safetensors.index.json)", hint);
     }
   }
 
@@ -103,28 +114,37 @@ class Loader {
       }
       const TensorInfo* t = found->second->find(it.key());
       if (t == nullptr) {
-        throw Error(found->second->path().string() + ": " + it.key(),
-                    "listed in " + index.filename().string() + " weight_map but absent from this shard",
-                    "re-download the shard or the index; they come from different revisions");
+        throw Error(
+            found->second->path().string() + ": " + it.key(),
+            "listed in " + index.filename().string() + " weight_map but absent from this shard",
+            "re-download the shard or the index; they come from different revisions");
       }
       tensors_[it.key()] = {found->second, t};
     }
   }
 
-  // Chooses the key prefix: "" or "transformer.".
+  // Chooses the key prefix among the architecture's ("" or "transformer." for GPT-2 / GPT-Neo)
+  // by where its embedding tensor is.
   void detect_prefix() {
-    if (tensors_.count("wte.weight")) {
-      prefix_ = "";
-    } else if (tensors_.count("transformer.wte.weight")) {
-      prefix_ = "transformer.";
-    } else {
-      throw Error(source_ + ": wte.weight",
-                  "missing tensor (neither wte.weight nor transformer.wte.weight is present)",
-                  "point at a GPT-2 / GPT-Neo checkpoint; config.json says model_type \"" +
+    const std::vector<std::string> prefixes = arch_.key_prefixes();
+    const std::string anchor = arch_.embedding_tensor();
+    const auto found = std::find_if(prefixes.begin(), prefixes.end(), [&](const std::string& p) {
+      return tensors_.count(p + anchor) > 0;
+    });
+    if (found == prefixes.end()) {
+      std::string names;
+      for (std::size_t i = 0; i < prefixes.size(); ++i) {
+        names += (i == 0 ? "" : " nor ") + prefixes[i] + anchor;
+      }
+      throw Error(source_ + ": " + anchor,
+                  "missing tensor (" + std::string(prefixes.size() > 1 ? "neither " : "") + names +
+                      " is present)",
+                  "point at a " + supported() + " checkpoint; config.json says model_type \"" +
                       cfg_.model_type + "\"");
     }
+    prefix_ = *found;
     // Blocks beyond n_layers mean config.json and the weights disagree.
-    const std::string h = prefix_ + "h.";
+    const std::string h = prefix_ + arch_.block_tensor_prefix();
     for (const auto& [name, loc] : tensors_) {
       if (name.compare(0, h.size(), h) != 0) continue;
       std::size_t pos = h.size();
@@ -144,7 +164,7 @@ class Loader {
   }
 
   const float* get(const std::string& key, const std::vector<std::int64_t>& expected,
-                   const std::string& meaning) {
+                   const std::string& meaning) override {
     const std::string name = prefix_ + key;
     const auto it = tensors_.find(name);
     if (it == tensors_.end()) {
@@ -159,8 +179,9 @@ class Loader {
                   "convert the checkpoint to F32, F16 or BF16");
     }
     if (t.shape != expected) {
-      throw Error(ctx, "shape " + shape_string(t.shape) + " contradicts config.json (expected " +
-                           shape_string(expected) + " = " + meaning + ")",
+      throw Error(ctx,
+                  "shape " + shape_string(t.shape) + " contradicts config.json (expected " +
+                      shape_string(expected) + " = " + meaning + ")",
                   "use the config.json that came with these weights");
     }
     const std::byte* p = f.data(t);
@@ -171,73 +192,10 @@ class Loader {
     return storage_.buffers.back().data();
   }
 
-  LayerNormWeights layer_norm(const std::string& key) {
-    const std::int64_t d = cfg_.d_model;
-    return {get(key + ".weight", {d}, "[D]"), get(key + ".bias", {d}, "[D]")};
-  }
-
-  ModelWeights map_gpt2() {
-    const std::int64_t d = cfg_.d_model, f = cfg_.d_mlp;
-    ModelWeights w;
-    w.wte = get("wte.weight", {cfg_.n_vocab, d}, "[vocab_size, n_embd]");
-    w.wpe = get("wpe.weight", {cfg_.n_positions, d}, "[n_positions, n_embd]");
-    for (int l = 0; l < cfg_.n_layers; ++l) {
-      const std::string b = "h." + std::to_string(l) + ".";
-      BlockWeights blk;
-      blk.ln_1 = layer_norm(b + "ln_1");
-      const float* qkv = get(b + "attn.c_attn.weight", {d, 3 * d}, "[n_embd, 3 * n_embd]");
-      const float* qkv_b = get(b + "attn.c_attn.bias", {3 * d}, "[3 * n_embd]");
-      const int D = cfg_.d_model;
-      blk.q = {qkv, qkv_b, D, D, 3 * D, false};
-      blk.k = {qkv + D, qkv_b + D, D, D, 3 * D, false};
-      blk.v = {qkv + 2 * D, qkv_b + 2 * D, D, D, 3 * D, false};
-      blk.attn_out = {get(b + "attn.c_proj.weight", {d, d}, "[n_embd, n_embd]"),
-                      get(b + "attn.c_proj.bias", {d}, "[n_embd]"), D, D, D, false};
-      blk.ln_2 = layer_norm(b + "ln_2");
-      const int F = cfg_.d_mlp;
-      blk.fc = {get(b + "mlp.c_fc.weight", {d, f}, "[n_embd, n_inner]"),
-                get(b + "mlp.c_fc.bias", {f}, "[n_inner]"), D, F, F, false};
-      blk.proj = {get(b + "mlp.c_proj.weight", {f, d}, "[n_inner, n_embd]"),
-                  get(b + "mlp.c_proj.bias", {d}, "[n_embd]"), F, D, D, false};
-      w.blocks.push_back(blk);
-    }
-    w.ln_f = layer_norm("ln_f");
-    return w;
-  }
-
-  ModelWeights map_gpt_neo() {
-    const std::int64_t d = cfg_.d_model, f = cfg_.d_mlp;
-    const int D = cfg_.d_model, F = cfg_.d_mlp;
-    ModelWeights w;
-    w.wte = get("wte.weight", {cfg_.n_vocab, d}, "[vocab_size, hidden_size]");
-    w.wpe = get("wpe.weight", {cfg_.n_positions, d}, "[max_position_embeddings, hidden_size]");
-    for (int l = 0; l < cfg_.n_layers; ++l) {
-      const std::string b = "h." + std::to_string(l) + ".";
-      const std::string a = b + "attn.attention.";
-      BlockWeights blk;
-      blk.ln_1 = layer_norm(b + "ln_1");
-      blk.q = {get(a + "q_proj.weight", {d, d}, "[hidden_size, hidden_size]"), nullptr, D, D, D,
-               true};
-      blk.k = {get(a + "k_proj.weight", {d, d}, "[hidden_size, hidden_size]"), nullptr, D, D, D,
-               true};
-      blk.v = {get(a + "v_proj.weight", {d, d}, "[hidden_size, hidden_size]"), nullptr, D, D, D,
-               true};
-      blk.attn_out = {get(a + "out_proj.weight", {d, d}, "[hidden_size, hidden_size]"),
-                      get(a + "out_proj.bias", {d}, "[hidden_size]"), D, D, D, true};
-      blk.ln_2 = layer_norm(b + "ln_2");
-      blk.fc = {get(b + "mlp.c_fc.weight", {f, d}, "[intermediate_size, hidden_size]"),
-                get(b + "mlp.c_fc.bias", {f}, "[intermediate_size]"), D, F, D, true};
-      blk.proj = {get(b + "mlp.c_proj.weight", {d, f}, "[hidden_size, intermediate_size]"),
-                  get(b + "mlp.c_proj.bias", {d}, "[hidden_size]"), F, D, F, true};
-      w.blocks.push_back(blk);
-    }
-    w.ln_f = layer_norm("ln_f");
-    return w;
-  }
-
  private:
   fs::path dir_;
   const ModelConfig& cfg_;
+  const ModelArchitecture& arch_;
   Storage& storage_;
   const WeightFileReader& read_;
   std::string source_;  // model.safetensors or the index, for "missing tensor" errors
@@ -276,10 +234,11 @@ Model load_model(const fs::path& dir, const WeightFileReader& read) {
   require_file(m.merges_txt, "tokenizer BPE merges");
 
   auto storage = std::make_shared<Storage>();
-  Loader loader(dir, m.config, *storage, read);
+  const ModelArchitecture& arch = architecture_of(m.config);
+  Loader loader(dir, m.config, arch, *storage, read);
   loader.open_weights();
   loader.detect_prefix();
-  m.weights = m.config.architecture == Architecture::Gpt2 ? loader.map_gpt2() : loader.map_gpt_neo();
+  m.weights = arch.map_weights(loader, m.config);
   for (const auto& f : storage->files) m.mapped.push_back(f->bytes());
   m.storage = std::move(storage);
   return m;

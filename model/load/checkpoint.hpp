@@ -1,8 +1,11 @@
-// Model / load_model — a Hugging Face GPT-2 or GPT-Neo checkpoint directory, loaded for inference.
+// Model / load_model — a Hugging Face checkpoint directory (any registered architecture: GPT-2,
+// GPT-Neo), loaded for inference.
 // Owns: finding and validating config.json, model.safetensors (or the sharded
 // model-XXXXX-of-YYYYY.safetensors + model.safetensors.index.json), vocab.json and merges.txt;
-// mapping each tensor (both key layouts: with or without the "transformer." prefix) onto
-// ModelWeights; keeping the memory maps and converted buffers alive as long as the Model lives.
+// choosing the key prefix the architecture allows (GPT-2: with or without "transformer."),
+// checking dtypes and shapes of the tensors the architecture maps onto ModelWeights
+// (model/arch/architecture.hpp, map_weights); keeping the memory maps and converted buffers
+// alive as long as the Model lives.
 // Example:
 //   Model m = load_model("/data/gpt2-large");
 //   std::printf("%d layers, %d MLP neurons each\n", m.config.n_layers, m.config.d_mlp);

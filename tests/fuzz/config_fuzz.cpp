@@ -20,7 +20,7 @@ NEUROLENS_FUZZ_TARGET(config) {
     }
     if (c.d_model % c.n_heads != 0) __builtin_trap();
     (void)c.head_dim();
-    if (c.architecture == model::Architecture::GptNeo &&
+    if (c.model_type == "gpt_neo" &&
         c.attention_kinds.size() != static_cast<std::size_t>(c.n_layers)) {
       __builtin_trap();
     }

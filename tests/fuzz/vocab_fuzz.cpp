@@ -1,6 +1,6 @@
-// Fuzz target: loading a BPE tokenizer (model/tokenizer/tokenizer.cpp, Tokenizer::load) from a vocab.json
-// and a merges.txt taken from the input (split at "\n@@\n"); a tokenizer that loads must encode
-// and decode a few fixed strings without failing, and decode(encode(x)) == x.
+// Fuzz target: loading a BPE tokenizer (model/tokenizer/tokenizer.cpp, Tokenizer::load) from a
+// vocab.json and a merges.txt taken from the input (split at "\n@@\n"); a tokenizer that loads must
+// encode and decode a few fixed strings without failing, and decode(encode(x)) == x.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -14,6 +14,7 @@ namespace {
 
 ModelConfig config(int n_layers = 3) {
   ModelConfig c;
+  c.model_type = "gpt2";
   c.n_layers = n_layers;
   c.d_model = 48;
   c.n_heads = 4;
@@ -97,11 +98,11 @@ TEST(Hooks, WildcardsResolveInModelOrderWithoutDuplicates) {
                                       "blocks.2.mlp.hook_pre"}));
   const std::vector<std::string> p2 = {"hidden_states.*", "blocks.1.mlp.hook_post",
                                        "blocks.*.mlp.hook_post", "hook_embed", "hidden_states.2"};
-  EXPECT_EQ(names(resolve_hook_patterns(p2, c)),
-            (std::vector<std::string>{"hook_embed", "hidden_states.0", "blocks.0.mlp.hook_post",
-                                      "hidden_states.1", "blocks.1.mlp.hook_post",
-                                      "hidden_states.2", "blocks.2.mlp.hook_post",
-                                      "hidden_states.3"}));
+  EXPECT_EQ(
+      names(resolve_hook_patterns(p2, c)),
+      (std::vector<std::string>{"hook_embed", "hidden_states.0", "blocks.0.mlp.hook_post",
+                                "hidden_states.1", "blocks.1.mlp.hook_post", "hidden_states.2",
+                                "blocks.2.mlp.hook_post", "hidden_states.3"}));
   const std::vector<std::string> p3 = {"blocks.2.attn.*"};
   EXPECT_EQ(names(resolve_hook_patterns(p3, c)),
             (std::vector<std::string>{"blocks.2.attn.hook_q", "blocks.2.attn.hook_k",

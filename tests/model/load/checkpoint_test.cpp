@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "io/error.hpp"
-#include "model/ops/half.hpp"
 #include "model/load/safetensors.hpp"
+#include "model/ops/half.hpp"
 #include "model/synth/synth.hpp"
 
 namespace fs = std::filesystem;
@@ -114,7 +114,7 @@ void expect_linear(const Linear& lin, int in, int out, bool out_in, const NamedT
 void check_round_trip(const SynthOptions& o, const fs::path& dir, bool expect_mapped = true) {
   const Model m = load_model(dir);
   const ModelConfig want = synth_config(o);
-  EXPECT_EQ(m.config.architecture, want.architecture);
+  EXPECT_EQ(m.config.model_type, want.model_type);
   EXPECT_EQ(m.config.n_layers, o.n_layers);
   EXPECT_EQ(m.config.d_model, o.d_model);
   EXPECT_EQ(m.config.n_heads, o.n_heads);
@@ -130,7 +130,8 @@ void check_round_trip(const SynthOptions& o, const fs::path& dir, bool expect_ma
 
   std::map<std::string, const NamedTensor*> by_name;
   const auto tensors = synth_tensors(o);
-  const std::string pre = (o.architecture == Architecture::GptNeo || o.prefix) ? "transformer." : "";
+  const std::string pre =
+      (o.architecture == Architecture::GptNeo || o.prefix) ? "transformer." : "";
   for (const auto& t : tensors) by_name[t.name.substr(pre.size())] = &t;
   const auto T = [&](const std::string& n) -> const NamedTensor& {
     EXPECT_TRUE(by_name.count(n)) << n;
@@ -148,36 +149,40 @@ void check_round_trip(const SynthOptions& o, const fs::path& dir, bool expect_ma
   for (int l = 0; l < o.n_layers; ++l) {
     const BlockWeights& b = m.weights.blocks[static_cast<std::size_t>(l)];
     const std::string h = "h." + std::to_string(l) + ".";
-    expect_view(b.ln_1.gamma, 1, D, D, T(h + "ln_1.weight"), 0, dt);
-    expect_view(b.ln_1.beta, 1, D, D, T(h + "ln_1.bias"), 0, dt);
-    expect_view(b.ln_2.gamma, 1, D, D, T(h + "ln_2.weight"), 0, dt);
-    expect_view(b.ln_2.beta, 1, D, D, T(h + "ln_2.bias"), 0, dt);
+    expect_view(b.norm("ln_1").gamma, 1, D, D, T(h + "ln_1.weight"), 0, dt);
+    expect_view(b.norm("ln_1").beta, 1, D, D, T(h + "ln_1.bias"), 0, dt);
+    expect_view(b.norm("ln_2").gamma, 1, D, D, T(h + "ln_2.weight"), 0, dt);
+    expect_view(b.norm("ln_2").beta, 1, D, D, T(h + "ln_2.bias"), 0, dt);
     if (o.architecture == Architecture::Gpt2) {
       const auto& w = T(h + "attn.c_attn.weight");
       const auto& bias = T(h + "attn.c_attn.bias");
-      EXPECT_EQ(b.q.ld, 3 * D);
-      expect_linear(b.q, D, D, false, w, &bias, 0, dt);
-      expect_linear(b.k, D, D, false, w, &bias, D, dt);
-      expect_linear(b.v, D, D, false, w, &bias, 2 * D, dt);
-      EXPECT_EQ(b.k.weight, b.q.weight + D);  // views into the fused matrix, no copy
-      expect_linear(b.attn_out, D, D, false, T(h + "attn.c_proj.weight"),
+      EXPECT_EQ(b.linear("q").ld, 3 * D);
+      expect_linear(b.linear("q"), D, D, false, w, &bias, 0, dt);
+      expect_linear(b.linear("k"), D, D, false, w, &bias, D, dt);
+      expect_linear(b.linear("v"), D, D, false, w, &bias, 2 * D, dt);
+      EXPECT_EQ(b.linear("k").weight,
+                b.linear("q").weight + D);  // views into the fused matrix, no copy
+      expect_linear(b.linear("attn_out"), D, D, false, T(h + "attn.c_proj.weight"),
                     &T(h + "attn.c_proj.bias"), 0, dt);
-      expect_linear(b.fc, D, F, false, T(h + "mlp.c_fc.weight"), &T(h + "mlp.c_fc.bias"), 0, dt);
-      expect_linear(b.proj, F, D, false, T(h + "mlp.c_proj.weight"), &T(h + "mlp.c_proj.bias"),
+      expect_linear(b.linear("fc"), D, F, false, T(h + "mlp.c_fc.weight"), &T(h + "mlp.c_fc.bias"),
                     0, dt);
+      expect_linear(b.linear("proj"), F, D, false, T(h + "mlp.c_proj.weight"),
+                    &T(h + "mlp.c_proj.bias"), 0, dt);
     } else {
       const std::string a = h + "attn.attention.";
-      expect_linear(b.q, D, D, true, T(a + "q_proj.weight"), nullptr, 0, dt);
-      expect_linear(b.k, D, D, true, T(a + "k_proj.weight"), nullptr, 0, dt);
-      expect_linear(b.v, D, D, true, T(a + "v_proj.weight"), nullptr, 0, dt);
-      expect_linear(b.attn_out, D, D, true, T(a + "out_proj.weight"), &T(a + "out_proj.bias"), 0,
-                    dt);
-      expect_linear(b.fc, D, F, true, T(h + "mlp.c_fc.weight"), &T(h + "mlp.c_fc.bias"), 0, dt);
-      expect_linear(b.proj, F, D, true, T(h + "mlp.c_proj.weight"), &T(h + "mlp.c_proj.bias"), 0,
-                    dt);
+      expect_linear(b.linear("q"), D, D, true, T(a + "q_proj.weight"), nullptr, 0, dt);
+      expect_linear(b.linear("k"), D, D, true, T(a + "k_proj.weight"), nullptr, 0, dt);
+      expect_linear(b.linear("v"), D, D, true, T(a + "v_proj.weight"), nullptr, 0, dt);
+      expect_linear(b.linear("attn_out"), D, D, true, T(a + "out_proj.weight"),
+                    &T(a + "out_proj.bias"), 0, dt);
+      expect_linear(b.linear("fc"), D, F, true, T(h + "mlp.c_fc.weight"), &T(h + "mlp.c_fc.bias"),
+                    0, dt);
+      expect_linear(b.linear("proj"), F, D, true, T(h + "mlp.c_proj.weight"),
+                    &T(h + "mlp.c_proj.bias"), 0, dt);
     }
-    for (const float* p : {b.q.weight, b.k.weight, b.v.weight, b.attn_out.weight, b.fc.weight,
-                           b.fc.bias, b.proj.weight, b.ln_1.gamma, b.ln_2.beta}) {
+    for (const float* p : {b.linear("q").weight, b.linear("k").weight, b.linear("v").weight,
+                           b.linear("attn_out").weight, b.linear("fc").weight, b.linear("fc").bias,
+                           b.linear("proj").weight, b.norm("ln_1").gamma, b.norm("ln_2").beta}) {
       EXPECT_EQ(is_memory_mapped(m, p), f32);
     }
   }
@@ -252,9 +257,10 @@ TEST_F(CheckpointTest, IgnoresBuffersAndLmHead) {
       tensors.push_back({"h.0.attn.bias", {1, 1, P, P}, std::vector<float>(P * P, 1.0f)});
       tensors.push_back({"h.0.attn.masked_bias", {}, {-1e4f}});
     } else {
-      tensors.push_back({"transformer.h.1.attn.attention.bias", {1, 1, P, P},
-                         std::vector<float>(P * P, 1.0f)});
-      tensors.push_back({"lm_head.weight", {o.n_vocab, o.d_model},
+      tensors.push_back(
+          {"transformer.h.1.attn.attention.bias", {1, 1, P, P}, std::vector<float>(P * P, 1.0f)});
+      tensors.push_back({"lm_head.weight",
+                         {o.n_vocab, o.d_model},
                          std::vector<float>(static_cast<std::size_t>(o.n_vocab * o.d_model))});
     }
     const fs::path dir = root_ / (arch == Architecture::Gpt2 ? "gpt2" : "neo");
@@ -271,12 +277,14 @@ TEST_F(CheckpointTest, MisalignedF32IsCopied) {
   const fs::path p = dir / "model.safetensors";
   const std::string bytes = read_file(p);
   std::uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
   std::string header = bytes.substr(8, n);
   while (header.back() == ' ') header.pop_back();
   while (header.size() % 4 != 1) header.push_back(' ');
   std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
   write_file(p, out + header + bytes.substr(8 + n));
   const Model m = load_model(dir);
   EXPECT_FALSE(is_memory_mapped(m, m.weights.wte));
@@ -479,8 +487,8 @@ TEST_F(BadCheckpointTest, BadIndex) {
     j["weight_map"]["transformer.wte.weight"] = "model-00003-of-00003.safetensors";
     write_file(dir / "model.safetensors.index.json", j.dump());
     const std::string msg = error_of(dir);
-    EXPECT_CONTAINS(msg, (dir / "model-00003-of-00003.safetensors").string() +
-                             ": transformer.wte.weight");
+    EXPECT_CONTAINS(
+        msg, (dir / "model-00003-of-00003.safetensors").string() + ": transformer.wte.weight");
     EXPECT_CONTAINS(msg, "absent from this shard");
   }
   {

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "model/load/checkpoint.hpp"
 #include "model/arch/forward.hpp"
 #include "model/arch/hooks.hpp"
+#include "model/load/checkpoint.hpp"
 #include "model/synth/synth.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "stats/ttest.hpp"
@@ -143,12 +143,12 @@ Built build(bool plant, const std::string& name) {
   PlantOptions p;
   p.seed = o.seed;
   if (plant) {
-    b.planted = plant_concepts(tensors, tok, p);
+    b.planted = plant_concepts(tensors, synth_config(o), tok, p);
     write_checkpoint(o, tensors, b.dir, {{"planted.json", planted_json(b.planted, p)}});
   } else {
     // Same seed, nothing planted; the indices are still those that plant_concepts would choose.
     auto copy = tensors;
-    b.planted = plant_concepts(copy, tok, p);
+    b.planted = plant_concepts(copy, synth_config(o), tok, p);
     write_checkpoint(o, tensors, b.dir);
   }
   b.model = std::make_unique<Model>(load_model(b.dir));
@@ -443,11 +443,11 @@ TEST(Plant, SameSeedSameIndicesOtherSeedOthers) {
   auto a = synth_tensors(o), b = synth_tensors(o), c = synth_tensors(o);
   PlantOptions p;
   p.seed = 5;
-  const auto pa = plant_concepts(a, tok, p);
-  EXPECT_EQ(plant_concepts(b, tok, p), pa);
+  const auto pa = plant_concepts(a, synth_config(o), tok, p);
+  EXPECT_EQ(plant_concepts(b, synth_config(o), tok, p), pa);
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].values, b[i].values) << a[i].name;
   p.seed = 6;
-  const auto pc = plant_concepts(c, tok, p);
+  const auto pc = plant_concepts(c, synth_config(o), tok, p);
   bool differ = false;
   for (std::size_t i = 0; i < 5; ++i) differ |= pc[i].neuron != pa[i].neuron;
   EXPECT_TRUE(differ);
@@ -463,7 +463,7 @@ TEST(Plant, ErrorsOnTooSmallModels) {
   o.n_positions = 8;
   auto t = synth_tensors(o);
   try {
-    plant_concepts(t, tok, PlantOptions{});
+    plant_concepts(t, synth_config(o), tok, PlantOptions{});
     FAIL() << "planted into 2 layers";
   } catch (const neurolens::Error& e) {
     EXPECT_NE(std::string(e.what()).find("noun_verb_layer"), std::string::npos) << e.what();
@@ -473,7 +473,7 @@ TEST(Plant, ErrorsOnTooSmallModels) {
   o.n_vocab = 300;  // truncated: no " before", no negation token
   auto small = synth_tensors(o);
   try {
-    plant_concepts(small, tok, PlantOptions{});
+    plant_concepts(small, synth_config(o), tok, PlantOptions{});
     FAIL() << "planted into a 300-token vocabulary";
   } catch (const neurolens::Error& e) {
     EXPECT_NE(std::string(e.what()).find("--n-vocab"), std::string::npos) << e.what();
@@ -482,7 +482,7 @@ TEST(Plant, ErrorsOnTooSmallModels) {
   o.d_model = 4;
   o.n_heads = 1;
   auto narrow = synth_tensors(o);
-  EXPECT_THROW(plant_concepts(narrow, tok, PlantOptions{}), neurolens::Error);
+  EXPECT_THROW(plant_concepts(narrow, synth_config(o), tok, PlantOptions{}), neurolens::Error);
 }
 
 TEST(Plant, TokenLength) {
@@ -543,7 +543,7 @@ TEST(Plant, GptNeoPlantedNeuronsFireOnTheirTokens) {
   auto tensors = synth_tensors(o);
   PlantOptions p;
   p.seed = o.seed;
-  const auto planted = plant_concepts(tensors, tok, p);
+  const auto planted = plant_concepts(tensors, synth_config(o), tok, p);
   const fs::path dir = temp_dir("neo");
   write_checkpoint(o, tensors, dir);
   const Model m = load_model(dir);
