@@ -10,7 +10,6 @@
 
 #include "io/error.hpp"
 #include "model/ops/gemm_f32.hpp"
-#include "model/ops/kernels.hpp"
 
 namespace neurolens::model {
 namespace {

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/ops/gemm_f32.hpp"
-#include "model/ops/kernels.hpp"
+#include "model/ops/activation.hpp"
+#include "model/ops/attention.hpp"
+#include "model/ops/bias.hpp"
+#include "model/ops/layer_norm.hpp"
 
 namespace neurolens::model {
 namespace {
