@@ -27,6 +27,12 @@ const std::vector<const ModelArchitecture*>& registry() {
     std::sort(v.begin(), v.end(), [](const ModelArchitecture* a, const ModelArchitecture* b) {
       return std::string(a->model_type()) < b->model_type();
     });
+    for (std::size_t i = 1; i < v.size(); ++i) {
+      if (std::string(v[i - 1]->model_type()) == v[i]->model_type()) {
+        throw Error(std::string("architecture registry: model_type \"") + v[i]->model_type() + "\"",
+                    "is registered twice", "give each model/arch/*.cpp its own model_type");
+      }
+    }
     return v;
   }();
   return all;

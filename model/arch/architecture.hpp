@@ -14,7 +14,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -150,17 +149,14 @@ class BlockRun {
   virtual void emit(int slot, const float* src, int ld, const float* skip = nullptr) = 0;
 };
 
-namespace arch_detail {
-// Registry entry made by NEUROLENS_REGISTER_ARCHITECTURE.
-using ArchitectureFactory = const ModelArchitecture& (*)();
-}  // namespace arch_detail
-
 }  // namespace neurolens::model
 
-// In an architecture's .cpp (at global scope):
+// In an architecture's .cpp (at global scope, at the start of a line):
 //   NEUROLENS_REGISTER_ARCHITECTURE(gpt2, Gpt2Architecture)
 // model/CMakeLists.txt scans model/arch/*.cpp for this line and lists every architecture in
-// the generated registry (model_type = the first argument).
+// the generated registry. The first argument names the registry function (a C identifier; by
+// convention the model_type); config.json is matched against model_type(). Each model_type
+// must be registered once.
 #define NEUROLENS_REGISTER_ARCHITECTURE(name, type) \
   namespace neurolens::model::arch_registry {       \
   const ModelArchitecture& name() {                 \

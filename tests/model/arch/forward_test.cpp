@@ -16,8 +16,8 @@
 
 #include "io/error.hpp"
 #include "model/load/checkpoint.hpp"
-#include "model/ops/kernels.hpp"
 #include "model/load/safetensors.hpp"
+#include "model/ops/kernels.hpp"
 
 namespace neurolens::model {
 namespace {

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "model/load/checkpoint.hpp"
 #include "model/arch/forward.hpp"
+#include "model/load/checkpoint.hpp"
 #include "model/ops/half.hpp"
 
 namespace neurolens::model {
