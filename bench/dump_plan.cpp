@@ -15,8 +15,8 @@
 
 #include "io/corpus.hpp"
 #include "io/error.hpp"
-#include "model/checkpoint.hpp"
-#include "model/tokenizer.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "runner/engine.hpp"
 #include "runner/job.hpp"
 #include "runner/mpi.hpp"

@@ -13,10 +13,10 @@
 // alternating global / local with window 256; default 16 x 512). V = 50257 throughout.
 // The GEMM-bound limit is measured right before and right after the forward repeats; both are
 // printed and the faster (higher rate) is the bound used for "% of GEMM-bound".
-// --compute bf16 (AVX512_BF16 CPUs): the forward runs with Precision::Bf16 (model/gemm_bf16.hpp);
-// the bench also prints the ratio to the fp32 GEMM-bound limits, gemm_bf16 alone on this run's
-// c_fc shape beside OpenBLAS sgemm, and the bf16 mlp.hook_pre of the first sequence against an
-// fp32 pass (max abs error / RMS and RMS error / RMS, worst layer).
+// --compute bf16 (AVX512_BF16 CPUs): the forward runs with Precision::Bf16
+// (model/ops/gemm_bf16.hpp); the bench also prints the ratio to the fp32 GEMM-bound limits,
+// gemm_bf16 alone on this run's c_fc shape beside OpenBLAS sgemm, and the bf16 mlp.hook_pre of the
+// first sequence against an fp32 pass (max abs error / RMS and RMS error / RMS, worst layer).
 // Example:
 //   build/bench/forward_bench                                  # gpt2-small, 16 x 512 tokens
 //   build/bench/forward_bench --shape gpt-neo-125m --tokens 4x512 --repeats 3
@@ -35,12 +35,12 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "model/checkpoint.hpp"
-#include "model/forward.hpp"
-#include "model/gemm_bf16.hpp"
-#include "model/gemm_f32.hpp"
-#include "model/kernels.hpp"
-#include "model/synth.hpp"
+#include "model/arch/forward.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/ops/gemm_bf16.hpp"
+#include "model/ops/gemm_f32.hpp"
+#include "model/ops/kernels.hpp"
+#include "model/synth/synth.hpp"
 
 extern "C" char* openblas_get_corename(void);
 extern "C" void openblas_set_num_threads(int);
@@ -163,7 +163,7 @@ double gemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int re
     return t_best;
   };
   std::vector<float> z(n * d);
-  const bool neo = c.architecture == nm::Architecture::GptNeo;
+  const bool neo = c.model_type == "gpt_neo";
   // GPT-2: one fused [N, D] x [D, 3D] c_attn; GPT-Neo: three nn.Linear [N, D] x [D, D]^T into
   // the same [N, 3D] layout.
   const double t_qkv = best([&] {
@@ -229,7 +229,7 @@ double gemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int re
 // weight layout), best of reps; returns the GFLOP/s of each.
 std::pair<double, double> cfc_gemm_rates(const nm::Model& m, int rows, int reps) {
   const nm::ModelConfig& c = m.config;
-  const nm::Linear& fc = m.weights.blocks.at(0).fc;
+  const nm::Linear& fc = m.weights.blocks.at(0).linear("fc");
   const int d = c.d_model, f = c.d_mlp;
   std::vector<float> x(static_cast<std::size_t>(rows) * d), y(static_cast<std::size_t>(rows) * f);
   std::mt19937 rng(5);

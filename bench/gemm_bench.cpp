@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "model/gemm_f32.hpp"
+#include "model/ops/gemm_f32.hpp"
 
 namespace nm = neurolens::model;
 

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 

@@ -8,8 +8,8 @@
 #include <map>
 
 #include "io/error.hpp"
-#include "model/forward.hpp"
-#include "model/gemm_bf16.hpp"
+#include "model/arch/forward.hpp"
+#include "model/ops/gemm_bf16.hpp"
 #include "runner/checkpoint.hpp"
 #include "runner/sharding.hpp"
 #include "stats/effect_size.hpp"

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "io/corpus.hpp"
-#include "model/checkpoint.hpp"
-#include "model/forward.hpp"
-#include "model/tokenizer.hpp"
+#include "model/arch/forward.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "runner/job.hpp"
 #include "runner/mpi.hpp"
 #include "runner/plan.hpp"

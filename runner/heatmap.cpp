@@ -6,7 +6,7 @@
 
 #include "io/corpus.hpp"
 #include "io/error.hpp"
-#include "model/forward.hpp"
+#include "model/arch/forward.hpp"
 
 namespace neurolens::runner {
 namespace {

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "model/checkpoint.hpp"
-#include "model/forward.hpp"
-#include "model/tokenizer.hpp"
+#include "model/arch/forward.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "runner/results.hpp"
 #include "runner/sites.hpp"
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "io/corpus.hpp"
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "runner/sharding.hpp"
 
 namespace neurolens::runner {

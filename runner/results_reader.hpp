@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "model/plant.hpp"
-#include "model/tokenizer.hpp"
+#include "model/synth/plant.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace neurolens::runner {
 

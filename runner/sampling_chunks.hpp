@@ -11,7 +11,7 @@
 #include <string>
 
 #include "io/error.hpp"
-#include "model/config.hpp"
+#include "model/load/config.hpp"
 #include "runner/plan.hpp"
 
 namespace neurolens::runner {

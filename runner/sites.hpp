@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "model/config.hpp"
-#include "model/hooks.hpp"
+#include "model/arch/hooks.hpp"
+#include "model/load/config.hpp"
 
 namespace neurolens::runner {
 

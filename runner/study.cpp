@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "io/error.hpp"
-#include "model/plant.hpp"
+#include "model/synth/plant.hpp"
 
 namespace neurolens::runner {
 

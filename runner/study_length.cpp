@@ -27,7 +27,7 @@
 #include <limits>
 
 #include "io/error.hpp"
-#include "model/plant.hpp"
+#include "model/synth/plant.hpp"
 #include "runner/sampling_chunks.hpp"
 #include "runner/sharding.hpp"
 #include "runner/study.hpp"

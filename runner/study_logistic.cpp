@@ -27,7 +27,7 @@
 
 #include "io/brown.hpp"
 #include "io/error.hpp"
-#include "model/plant.hpp"
+#include "model/synth/plant.hpp"
 #include "runner/heatmap.hpp"
 #include "runner/sharding.hpp"
 #include "runner/study.hpp"

@@ -28,8 +28,8 @@
 #include <random>
 
 #include "io/error.hpp"
-#include "model/hooks.hpp"
-#include "model/plant.hpp"
+#include "model/arch/hooks.hpp"
+#include "model/synth/plant.hpp"
 #include "runner/sampling_chunks.hpp"
 #include "runner/sharding.hpp"
 #include "runner/study.hpp"

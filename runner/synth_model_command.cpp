@@ -1,7 +1,7 @@
 // neurolens synth-model — writes a seeded random GPT-2 / GPT-Neo checkpoint in Hugging Face format.
 // The weights are random (GPT-2 init); the directory loads like a downloaded checkpoint. With
 // --plant, known concepts are planted into the weights and recorded in planted.json
-// (model/plant.hpp, docs/demo_model.md).
+// (model/synth/plant.hpp, docs/demo_model.md).
 // Example:  neurolens synth-model --arch gpt_neo --layers 2 --dtype bf16 --shards 2 --out /tmp/neo
 //           neurolens synth-model --plant --seed 1 --out /tmp/demo
 #include <boost/program_options.hpp>
@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "io/error.hpp"
-#include "model/plant.hpp"
-#include "model/synth.hpp"
+#include "model/synth/plant.hpp"
+#include "model/synth/synth.hpp"
 #include "runner/commands.hpp"
 #include "runner/job.hpp"
 
@@ -117,7 +117,7 @@ int run_synth_model(const Args& args) {
     model::PlantOptions p;
     p.seed = o.seed;
     auto tensors = model::synth_tensors(o);
-    const auto planted = model::plant_concepts(tensors, tok, p);
+    const auto planted = model::plant_concepts(tensors, model::synth_config(o), tok, p);
     model::write_checkpoint(o, tensors, out, {{"planted.json", model::planted_json(planted, p)}});
     for (const auto& n : planted) {
       const std::string hook = n.site == "hidden_states"

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "model/config.hpp"
-#include "model/tokenizer.hpp"
+#include "model/load/config.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace neurolens::runner {
 

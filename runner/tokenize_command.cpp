@@ -12,7 +12,7 @@
 #include <boost/program_options.hpp>
 
 #include "io/error.hpp"
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "runner/commands.hpp"
 #include "runner/job.hpp"
 

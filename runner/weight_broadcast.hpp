@@ -10,7 +10,7 @@
 //   model::Model m = model::load_model(dir, broadcast_weight_reader(world));
 #pragma once
 
-#include "model/checkpoint.hpp"
+#include "model/load/checkpoint.hpp"
 #include "runner/mpi.hpp"
 
 namespace neurolens::runner {

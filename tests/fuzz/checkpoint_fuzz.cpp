@@ -1,4 +1,5 @@
-// Fuzz target: a whole model directory (model/checkpoint.cpp, load_model): the input is split at
+// Fuzz target: a whole model directory (model/load/checkpoint.cpp, load_model): the input is split
+// at
 // "\n@@\n" into config.json, model.safetensors, vocab.json and merges.txt, written into a fresh
 // directory; load_model cross-checks config.json against the tensors' names and shapes.
 #include <cstddef>
@@ -6,7 +7,7 @@
 #include <filesystem>
 
 #include "io/error.hpp"
-#include "model/checkpoint.hpp"
+#include "model/load/checkpoint.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 NEUROLENS_FUZZ_TARGET(checkpoint) {

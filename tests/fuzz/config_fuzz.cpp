@@ -1,10 +1,10 @@
-// Fuzz target: config.json of a checkpoint (model/config.cpp, parse_model_config) on arbitrary
+// Fuzz target: config.json of a checkpoint (model/load/config.cpp, parse_model_config) on arbitrary
 // bytes: JSON syntax, model_type, every size field, GPT-Neo attention_types expansion.
 #include <cstddef>
 #include <cstdint>
 
 #include "io/error.hpp"
-#include "model/config.hpp"
+#include "model/load/config.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 NEUROLENS_FUZZ_TARGET(config) {
@@ -20,7 +20,7 @@ NEUROLENS_FUZZ_TARGET(config) {
     }
     if (c.d_model % c.n_heads != 0) __builtin_trap();
     (void)c.head_dim();
-    if (c.architecture == model::Architecture::GptNeo &&
+    if (c.model_type == "gpt_neo" &&
         c.attention_kinds.size() != static_cast<std::size_t>(c.n_layers)) {
       __builtin_trap();
     }

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "model/config.hpp"
+#include "model/load/config.hpp"
 #include "tests/fuzz/brown_fuzz.cpp"
 #include "tests/fuzz/checkpoint_fuzz.cpp"
 #include "tests/fuzz/config_fuzz.cpp"

@@ -1,4 +1,4 @@
-// Fuzz target: the safetensors reader (model/safetensors.cpp) on an arbitrary file: header
+// Fuzz target: the safetensors reader (model/load/safetensors.cpp) on an arbitrary file: header
 // length, JSON header, dtypes, shapes, data_offsets (range, size, overlap), then every tensor's
 // element count and, for the float dtypes, its conversion to fp32 (reads exactly the bytes the
 // header promised: ASan catches any read past the mapping).
@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "io/error.hpp"
-#include "model/safetensors.hpp"
+#include "model/load/safetensors.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 NEUROLENS_FUZZ_TARGET(safetensors) {

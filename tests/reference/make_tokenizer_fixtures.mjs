@@ -4,7 +4,7 @@
 //
 // Writes tests/fixtures/tokenizer/gpt2_cases.json: {cases: [{name, text, ids}], ...} and the
 // CLI fixture mixed.txt / mixed.ids. Also compares JS's \p{L} \p{N} \s (ICU) with the classes
-// of model/unicode_tables.cpp over all code points, records the differences in the fixture, and
+// of model/tokenizer/unicode_tables.cpp over all code points, records the differences in the fixture, and
 // refuses to put any differing character into an equality case.
 //
 // Usage (from the repo root, after .ci/setup installed .ci/npm/node_modules):
@@ -22,7 +22,7 @@ const enc = getEncoding("gpt2");
 const tiktokenVersion = require(path.join(npm, "js-tiktoken/package.json")).version;
 
 // ---- Character classes: ours (generated table) vs JS regex (ICU). ----
-const table = fs.readFileSync(path.join(root, "model/unicode_tables.cpp"), "utf8");
+const table = fs.readFileSync(path.join(root, "model/tokenizer/unicode_tables.cpp"), "utf8");
 const ours = new Uint8Array(0x110000);  // 0 Other, 1 Letter, 2 Number, 3 Whitespace
 const code = { Letter: 1, Number: 2, Whitespace: 3 };
 for (const m of table.matchAll(/\{0x([0-9A-F]+), 0x([0-9A-F]+), CharClass::(\w+)\}/g)) {

@@ -7,11 +7,11 @@
 #include <fstream>
 
 #include "io/hdf5.hpp"
+#include "model/arch/forward.hpp"
+#include "model/arch/hooks.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/synth/synth.hpp"
 #include "tests/runner/run_test_util.hpp"
-#include "model/checkpoint.hpp"
-#include "model/forward.hpp"
-#include "model/hooks.hpp"
-#include "model/synth.hpp"
 
 namespace fs = std::filesystem;
 using namespace neurolens;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "io/hdf5.hpp"
-#include "model/gemm_bf16.hpp"
+#include "model/ops/gemm_bf16.hpp"
 #include "tests/runner/run_test_util.hpp"
 
 namespace fs = std::filesystem;

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "io/hdf5.hpp"
-#include "model/synth.hpp"
+#include "model/synth/synth.hpp"
 
 namespace neurolens::test {
 

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "io/hdf5.hpp"
+#include "model/synth/plant.hpp"
 #include "tests/runner/run_test_util.hpp"
-#include "model/plant.hpp"
 
 namespace fs = std::filesystem;
 using namespace neurolens;

@@ -12,9 +12,9 @@
 #include <fstream>
 
 #include "io/hdf5.hpp"
+#include "model/synth/plant.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "tests/runner/run_test_util.hpp"
-#include "model/plant.hpp"
-#include "model/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 using namespace neurolens;

@@ -12,8 +12,8 @@
 #include <fstream>
 
 #include "io/hdf5.hpp"
+#include "model/synth/plant.hpp"
 #include "tests/runner/run_test_util.hpp"
-#include "model/plant.hpp"
 
 namespace fs = std::filesystem;
 using namespace neurolens;

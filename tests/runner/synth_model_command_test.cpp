@@ -9,8 +9,8 @@
 #include <fstream>
 #include <string>
 
-#include "model/checkpoint.hpp"
-#include "model/plant.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/synth/plant.hpp"
 
 namespace fs = std::filesystem;
 
@@ -66,7 +66,7 @@ TEST_F(SynthModelCommand, DefaultModelLoads) {
   const Result r = run("synth-model --out '" + out.string() + "'");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto m = neurolens::model::load_model(out);
-  EXPECT_EQ(m.config.architecture, neurolens::model::Architecture::Gpt2);
+  EXPECT_EQ(m.config.model_type, "gpt2");
   EXPECT_EQ(m.config.n_layers, 4);
   EXPECT_EQ(m.config.d_model, 128);
   EXPECT_EQ(m.config.n_heads, 4);
@@ -99,12 +99,15 @@ TEST_F(SynthModelCommand, GptNeoShardedBf16IsSeeded) {
   EXPECT_EQ(ma.config.window_size, 8);
   EXPECT_EQ(ma.config.n_vocab, 1000);
   EXPECT_TRUE(fs::exists(a / "model-00002-of-00002.safetensors"));
-  EXPECT_EQ(ma.weights.blocks[2].fc.weight[5], mb.weights.blocks[2].fc.weight[5]);
-  EXPECT_NE(ma.weights.blocks[2].fc.weight[5], mc.weights.blocks[2].fc.weight[5]);
+  EXPECT_EQ(ma.weights.blocks[2].linear("fc").weight[5],
+            mb.weights.blocks[2].linear("fc").weight[5]);
+  EXPECT_NE(ma.weights.blocks[2].linear("fc").weight[5],
+            mc.weights.blocks[2].linear("fc").weight[5]);
   // Overwriting an existing model directory works (atomic replace).
   ASSERT_EQ(run(common + "--seed 4 --out '" + a.string() + "'").status, 0);
   const auto ma2 = neurolens::model::load_model(a);
-  EXPECT_EQ(ma2.weights.blocks[2].fc.weight[5], mc.weights.blocks[2].fc.weight[5]);
+  EXPECT_EQ(ma2.weights.blocks[2].linear("fc").weight[5],
+            mc.weights.blocks[2].linear("fc").weight[5]);
 }
 
 TEST_F(SynthModelCommand, PlantWritesPlantedJson) {
@@ -121,8 +124,9 @@ TEST_F(SynthModelCommand, PlantWritesPlantedJson) {
   // The planted neuron reads its dimension with weight 1 (GPT-2 c_fc layout [D, F]).
   const auto& p = planted[0];
   EXPECT_EQ(model.weights.blocks[static_cast<std::size_t>(p.layer)]
-                .fc.weight[static_cast<std::size_t>(p.residual_dim) * 512 +
-                           static_cast<std::size_t>(p.neuron)],
+                .linear("fc")
+                .weight[static_cast<std::size_t>(p.residual_dim) * 512 +
+                        static_cast<std::size_t>(p.neuron)],
             1.0f);
   // GPT-Neo plants too; rewriting without --plant drops planted.json.
   const fs::path neo = dir_ / "neo";

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "model/checkpoint.hpp"
-#include "model/forward.hpp"
-#include "model/synth.hpp"
+#include "model/arch/forward.hpp"
+#include "model/load/checkpoint.hpp"
+#include "model/synth/synth.hpp"
 #include "runner/mpi.hpp"
 #include "runner/weight_broadcast.hpp"
 
