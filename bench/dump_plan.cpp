@@ -17,12 +17,12 @@
 #include "io/error.hpp"
 #include "model/checkpoint.hpp"
 #include "model/tokenizer.hpp"
-#include "runner/engine.hpp"
-#include "runner/job.hpp"
-#include "runner/mpi.hpp"
-#include "runner/plan.hpp"
-#include "runner/sites.hpp"
-#include "runner/study.hpp"
+#include "runner/cli/job_file.hpp"
+#include "runner/engine/engine.hpp"
+#include "runner/engine/plan.hpp"
+#include "runner/parallel/mpi.hpp"
+#include "runner/results/sites.hpp"
+#include "runner/studies/study.hpp"
 
 namespace nr = neurolens::runner;
 namespace nio = neurolens::io;

@@ -1,4 +1,4 @@
-// Fuzz target: job files (runner/job.cpp, parse_job). The input is split at "\n@@\n": the first
+// Fuzz target: job files (runner/cli/job_file.cpp, parse_job). The input is split at "\n@@\n": the first
 // part is the job file, each further line of the second part is a command-line override
 // (--key=value). parse_layers gets the third part as a layer spec.
 #include <cstddef>
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "runner/job.hpp"
+#include "runner/cli/job_file.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 NEUROLENS_FUZZ_TARGET(job) {
