@@ -50,7 +50,7 @@ int main(int argc, char** argv) try {
     corpus = std::make_unique<nio::Corpus>(nio::Corpus::open(job.corpus, f));
   }
   nr::RunContext ctx{job, comm, model, tokenizer, corpus.get(), sites, {}, 0};
-  std::unique_ptr<nr::Study> study = nr::make_study(job.study);
+  std::unique_ptr<nr::Study> study = nr::study_spec(job.study).make();
   nr::Plan plan = study->make_plan(ctx);
   plan.make_batches(job.batch_size);
   study->check_plan(ctx, plan);  // some studies label their samples here (length: median split)

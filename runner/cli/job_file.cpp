@@ -10,21 +10,17 @@
 
 #include "io/error.hpp"
 #include "io/text.hpp"
+#include "runner/studies/registry.hpp"
 
 namespace neurolens::runner {
 namespace po = boost::program_options;
 
 namespace {
 
-struct KeySpec {
-  const char* name;
-  const char* default_value;  // "" = no default
-  const char* help;
-};
-
-// Every job key, in the order docs/jobs.md and `neurolens run --help` list them.
-const KeySpec kKeys[] = {
-    {"study", "", "contrast | paired | sampling | length | logistic (required)"},
+// The top-level job keys, in the order docs/jobs.md and `neurolens run --help` list them; the
+// study sections' keys follow, from the registry.
+const KeySpec kSharedKeys[] = {
+    {"study", "", "<registered studies> (required)"},
     {"model", "", "Hugging Face checkpoint directory (required)"},
     {"corpus", "", "text file, directory or glob; JSON Lines (.jsonl); Brown corpus files"},
     {"corpus_format", "auto", "auto | text | jsonl | brown"},
@@ -46,45 +42,35 @@ const KeySpec kKeys[] = {
      "mmap (every rank maps the files) | broadcast (rank 0 reads them once, "
      "MPI_Bcast to one rank per node, node-shared memory)"},
     {"compute", "fp32", "fp32 | bf16 (weight GEMMs in bfloat16 on CPUs with AVX512_BF16)"},
-    {"contrast.group_a",
-     "not, never, cannot, can't, don't, won't, wasn't, isn't, didn't, "
-     "doesn't, couldn't, wouldn't, shouldn't, no, nothing, nobody",
-     "group a words (negations)"},
-    {"contrast.group_b",
-     "can, could, may, will, would, should, must, might, shall, do, does, "
-     "did, is, was, always, yes",
-     "group b words (affirmations)"},
-    {"contrast.context_before", "90", "tokens before the target in every window"},
-    {"contrast.context_after", "10", "tokens after the target in every window"},
-    {"paired.pairs", "", "noun:verb pairs, comma-separated (e.g. 'dog:run, idea:think')"},
-    {"paired.mode", "pairs", "pairs | corpus (nouns and verbs in context from Brown tags)"},
-    {"paired.template", "The {}", "sentence frame for pairs mode; {} is the word"},
-    {"paired.heatmap_text", "", "text file painted with the top neurons' activations"},
-    {"paired.context_before", "32", "corpus mode: tokens of preceding context per word"},
-    {"sampling.batch_sequences", "32", "sequences per random batch"},
-    {"sampling.seq_len", "256", "tokens per sequence"},
-    {"sampling.repetitions", "1000", "random batches"},
-    {"sampling.top_tokens", "10", "most frequent winning tokens kept per dimension"},
-    {"sampling.top_contexts", "5", "highest-activating contexts kept per dimension"},
-    {"sampling.context_tokens", "8", "tokens of text either side of a context"},
-    {"length.sequences", "16", "sequences"},
-    {"length.seq_len", "512", "tokens per sequence"},
-    {"length.count_leading_space", "false", "count a token's leading space in its length"},
-    {"length.bins", "64", "histogram bins"},
-    {"length.pack", "false",
-     "cut sequences from the documents concatenated into one token stream "
-     "(the original) instead of from each document"},
-    {"logistic.sequences", "8", "sequences per batch (batch 1 fits, batch 2 tests)"},
-    {"logistic.seq_len", "256", "tokens per sequence"},
-    {"logistic.max_per_group", "220", "proper nouns and other tokens per batch, at most"},
-    {"logistic.top_neurons", "10", "neurons selected on batch 1 and scored on batch 2"},
-    {"logistic.heatmap_text", "", "text file painted with the top neuron's activations"},
 };
+
+// A job key with its full name ("seed", "contrast.group_a") and its spec.
+struct FullKey {
+  std::string name;
+  const KeySpec* spec;
+};
+
+// Every job key: the top-level ones, then each registered study's section.
+const std::vector<FullKey>& all_keys() {
+  static const std::vector<FullKey> keys = [] {
+    std::vector<FullKey> out;
+    for (const KeySpec& k : kSharedKeys) out.push_back({k.name, &k});
+    for (const StudySpec* study : registered_studies()) {
+      for (const KeySpec& k : study->keys) out.push_back({study->name + "." + k.name, &k});
+    }
+    return out;
+  }();
+  return keys;
+}
+
+std::string key_help(const FullKey& k) {
+  return k.name == "study" ? study_names() + " (required)" : k.spec->help;
+}
 
 po::options_description key_options() {
   po::options_description d("job keys (in the job file, or --key=value / --section.key=value)");
-  for (const KeySpec& k : kKeys) {
-    d.add_options()(k.name, po::value<std::string>(), k.help);
+  for (const FullKey& k : all_keys()) {
+    d.add_options()(k.name.c_str(), po::value<std::string>(), key_help(k).c_str());
   }
   return d;
 }
@@ -129,6 +115,28 @@ class Values {
                 "allowed values: true | false");
   }
 
+  // A study key's value against its spec (KeyType, range, choices, extra check).
+  void check(const std::string& key, const KeySpec& spec) const {
+    switch (spec.type) {
+      case KeyType::Integer:
+        number<int64_t>(key, spec.min, spec.max);
+        break;
+      case KeyType::Boolean:
+        boolean(key);
+        break;
+      case KeyType::Choice: {
+        std::vector<std::pair<std::string, int>> allowed;
+        for (const std::string& c : spec.choices) allowed.emplace_back(c, 0);
+        choice<int>(key, allowed);
+        break;
+      }
+      case KeyType::Text:
+      case KeyType::Words:
+        break;
+    }
+    if (spec.check) spec.check(str(key), context(key));
+  }
+
   template <typename E>
   E choice(const std::string& key, const std::vector<std::pair<std::string, E>>& allowed) const {
     const std::string& s = str(key);
@@ -151,7 +159,20 @@ std::string job_keys_help() {
   std::ostringstream out;
   out << "usage: neurolens run JOB.ini [--key=value ...] [--dry-run] [--resume] [--overwrite]\n\n"
       << flag_options() << "\n"
-      << key_options() << "\nEvery key is documented in docs/jobs.md.\n";
+      << key_options() << "\nstudies (study = NAME; keys in the [NAME] section):\n";
+  for (const StudySpec* study : registered_studies()) {
+    std::string tests = "none";
+    if (!study->tests.empty()) {
+      tests = test_name(study->default_test) + " (default)";
+      for (TestKind t : study->tests) {
+        if (t != study->default_test) tests += ", " + test_name(t);
+      }
+    }
+    out << "  " << study->name
+        << std::string(study->name.size() < 10 ? 10 - study->name.size() : 1, ' ') << study->summary
+        << "; tests: " << tests << "\n";
+  }
+  out << "\nEvery key is documented in docs/jobs.md.\n";
   return out.str();
 }
 
@@ -241,8 +262,8 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
   std::map<std::string, std::string> values;
   std::ostringstream text;
   std::string section;
-  for (const KeySpec& k : kKeys) {
-    std::string value = k.default_value;
+  for (const FullKey& k : all_keys()) {
+    std::string value = k.spec->default_value;
     if (from_cli.count(k.name)) {
       value = from_cli[k.name].as<std::string>();
     } else if (from_file.count(k.name)) {
@@ -250,7 +271,7 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
     }
     value = trim(value);
     values[k.name] = value;
-    const std::string name = k.name;
+    const std::string& name = k.name;
     const size_t dot = name.find('.');
     const std::string key_section = dot == std::string::npos ? "" : name.substr(0, dot);
     if (key_section != section) {
@@ -275,11 +296,10 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
                       required + "=...");
     }
   }
-  job.study = v.choice<StudyKind>("study", {{"contrast", StudyKind::Contrast},
-                                            {"paired", StudyKind::Paired},
-                                            {"sampling", StudyKind::Sampling},
-                                            {"length", StudyKind::Length},
-                                            {"logistic", StudyKind::Logistic}});
+  std::vector<std::pair<std::string, const StudySpec*>> studies;
+  for (const StudySpec* study : registered_studies()) studies.emplace_back(study->name, study);
+  const StudySpec& spec = *v.choice<const StudySpec*>("study", studies);
+  job.study = spec.name;
   job.model = v.str("model");
   job.corpus = v.str("corpus");
   job.corpus_format = v.choice<CorpusFormat>("corpus_format", {{"auto", CorpusFormat::Auto},
@@ -299,17 +319,7 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
                                            {"paired", TestKind::Paired},
                                            {"logistic", TestKind::Logistic}});
   } else {
-    switch (job.study) {
-      case StudyKind::Paired:
-        job.test = TestKind::Paired;
-        break;
-      case StudyKind::Logistic:
-        job.test = TestKind::Logistic;
-        break;
-      default:
-        job.test = TestKind::Welch;
-        break;
-    }
+    job.test = spec.default_test;
   }
   job.save_samples = v.boolean("save_samples");
   job.seed = v.number<uint64_t>("seed", 0, UINT64_MAX);
@@ -326,75 +336,37 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
                        ? std::filesystem::path(job.output.string() + ".ckpt")
                        : std::filesystem::path(v.str("checkpoint"));
 
-  job.contrast.group_a = split(v.str("contrast.group_a"), ',');
-  job.contrast.group_b = split(v.str("contrast.group_b"), ',');
-  job.contrast.context_before = v.number<int>("contrast.context_before", 0, 1 << 20);
-  job.contrast.context_after = v.number<int>("contrast.context_after", 0, 1 << 20);
+  // Every registered study's section is checked, not only the chosen study's: a job's keys are
+  // valid or not whatever its study.
+  std::map<std::string, std::string> study_values;
+  for (const FullKey& k : all_keys()) {
+    if (k.name.find('.') == std::string::npos) continue;
+    v.check(k.name, *k.spec);
+    study_values[k.name] = v.str(k.name);
+  }
+  job.options = StudyOptions(std::move(study_values));
 
-  for (const std::string& pair : split(v.str("paired.pairs"), ',')) {
-    const size_t colon = pair.find(':');
-    if (colon == std::string::npos || trim(pair.substr(0, colon)).empty() ||
-        trim(pair.substr(colon + 1)).empty()) {
-      throw Error(v.context("paired.pairs"), "'" + pair + "' is not a noun:verb pair",
-                  "write pairs as 'noun:verb, noun:verb'");
+  // Which tests the study allows.
+  const auto allowed = [&] {
+    std::string names;
+    for (TestKind t : spec.tests) names += (names.empty() ? "" : " | ") + test_name(t);
+    return names;
+  };
+  if (spec.tests.empty()) {
+    if (job.test_given) {
+      throw Error(v.context("test"), "a " + spec.name + " study runs no test",
+                  "remove the test key");
     }
-    job.paired.pairs.emplace_back(trim(pair.substr(0, colon)), trim(pair.substr(colon + 1)));
+  } else if (std::find(spec.tests.begin(), spec.tests.end(), job.test) == spec.tests.end()) {
+    throw Error(
+        v.context("test"), "a " + spec.name + " study " + spec.refuses_test,
+        std::string(spec.tests.size() == 1 ? "allowed value: " : "allowed values: ") + allowed());
   }
-  job.paired.mode =
-      v.choice<std::string>("paired.mode", {{"pairs", "pairs"}, {"corpus", "corpus"}});
-  job.paired.template_text = v.str("paired.template");
-  if (job.paired.template_text.find("{}") == std::string::npos) {
-    throw Error(v.context("paired.template"), "has no {} placeholder for the word",
-                "e.g. template = The {}");
-  }
-  job.paired.heatmap_text = v.str("paired.heatmap_text");
-  job.paired.context_before = v.number<int>("paired.context_before", 0, 1 << 20);
-
-  job.sampling.batch_sequences = v.number<int>("sampling.batch_sequences", 1, 1 << 20);
-  job.sampling.seq_len = v.number<int>("sampling.seq_len", 1, 1 << 20);
-  job.sampling.repetitions = v.number<int>("sampling.repetitions", 1, 1 << 30);
-  job.sampling.top_tokens = v.number<int>("sampling.top_tokens", 1, 1 << 20);
-  job.sampling.top_contexts = v.number<int>("sampling.top_contexts", 0, 1 << 10);
-  job.sampling.context_tokens = v.number<int>("sampling.context_tokens", 0, 1 << 10);
-
-  job.length.sequences = v.number<int>("length.sequences", 1, 1 << 20);
-  job.length.seq_len = v.number<int>("length.seq_len", 1, 1 << 20);
-  job.length.count_leading_space = v.boolean("length.count_leading_space");
-  job.length.bins = v.number<int>("length.bins", 1, 1 << 16);
-  job.length.pack = v.boolean("length.pack");
-
-  job.logistic.sequences = v.number<int>("logistic.sequences", 1, 1 << 20);
-  job.logistic.seq_len = v.number<int>("logistic.seq_len", 1, 1 << 20);
-  job.logistic.max_per_group = v.number<int>("logistic.max_per_group", 1, 1 << 30);
-  job.logistic.top_neurons = v.number<int>("logistic.top_neurons", 1, 1 << 20);
-  job.logistic.heatmap_text = v.str("logistic.heatmap_text");
-
-  // Which tests a study allows.
-  const bool two_group = job.study == StudyKind::Contrast || job.study == StudyKind::Length;
-  if (two_group && job.test == TestKind::Paired) {
-    throw Error(v.context("test"), "a " + study_name(job.study) + " study has no pairs",
-                "allowed values: welch | student | logistic");
-  }
-  if (job.study == StudyKind::Paired && job.test != TestKind::Paired) {
-    throw Error(v.context("test"), "a paired study tests per-pair differences",
-                "allowed value: paired");
-  }
-  if (job.study == StudyKind::Logistic && job.test != TestKind::Logistic) {
-    throw Error(v.context("test"), "a logistic study fits a logistic regression",
-                "allowed value: logistic");
-  }
-  if (job.study == StudyKind::Sampling && job.test_given) {
-    throw Error(v.context("test"), "a sampling study runs no test", "remove the test key");
-  }
-  if (job.study != StudyKind::Paired && job.corpus.empty()) {
+  if (spec.needs_corpus && job.corpus.empty()) {
     throw Error(v.context("corpus"), "missing required key",
                 "add 'corpus = PATH' (text files, .jsonl or Brown corpus files)");
   }
-  if (job.study == StudyKind::Contrast &&
-      (job.contrast.group_a.empty() || job.contrast.group_b.empty())) {
-    throw Error(v.context(job.contrast.group_a.empty() ? "contrast.group_a" : "contrast.group_b"),
-                "empty word list", "give comma-separated words");
-  }
+  if (spec.check_job) spec.check_job(job, [&](const std::string& key) { return v.context(key); });
   return job;
 }
 

@@ -18,6 +18,7 @@
 #include "io/atomic_output.hpp"
 #include "io/corpus.hpp"
 #include "io/error.hpp"
+#include "io/text.hpp"
 #include "model/checkpoint.hpp"
 #include "model/tokenizer.hpp"
 #include "runner/cli/commands.hpp"
@@ -31,10 +32,6 @@
 
 namespace neurolens::runner {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 io::CorpusFormat to_io_format(CorpusFormat f) {
   switch (f) {
@@ -56,12 +53,7 @@ void configure_threads(const Comm& comm) {
   int threads = 1;
   if (const char* env = std::getenv("OPENBLAS_NUM_THREADS")) threads = std::max(1, std::atoi(env));
   openblas_set_num_threads(threads);
-  MPI_Comm node;
-  mpi_check(MPI_Comm_split_type(comm.raw(), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
-            "MPI_Comm_split_type");
-  int on_node = 1;
-  MPI_Comm_size(node, &on_node);
-  MPI_Comm_free(&node);
+  const int on_node = comm.ranks_on_node();
   const unsigned cores = std::thread::hardware_concurrency();
   if (comm.root() && cores > 0 && static_cast<unsigned>(on_node * threads) > cores) {
     std::fprintf(stderr,
@@ -108,7 +100,7 @@ void print_plan(const RunContext& ctx, const Study& study, const Plan& plan) {
   double capture = 0;
   for (const SiteSpace& s : ctx.sites) capture += 4.0 * B * T * static_cast<double>(s.neurons());
   const double extra = study.extra_memory(ctx, plan);
-  std::printf("plan for study '%s' (%s)\n", study_name(ctx.job.study).c_str(),
+  std::printf("plan for study '%s' (%s)\n", ctx.job.study.c_str(),
               ctx.job.file.empty() ? "command line" : ctx.job.file.string().c_str());
   std::printf("  model        %s (%s, %d layers, d_model %d, d_mlp %d)\n",
               ctx.job.model.string().c_str(), c.model_type.c_str(), c.n_layers, c.d_model, c.d_mlp);
@@ -223,7 +215,7 @@ int run_run(const Args& args) {
     std::unique_ptr<Study> study;
     Plan plan;
     std::vector<std::string> warnings;
-    collective_check(comm, [&] { study = make_study(job.study); });
+    collective_check(comm, [&] { study = study_spec(job.study).make(); });
     collective_check(comm, [&] { plan = study->make_plan(ctx); });
     plan.make_batches(job.batch_size);
     collective_check(comm, [&] { warnings = study->check_plan(ctx, plan); });
@@ -241,7 +233,7 @@ int run_run(const Args& args) {
     }
     if (comm.root()) {
       std::fprintf(stderr, "neurolens: %s study, %lld windows, %lld samples, %d rank(s)\n",
-                   study_name(job.study).c_str(), static_cast<long long>(plan.windows.size()),
+                   job.study.c_str(), static_cast<long long>(plan.windows.size()),
                    static_cast<long long>(plan.samples.size()), comm.size());
     }
 
@@ -260,9 +252,8 @@ int run_run(const Args& args) {
     const double wall = seconds_since(start);
     out.set_attribute("/", "job", job.text);
     out.set_attribute("/", "job_file", job.file.string());
-    out.set_attribute("/", "study", study_name(job.study));
-    out.set_attribute("/", "test",
-                      job.study == StudyKind::Sampling ? std::string("none") : test_name(job.test));
+    out.set_attribute("/", "study", job.study);
+    out.set_attribute("/", "test", test_attribute(job));
     out.set_attribute("/", "model", std::filesystem::absolute(job.model).string());
     out.set_attribute("/", "model_type", model->config.model_type);
     out.set_attribute("/", "compute", std::string(job.compute == Compute::Bf16 ? "bf16" : "fp32"));

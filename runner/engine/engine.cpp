@@ -8,6 +8,7 @@
 #include <map>
 
 #include "io/error.hpp"
+#include "io/text.hpp"
 #include "model/forward.hpp"
 #include "model/gemm_bf16.hpp"
 #include "runner/engine/resume_state.hpp"
@@ -30,10 +31,6 @@ std::atomic<bool> g_stop_requested{false};
 
 extern "C" void request_stop(int) {
   g_stop_requested.store(true);
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 std::string format_duration(double s) {
@@ -108,9 +105,7 @@ void run_batches(RunContext& ctx, const Plan& plan,
   const int64_t my_batches = my.size();
   // Every rank runs the same number of iterations (some empty), so the collective decisions
   // between batches match up.
-  int64_t max_batches = my_batches;
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &max_batches, 1, MPI_INT64_T, MPI_MAX, comm.raw()),
-            "MPI_Allreduce");
+  const int64_t max_batches = comm.allreduce_max(my_batches);
 
   // All samples at one position p: capture only p and stop the forward at p (a causal model's
   // activations at p do not depend on later tokens).
@@ -163,9 +158,7 @@ void run_batches(RunContext& ctx, const Plan& plan,
                  block.begin) *
       static_cast<int64_t>(run_T);
 
-  MPI_Request decision = MPI_REQUEST_NULL;
-  int flags_out[2] = {0, 0};
-  int flags_in[2] = {0, 0};
+  Comm::MaxVote decision(comm);  // {stop, checkpoint}
   for (int64_t batch = start_batch; batch < max_batches; ++batch) {
     const int64_t global_batch = my.begin + batch;
     const int64_t w0 =
@@ -222,8 +215,8 @@ void run_batches(RunContext& ctx, const Plan& plan,
     // compute of batch b + 1, so no rank idles (or busy-polls) in it; a checkpoint then follows
     // batch b + 1.
     const bool last = batch + 1 == max_batches;
-    if (decision != MPI_REQUEST_NULL) {
-      mpi_check(MPI_Wait(&decision, MPI_STATUS_IGNORE), "MPI_Wait");
+    if (decision.pending()) {
+      const std::span<const int> flags_in = decision.wait();
       if ((flags_in[0] != 0 || flags_in[1] != 0) && !last) {
         checkpoint.save(batch + 1, state != nullptr ? state->save_state() : std::vector<double>{});
         last_checkpoint = std::chrono::steady_clock::now();
@@ -231,12 +224,11 @@ void run_batches(RunContext& ctx, const Plan& plan,
       }
     }
     if (!last) {
-      flags_out[0] = g_stop_requested.load() ? 1 : 0;
-      flags_out[1] =
+      const int flags_out[2] = {
+          g_stop_requested.load() ? 1 : 0,
           (job.checkpoint_every > 0 && seconds_since(last_checkpoint) >= job.checkpoint_every) ? 1
-                                                                                               : 0;
-      mpi_check(MPI_Iallreduce(flags_out, flags_in, 2, MPI_INT, MPI_MAX, comm.raw(), &decision),
-                "MPI_Iallreduce");
+                                                                                               : 0};
+      decision.start(flags_out);
     }
   }
   progress.finish();

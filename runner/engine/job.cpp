@@ -1,22 +1,12 @@
 #include "runner/engine/job.hpp"
 
-namespace neurolens::runner {
+#include <algorithm>
+#include <charconv>
 
-std::string study_name(StudyKind kind) {
-  switch (kind) {
-    case StudyKind::Contrast:
-      return "contrast";
-    case StudyKind::Paired:
-      return "paired";
-    case StudyKind::Sampling:
-      return "sampling";
-    case StudyKind::Length:
-      return "length";
-    case StudyKind::Logistic:
-      return "logistic";
-  }
-  return "?";
-}
+#include "io/error.hpp"
+#include "io/text.hpp"
+
+namespace neurolens::runner {
 
 std::string test_name(TestKind kind) {
   switch (kind) {
@@ -30,6 +20,36 @@ std::string test_name(TestKind kind) {
       return "logistic";
   }
   return "?";
+}
+
+const std::string& StudyOptions::text(const std::string& key) const {
+  const auto it = values_.find(key);
+  if (it == values_.end()) {
+    throw Error("job: " + key, "is not a key of any registered study",
+                "declare it in the study's StudySpec (runner/studies/registry.hpp)");
+  }
+  return it->second;
+}
+
+// The values were checked when the job was parsed (registry KeyType), so these only convert.
+int StudyOptions::integer(const std::string& key) const {
+  const std::string& s = text(key);
+  int value = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size()) {
+    throw Error("job: " + key, "'" + s + "' is not a number", "give a whole number");
+  }
+  return value;
+}
+
+bool StudyOptions::boolean(const std::string& key) const {
+  std::string s = text(key);
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s == "true" || s == "yes" || s == "on" || s == "1";
+}
+
+std::vector<std::string> StudyOptions::words(const std::string& key) const {
+  return split(text(key), ',');
 }
 
 }  // namespace neurolens::runner

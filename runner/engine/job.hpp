@@ -19,63 +19,42 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 namespace neurolens::runner {
 
-enum class StudyKind { Contrast, Paired, Sampling, Length, Logistic };
 enum class TestKind { Welch, Student, Paired, Logistic };
 enum class CorpusFormat { Auto, Text, JsonLines, Brown };
 enum class Correction { Bonferroni, BenjaminiHochberg };
 enum class ModelLoad { Mmap, Broadcast };
 enum class Compute { Fp32, Bf16 };
 
-struct ContrastOptions {
-  std::vector<std::string> group_a;  // words; default: negations
-  std::vector<std::string> group_b;  // words; default: affirmations
-  int context_before = 90;
-  int context_after = 10;
-};
+// The values of the study sections' keys, by full key ("contrast.group_a" -> "not, never, ..."):
+// every registered study's keys (not only the chosen study's), each already checked against its
+// KeySpec (runner/studies/registry.hpp) when the job was parsed. A study reads its own keys,
+// typed, into its own options struct (runner/studies/study_<name>.cpp).
+class StudyOptions {
+ public:
+  StudyOptions() = default;
+  explicit StudyOptions(std::map<std::string, std::string> values) : values_(std::move(values)) {}
+  // Throws neurolens::Error when `key` is not a registered study key.
+  const std::string& text(const std::string& key) const;
+  int integer(const std::string& key) const;
+  bool boolean(const std::string& key) const;
+  std::vector<std::string> words(const std::string& key) const;  // comma-separated, trimmed
+  const std::map<std::string, std::string>& values() const { return values_; }
 
-struct PairedOptions {
-  std::vector<std::pair<std::string, std::string>> pairs;  // (noun, verb)
-  std::string mode = "pairs";                              // pairs | corpus
-  std::string template_text;  // sentence frame for pairs mode; "{}" is the word
-  std::string heatmap_text;   // file: per-token activations of the top neurons
-  int context_before = 32;    // corpus mode: tokens of preceding context per word
-};
-
-struct SamplingOptions {
-  int batch_sequences = 32;
-  int seq_len = 256;
-  int repetitions = 1000;
-  int top_tokens = 10;     // per dimension, the most frequent winning tokens
-  int top_contexts = 5;    // per dimension, the highest-activating contexts
-  int context_tokens = 8;  // tokens of text either side of a context
-};
-
-struct LengthOptions {
-  int sequences = 16;
-  int seq_len = 512;
-  bool count_leading_space = false;
-  int bins = 64;
-  bool pack = false;  // one token stream across documents (the original), not chunks per document
-};
-
-struct LogisticStudyOptions {
-  int sequences = 8;
-  int seq_len = 256;
-  int max_per_group = 220;
-  int top_neurons = 10;      // selected on batch 1, scored out of sample on batch 2
-  std::string heatmap_text;  // file
+ private:
+  std::map<std::string, std::string> values_;
 };
 
 struct Job {
   std::filesystem::path file;  // the job file ("" when given only on the command line)
   std::string text;            // the effective job: every key = value, after overrides
 
-  StudyKind study = StudyKind::Contrast;
+  std::string study;  // a registered study name (runner/studies/registry.hpp)
   std::filesystem::path model;
   std::string corpus;  // file, directory or glob
   CorpusFormat corpus_format = CorpusFormat::Auto;
@@ -99,14 +78,9 @@ struct Job {
   bool resume = false;
   bool dry_run = false;
 
-  ContrastOptions contrast;
-  PairedOptions paired;
-  SamplingOptions sampling;
-  LengthOptions length;
-  LogisticStudyOptions logistic;
+  StudyOptions options;  // the [<study>] sections' keys
 };
 
-std::string study_name(StudyKind kind);
 std::string test_name(TestKind kind);
 
 }  // namespace neurolens::runner

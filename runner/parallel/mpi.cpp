@@ -1,6 +1,7 @@
 #include "runner/parallel/mpi.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 
@@ -15,25 +16,25 @@ MPI_Op g_moment_merge = MPI_OP_NULL;
 void merge_moment_records(void* in, void* inout, int* len, MPI_Datatype*) {
   const auto* a = static_cast<const MomentRecord*>(in);
   auto* b = static_cast<MomentRecord*>(inout);
-  for (int i = 0; i < *len; ++i) {
-    const MomentRecord& x = a[i];
-    MomentRecord& y = b[i];
-    if (x.n == 0) continue;
-    if (y.n == 0) {
-      y = x;
-      continue;
-    }
-    const double n = x.n + y.n;
-    const double delta = y.mean - x.mean;
-    // Merge in rank order (x comes from lower ranks), as if the data had been concatenated.
-    const double mean = x.mean + delta * (y.n / n);
-    const double m2 = x.m2 + y.m2 + delta * delta * (x.n * y.n / n);
-    y.n = n;
-    y.mean = mean;
-    y.m2 = m2;
-    y.min = std::min(x.min, y.min);
-    y.max = std::max(x.max, y.max);
+  // In rank order (a comes from lower ranks), as if the data had been concatenated.
+  for (int i = 0; i < *len; ++i) b[i] = stats::merged_moments(a[i], b[i]);
+}
+
+// The moment record type and merge operation: made by MpiSession, or on first use where MPI was
+// initialised elsewhere (the MPI tests' shared main).
+void make_moment_ops() {
+  if (g_moment_type != MPI_DATATYPE_NULL) return;
+  mpi_check(MPI_Type_contiguous(5, MPI_DOUBLE, &g_moment_type), "MPI_Type_contiguous");
+  mpi_check(MPI_Type_commit(&g_moment_type), "MPI_Type_commit");
+  mpi_check(MPI_Op_create(merge_moment_records, 0, &g_moment_merge), "MPI_Op_create");
+}
+
+int to_int(int64_t v, std::string_view what) {
+  if (v < 0 || v > INT_MAX) {
+    throw Error(std::string(what), "more than 2^31 elements in one MPI call",
+                "run on more ranks or use fewer layers per job");
   }
+  return static_cast<int>(v);
 }
 
 std::vector<int> counts_from_offsets(std::span<const int64_t> offsets, int size,
@@ -96,7 +97,10 @@ int Comm::allreduce_max(int value) const {
   return value;
 }
 
+static_assert(sizeof(MomentRecord) == 5 * sizeof(double));
+
 void Comm::allreduce_moments(std::span<MomentRecord> records) const {
+  make_moment_ops();
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, records.data(), static_cast<int>(records.size()),
                           g_moment_type, g_moment_merge, comm_),
             "MPI_Allreduce(moments)");
@@ -104,6 +108,7 @@ void Comm::allreduce_moments(std::span<MomentRecord> records) const {
 
 std::vector<MomentRecord> Comm::reduce_scatter_moments(std::span<const MomentRecord> records,
                                                        std::span<const int64_t> offsets) const {
+  make_moment_ops();
   const std::vector<int> counts = counts_from_offsets(offsets, size_, "reduce_scatter_moments");
   std::vector<MomentRecord> mine(static_cast<size_t>(counts[static_cast<size_t>(rank_)]));
   mpi_check(MPI_Reduce_scatter(records.data(), mine.data(), counts.data(), g_moment_type,
@@ -183,9 +188,7 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   mpi_check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   // Errors come back as return codes, so mpi_check can report them.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  mpi_check(MPI_Type_contiguous(5, MPI_DOUBLE, &g_moment_type), "MPI_Type_contiguous");
-  mpi_check(MPI_Type_commit(&g_moment_type), "MPI_Type_commit");
-  mpi_check(MPI_Op_create(merge_moment_records, 0, &g_moment_merge), "MPI_Op_create");
+  make_moment_ops();
 }
 
 MpiSession::~MpiSession() {
@@ -243,6 +246,114 @@ void abort_with(const Comm& comm, const std::string& message) {
   }
   MPI_Abort(comm.raw(), 1);
   std::abort();
+}
+
+// ---- Added for the studies and the engine (no MPI outside runner/parallel) -----------------
+
+int64_t Comm::allreduce_max(int64_t value) const {
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, comm_), "MPI_Allreduce");
+  return value;
+}
+
+void Comm::allreduce_max(std::span<double> values) const {
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(),
+                          to_int(static_cast<int64_t>(values.size()), "allreduce_max"), MPI_DOUBLE,
+                          MPI_MAX, comm_),
+            "MPI_Allreduce");
+}
+
+void Comm::allreduce_min(std::span<double> values) const {
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(),
+                          to_int(static_cast<int64_t>(values.size()), "allreduce_min"), MPI_DOUBLE,
+                          MPI_MIN, comm_),
+            "MPI_Allreduce");
+}
+
+std::vector<std::string> Comm::allgather_strings(const std::vector<std::string>& mine) const {
+  std::vector<int64_t> lengths;
+  std::string joined;
+  for (const std::string& s : mine) {
+    lengths.push_back(static_cast<int64_t>(s.size()));
+    joined += s;
+  }
+  const std::vector<int64_t> all_lengths = allgatherv(lengths);
+  int my_bytes = static_cast<int>(joined.size());
+  std::vector<int> bytes(static_cast<size_t>(size_)), displs(static_cast<size_t>(size_));
+  mpi_check(MPI_Allgather(&my_bytes, 1, MPI_INT, bytes.data(), 1, MPI_INT, comm_), "MPI_Allgather");
+  int64_t total = 0;
+  for (int r = 0; r < size_; ++r) {
+    if (total > INT_MAX) {
+      throw Error("allgather_strings", "the strings exceed 2 GB",
+                  "gather fewer or shorter strings");
+    }
+    displs[static_cast<size_t>(r)] = static_cast<int>(total);
+    total += bytes[static_cast<size_t>(r)];
+  }
+  std::string all(static_cast<size_t>(total), '\0');
+  mpi_check(MPI_Allgatherv(joined.data(), my_bytes, MPI_CHAR, all.data(), bytes.data(),
+                           displs.data(), MPI_CHAR, comm_),
+            "MPI_Allgatherv");
+  std::vector<std::string> out;
+  size_t at = 0;
+  for (int64_t len : all_lengths) {
+    out.push_back(all.substr(at, static_cast<size_t>(len)));
+    at += static_cast<size_t>(len);
+  }
+  return out;
+}
+
+void Comm::alltoallv_bytes(const void* send, std::span<const int64_t> send_counts,
+                           std::span<const int64_t> send_displs, void* recv,
+                           std::span<const int64_t> recv_counts, size_t record_bytes) const {
+  const auto n = static_cast<size_t>(size_);
+  if (send_counts.size() != n || send_displs.size() != n || recv_counts.size() != n) {
+    throw Error("alltoallv", "internal: counts must have one entry per rank");
+  }
+  std::vector<int> sc(n), sd(n), rc(n), rd(n);
+  int64_t recv_total = 0;
+  for (size_t q = 0; q < n; ++q) {
+    sc[q] = to_int(send_counts[q], "alltoallv");
+    sd[q] = to_int(send_displs[q], "alltoallv");
+    rc[q] = to_int(recv_counts[q], "alltoallv");
+    rd[q] = to_int(recv_total, "alltoallv");
+    recv_total += recv_counts[q];
+  }
+  MPI_Datatype record;
+  mpi_check(MPI_Type_contiguous(static_cast<int>(record_bytes), MPI_BYTE, &record),
+            "MPI_Type_contiguous");
+  mpi_check(MPI_Type_commit(&record), "MPI_Type_commit");
+  const int status =
+      MPI_Alltoallv(send, sc.data(), sd.data(), record, recv, rc.data(), rd.data(), record, comm_);
+  MPI_Type_free(&record);
+  mpi_check(status, "MPI_Alltoallv");
+}
+
+int Comm::ranks_on_node() const {
+  MPI_Comm node;
+  mpi_check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+            "MPI_Comm_split_type");
+  int on_node = 1;
+  MPI_Comm_size(node, &on_node);
+  MPI_Comm_free(&node);
+  return on_node;
+}
+
+Comm::MaxVote::~MaxVote() {
+  if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+}
+
+void Comm::MaxVote::start(std::span<const int> mine) {
+  if (request_ != MPI_REQUEST_NULL) throw Error("MaxVote", "internal: a vote is already pending");
+  out_.assign(mine.begin(), mine.end());
+  in_.assign(mine.size(), 0);
+  mpi_check(MPI_Iallreduce(out_.data(), in_.data(), static_cast<int>(out_.size()), MPI_INT, MPI_MAX,
+                           comm_.comm_, &request_),
+            "MPI_Iallreduce");
+}
+
+std::span<const int> Comm::MaxVote::wait() {
+  if (request_ != MPI_REQUEST_NULL) mpi_check(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Wait");
+  return in_;
 }
 
 }  // namespace neurolens::runner

@@ -1,8 +1,9 @@
 // Checked MPI for the runner — every MPI call of a run goes through here.
 // Owns: the MPI session (init / finalize, single-threaded), rank and size, the collectives the
-// runner needs (sum all-reduce, reduce-scatter by neuron slices, gathers, broadcasts), the
-// merge of per-neuron moments as a user-defined reduction, and the two failure paths of a run:
-// configuration errors that every rank sees end the run cleanly on all ranks
+// runner needs (sum / max / min all-reduce, reduce-scatter by neuron slices, gathers, string
+// gathers, all-to-all of records, broadcasts, the non-blocking vote between batches), the merge of
+// per-neuron moments as a user-defined reduction (stats::merge_moments), and the two failure paths
+// of a run: configuration errors that every rank sees end the run cleanly on all ranks
 // (collective_check), local faults abort the job with the rank that failed (abort_with).
 // Example:
 //   MpiSession mpi(argc, argv);
@@ -18,21 +19,19 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
+
+#include "stats/moments.hpp"
 
 namespace neurolens::runner {
 
 // Throws neurolens::Error naming the call when rc != MPI_SUCCESS.
 void mpi_check(int rc, std::string_view what);
 
-// Per-neuron moments as MPI sees them: 5 doubles, merged with Chan's parallel formula.
-struct MomentRecord {
-  double n;
-  double mean;
-  double m2;
-  double min;
-  double max;
-};
+// Per-neuron moments as MPI sees them: 5 doubles, merged with stats::merge_moments (Chan's
+// parallel formula; the one merge of moments in neurolens).
+using MomentRecord = stats::MomentCell;
 
 class Comm {
  public:
@@ -48,6 +47,10 @@ class Comm {
   int64_t allreduce_sum(int64_t value) const;
   double allreduce_max(double value) const;
   int allreduce_max(int value) const;
+  int64_t allreduce_max(int64_t value) const;
+  // Element-wise max / min across ranks, in place (every rank gets the result).
+  void allreduce_max(std::span<double> values) const;
+  void allreduce_min(std::span<double> values) const;
   // Element-wise Chan merge of moment records across ranks (every rank gets the result).
   void allreduce_moments(std::span<MomentRecord> records) const;
   // Merges records across ranks and leaves rank r with records [offsets[r], offsets[r+1]).
@@ -60,11 +63,49 @@ class Comm {
   std::vector<double> allgatherv(std::span<const double> mine) const;
   std::vector<int64_t> allgatherv(std::span<const int64_t> mine) const;
   std::vector<double> gatherv_root(std::span<const double> mine) const;  // rank 0 gets all
+  // Every rank's strings, concatenated in rank order, on every rank.
+  std::vector<std::string> allgather_strings(const std::vector<std::string>& mine) const;
+  // Personalized all-to-all of records: this rank sends send[send_displs[q], + send_counts[q])
+  // to rank q and receives recv_counts[q] records from each q, concatenated in rank order.
+  // Counts and displacements are in records; fewer than 2^31 bytes per rank.
+  template <typename T>
+  std::vector<T> alltoallv(std::span<const T> send, std::span<const int64_t> send_counts,
+                           std::span<const int64_t> send_displs,
+                           std::span<const int64_t> recv_counts) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    int64_t total = 0;
+    for (int64_t c : recv_counts) total += c;
+    std::vector<T> recv(static_cast<size_t>(total));
+    alltoallv_bytes(send.data(), send_counts, send_displs, recv.data(), recv_counts, sizeof(T));
+    return recv;
+  }
+  // Ranks on this rank's node (sharing its memory).
+  int ranks_on_node() const;
+  // A non-blocking element-wise max of a few ints (the engine's vote between batches): start()
+  // sends `mine`, wait() returns every rank's max; one vote in flight at a time.
+  class MaxVote {
+   public:
+    explicit MaxVote(const Comm& comm) : comm_(comm) {}
+    ~MaxVote();
+    MaxVote(const MaxVote&) = delete;
+    MaxVote& operator=(const MaxVote&) = delete;
+    void start(std::span<const int> mine);
+    bool pending() const { return request_ != MPI_REQUEST_NULL; }
+    std::span<const int> wait();
+
+   private:
+    const Comm& comm_;
+    MPI_Request request_ = MPI_REQUEST_NULL;
+    std::vector<int> out_, in_;
+  };
   void broadcast(std::string& text, int from = 0) const;
   void broadcast(std::span<double> values, int from = 0) const;
   void broadcast(std::span<int64_t> values, int from = 0) const;
 
  private:
+  void alltoallv_bytes(const void* send, std::span<const int64_t> send_counts,
+                       std::span<const int64_t> send_displs, void* recv,
+                       std::span<const int64_t> recv_counts, size_t record_bytes) const;
   MPI_Comm comm_;
   int rank_ = 0;
   int size_ = 1;

@@ -33,30 +33,31 @@ class Study;
 enum class KeyType { Text, Words, Integer, Boolean, Choice };
 
 struct KeySpec {
-  std::string name;           // "group_a" (in its study's section), "seed" (top level)
-  std::string default_value;  // "" = no default
-  std::string help;
+  std::string name = {};           // "group_a" (in its study's section), "seed" (top level)
+  std::string default_value = {};  // "" = no default
+  std::string help = {};
   KeyType type = KeyType::Text;
-  int64_t min = 0, max = 0;          // Integer: allowed range
-  std::vector<std::string> choices;  // Choice: allowed values
+  int64_t min = 0, max = 0;               // Integer: allowed range
+  std::vector<std::string> choices = {};  // Choice: allowed values
   // Further checks of the value, throwing neurolens::Error on `where` ("job.ini: paired.pairs").
-  std::function<void(const std::string& value, const std::string& where)> check;
+  std::function<void(const std::string& value, const std::string& where)> check = {};
 };
 
-// `where(key)` names a full key ("contrast.group_a") for errors, with the job file when there is one.
+// `where(key)` names a full key ("contrast.group_a") for errors, with the job file when there is
+// one.
 using KeyContext = std::function<std::string(const std::string& key)>;
 
 struct StudySpec {
-  std::string name;            // study = <name>; section [<name>]; results group /<name>
-  std::string summary;         // one line for --help
-  std::vector<KeySpec> keys;   // the [<name>] section, in help / job-text order
-  std::vector<TestKind> tests;  // allowed; empty: runs no test (root attribute test = none)
+  std::string name = {};             // study = <name>; section [<name>]; results group /<name>
+  std::string summary = {};          // one line for --help
+  std::vector<KeySpec> keys = {};    // the [<name>] section, in help / job-text order
+  std::vector<TestKind> tests = {};  // allowed; empty: runs no test (root attribute test = none)
   TestKind default_test = TestKind::Welch;
-  std::string refuses_test;    // why other tests are refused: "a <name> study <refuses_test>"
-  bool needs_corpus = true;    // `corpus` is required
+  std::string refuses_test = {};  // why other tests are refused: "a <name> study <refuses_test>"
+  bool needs_corpus = true;       // `corpus` is required
   // Checks of the whole job once every key is valid (e.g. non-empty word lists).
-  std::function<void(const Job& job, const KeyContext& where)> check_job;
-  std::function<std::unique_ptr<Study>()> make;
+  std::function<void(const Job& job, const KeyContext& where)> check_job = {};
+  std::function<std::unique_ptr<Study>()> make = {};
 };
 
 // Every registered study, in registry order.

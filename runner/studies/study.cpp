@@ -10,31 +10,6 @@
 
 namespace neurolens::runner {
 
-std::unique_ptr<Study> make_contrast_study();
-std::unique_ptr<Study> make_sampling_study();
-std::unique_ptr<Study> make_length_study();
-std::unique_ptr<Study> make_paired_study();
-std::unique_ptr<Study> make_logistic_study();
-
-std::unique_ptr<Study> make_study(StudyKind kind) {
-  switch (kind) {
-    case StudyKind::Contrast:
-      return make_contrast_study();
-    case StudyKind::Sampling:
-      return make_sampling_study();
-    case StudyKind::Length:
-      return make_length_study();
-    case StudyKind::Paired:
-      return make_paired_study();
-    case StudyKind::Logistic:
-      return make_logistic_study();
-    default:
-      break;
-  }
-  throw Error("study", "'" + study_name(kind) + "' is not available in this build yet",
-              "use study = contrast");
-}
-
 std::vector<int32_t> word_tokens(const model::Tokenizer& tokenizer, const std::string& word) {
   std::vector<int32_t> ids = tokenizer.encode(" " + word);
   if (ids.empty()) throw Error("word '" + word + "'", "has no tokens", "remove empty words");

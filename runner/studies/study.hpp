@@ -1,10 +1,11 @@
 // Study — one `study =` kind of `neurolens run`.
 // Owns: the interface every study implements: building its Plan (which windows, which samples,
 // which groups), checking it (empty groups, missing words: clear errors or warnings with
-// counts), and running it through the engine into the results file. make_study() maps the job's
-// study key to its implementation (runner/study_<name>.cpp).
+// counts), and running it through the engine into the results file. The registry
+// (runner/studies/registry.hpp) maps the job's study key to its implementation
+// (runner/studies/study_<name>.cpp).
 // Example:
-//   std::unique_ptr<Study> study = make_study(job.study);
+//   std::unique_ptr<Study> study = study_spec(job.study).make();
 //   Plan plan = study->make_plan(ctx);
 //   study->check_plan(ctx, plan);
 //   StudySummary summary = study->run(ctx, plan, open_results);
@@ -18,6 +19,7 @@
 #include "runner/engine/engine.hpp"
 #include "runner/engine/plan.hpp"
 #include "runner/results/writer.hpp"
+#include "runner/studies/registry.hpp"
 
 namespace neurolens::runner {
 
@@ -40,8 +42,6 @@ class Study {
   // Extra memory per rank beyond the forward pass (bytes), for --dry-run.
   virtual double extra_memory(const RunContext& ctx, const Plan& plan) const = 0;
 };
-
-std::unique_ptr<Study> make_study(StudyKind kind);
 
 // Shared helpers for studies.
 // The token ids of " word" (a word preceded by a space), as the tokenizer splits it.

@@ -11,10 +11,25 @@
 #include <unordered_map>
 
 #include "io/error.hpp"
+#include "io/text.hpp"
 #include "runner/studies/study.hpp"
 
 namespace neurolens::runner {
 namespace {
+
+// The [contrast] section (defaults: kContrastKeys below).
+struct ContrastOptions {
+  std::vector<std::string> group_a;  // words; default: negations
+  std::vector<std::string> group_b;  // words; default: affirmations
+  int context_before = 90;
+  int context_after = 10;
+};
+
+ContrastOptions contrast_options(const Job& job) {
+  const StudyOptions& o = job.options;
+  return {o.words("contrast.group_a"), o.words("contrast.group_b"),
+          o.integer("contrast.context_before"), o.integer("contrast.context_after")};
+}
 
 struct WordPattern {
   std::string word;
@@ -40,8 +55,8 @@ class ContrastStudy : public Study {
             {w, word_tokens(ctx.tokenizer, w), label, static_cast<int32_t>(patterns_.size())});
       }
     };
-    add(job.contrast.group_a, 0, "contrast.group_a");
-    add(job.contrast.group_b, 1, "contrast.group_b");
+    add(contrast_options(job).group_a, 0, "contrast.group_a");
+    add(contrast_options(job).group_b, 1, "contrast.group_b");
     std::unordered_map<int32_t, std::vector<const WordPattern*>> by_last;
     for (const WordPattern& p : patterns_) by_last[p.ids.back()].push_back(&p);
     std::vector<uint8_t> starts_with_space(static_cast<size_t>(ctx.tokenizer.vocab_size()), 0);
@@ -49,8 +64,8 @@ class ContrastStudy : public Study {
       const std::string bytes = ctx.tokenizer.token_bytes(id);
       starts_with_space[static_cast<size_t>(id)] = !bytes.empty() && bytes[0] == ' ';
     }
-    const int before = job.contrast.context_before;
-    const int after = job.contrast.context_after;
+    const int before = contrast_options(job).context_before;
+    const int after = contrast_options(job).context_after;
     const int length = before + 1 + after;
     if (length > ctx.model.config.n_positions) {
       throw Error("contrast.context_before",
@@ -98,8 +113,8 @@ class ContrastStudy : public Study {
     if (!missing.empty()) {
       warnings.push_back("contrast: no target found for: " + missing +
                          " (each needs a following token that starts with a space and " +
-                         std::to_string(ctx.job.contrast.context_before) + " + " +
-                         std::to_string(ctx.job.contrast.context_after) +
+                         std::to_string(contrast_options(ctx.job).context_before) + " + " +
+                         std::to_string(contrast_options(ctx.job).context_after) +
                          " tokens of context in one document)");
     }
     for (int32_t label : {0, 1}) {
@@ -137,9 +152,9 @@ class ContrastStudy : public Study {
     out.write_shared("/contrast/count", io::H5Type::I64, dims, counts.data());
     out.write_shared("/contrast/label", io::H5Type::I64, dims, labels.data());
     out.set_attribute("/contrast", "context_before",
-                      static_cast<int64_t>(ctx.job.contrast.context_before));
+                      static_cast<int64_t>(contrast_options(ctx.job).context_before));
     out.set_attribute("/contrast", "context_after",
-                      static_cast<int64_t>(ctx.job.contrast.context_after));
+                      static_cast<int64_t>(contrast_options(ctx.job).context_after));
     StudySummary summary;
     char line[256];
     std::snprintf(
@@ -170,8 +185,47 @@ class ContrastStudy : public Study {
 
 }  // namespace
 
-std::unique_ptr<Study> make_contrast_study() {
-  return std::make_unique<ContrastStudy>();
+const StudySpec& contrast_study_spec() {
+  static const StudySpec spec{
+      .name = "contrast",
+      .summary = "two word lists (negations vs affirmations): two-group tests at the targets",
+      .keys = {{.name = "group_a",
+                .default_value = "not, never, cannot, can't, don't, won't, wasn't, isn't, didn't, "
+                                 "doesn't, couldn't, wouldn't, shouldn't, no, nothing, nobody",
+                .help = "group a words (negations)",
+                .type = KeyType::Words},
+               {.name = "group_b",
+                .default_value = "can, could, may, will, would, should, must, might, shall, do, "
+                                 "does, did, is, was, always, yes",
+                .help = "group b words (affirmations)",
+                .type = KeyType::Words},
+               {.name = "context_before",
+                .default_value = "90",
+                .help = "tokens before the target in every window",
+                .type = KeyType::Integer,
+                .min = 0,
+                .max = 1 << 20},
+               {.name = "context_after",
+                .default_value = "10",
+                .help = "tokens after the target in every window",
+                .type = KeyType::Integer,
+                .min = 0,
+                .max = 1 << 20}},
+      .tests = {TestKind::Welch, TestKind::Student, TestKind::Logistic},
+      .default_test = TestKind::Welch,
+      .refuses_test = "has no pairs",
+      .needs_corpus = true,
+      .check_job =
+          [](const Job& job, const KeyContext& where) {
+            const ContrastOptions o = contrast_options(job);
+            if (o.group_a.empty() || o.group_b.empty()) {
+              throw Error(where(o.group_a.empty() ? "contrast.group_a" : "contrast.group_b"),
+                          "empty word list", "give comma-separated words");
+            }
+          },
+      .make = [] { return std::make_unique<ContrastStudy>(); },
+  };
+  return spec;
 }
 
 }  // namespace neurolens::runner

