@@ -91,8 +91,7 @@ void install_stop_handlers() {
   std::signal(SIGINT, request_stop);
 }
 
-void run_batches(RunContext& ctx, const Plan& plan,
-                 const std::function<void(const SampleBatch&)>& consume, Checkpointable* state) {
+void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
   const Job& job = ctx.job;
   const Comm& comm = ctx.comm;
   const Block my = plan.rank_batches(comm.rank(), comm.size());
@@ -129,7 +128,7 @@ void run_batches(RunContext& ctx, const Plan& plan,
   CheckpointFile checkpoint(job, comm);
   if (job.resume) {
     std::vector<double> saved = checkpoint.load(start_batch);
-    if (state != nullptr) state->load_state(saved);
+    accumulator.load_state(saved);
     if (comm.root()) {
       std::fprintf(stderr, "neurolens: resuming after batch %lld of %lld\n",
                    static_cast<long long>(start_batch), static_cast<long long>(max_batches));
@@ -207,7 +206,7 @@ void run_batches(RunContext& ctx, const Plan& plan,
           }
         }
       }
-      if (!samples.empty()) consume(SampleBatch{samples, sample_range.begin, rows});
+      if (!samples.empty()) accumulator.add(SampleBatch{samples, sample_range.begin, rows});
       progress.update(w1 - block.begin);
     }
     // Between batches, all ranks decide together: checkpoint now? stop? The decision about the
@@ -218,7 +217,7 @@ void run_batches(RunContext& ctx, const Plan& plan,
     if (decision.pending()) {
       const std::span<const int> flags_in = decision.wait();
       if ((flags_in[0] != 0 || flags_in[1] != 0) && !last) {
-        checkpoint.save(batch + 1, state != nullptr ? state->save_state() : std::vector<double>{});
+        checkpoint.save(batch + 1, accumulator.save_state());
         last_checkpoint = std::chrono::steady_clock::now();
         if (flags_in[0] != 0) throw Interrupted{batch + 1};
       }

@@ -7,8 +7,8 @@
 // (n_layers x width, layer-major), N samples.
 // Example:
 //   GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, keep_samples);
-//   run_batches(ctx, plan, block, [&](const SampleBatch& b) { stats.add(b); }, &stats);
-//   stats.finalize_and_write(ctx, writer);
+//   run_batches(ctx, plan, stats);                       // stats: an Accumulator
+//   auto summaries = stats.finalize_and_write(ctx, plan, writer);
 #pragma once
 
 #include <chrono>
@@ -97,25 +97,33 @@ struct Interrupted {
 // Installs SIGTERM / SIGINT handlers that ask the run to checkpoint and stop.
 void install_stop_handlers();
 
-// Runs the rank's batches (plan.rank_batches; plan.make_batches must have been called) and calls
-// `consume` for each batch's samples. Between batches all ranks decide together whether to
+// Accumulator — what a study hands the engine: this rank's running state, fed batch by batch and
+// saved in the resume state between batches. Its collective reduction and writing belong to its
+// owner (GroupStatistics::finalize_and_write; the sampling, length and logistic studies' own
+// reductions through Comm).
+class Accumulator : public Checkpointable {
+ public:
+  virtual void add(const SampleBatch& batch) = 0;
+};
+
+// Runs the rank's batches (plan.rank_batches; plan.make_batches must have been called) and adds
+// each batch's samples to `accumulator`. Between batches all ranks decide together whether to
 // write a checkpoint (every job.checkpoint_every seconds, and on SIGTERM, after which it throws
-// Interrupted). With job.resume, the state saved in the checkpoint is loaded into `state` and
+// Interrupted). With job.resume, the state saved in the checkpoint is loaded into `accumulator` and
 // the batches already done are skipped.
-void run_batches(RunContext& ctx, const Plan& plan,
-                 const std::function<void(const SampleBatch&)>& consume, Checkpointable* state);
+void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator);
 
 // Per-site statistics of labelled samples. Modes:
 //   TwoGroup: moments per label (0 = a, 1 = b, ... up to n_groups); Welch / Student t-tests of
 //             a vs b (test = welch | student), or logistic regression y = label (test = logistic,
 //             samples kept).
 //   Paired:   moments of a - b per pair (pair members must reach the same rank); one-sample t.
-class GroupStatistics : public Checkpointable {
+class GroupStatistics : public Accumulator {
  public:
   enum class Mode { TwoGroup, Paired };
   GroupStatistics(const std::vector<SiteSpace>& sites, int n_groups, Mode mode, bool keep_samples);
 
-  void add(const SampleBatch& batch);
+  void add(const SampleBatch& batch) override;
   std::vector<double> save_state() const override;
   void load_state(std::span<const double> state) override;
 

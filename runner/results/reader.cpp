@@ -299,11 +299,17 @@ Results read_results(const std::filesystem::path& path) {
       r.sites.push_back(std::move(site));
     }
   }
-  for (const char* g : {"contrast", "length", "sampling", "paired", "logistic", "out_of_sample"}) {
-    if (f.exists(std::string("/") + g)) {
-      AttributeList attrs = all_attributes(f, std::string("/") + g);
-      if (!attrs.empty()) r.study_attributes[g] = std::move(attrs);
+  // Every other root group is a study's (/<study>, /out_of_sample, ...): its attributes, whatever
+  // the study. The layout's own groups (/run, /samples, /heatmap) are read above and below.
+  for (const std::string& member : f.list("/")) {
+    const std::string g = "/" + member;
+    if (member == "run" || member == "samples" || member == "heatmap") continue;
+    if (std::any_of(r.sites.begin(), r.sites.end(),
+                    [&](const SiteResults& site) { return site.name == member; })) {
+      continue;
     }
+    AttributeList attrs = all_attributes(f, g);
+    if (!attrs.empty()) r.study_attributes[member] = std::move(attrs);
   }
   if (f.exists("/contrast/word")) {
     r.contrast_words = f.read_strings("/contrast/word");

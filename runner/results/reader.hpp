@@ -3,11 +3,11 @@
 // Owns: the root attributes (job, model, ranks, tokens, timing, correction), every hook-site group
 // (a root group holding `layer` and `neuron` datasets) with all its [L, W] per-neuron datasets as
 // doubles, the study extras that exist in the file (length histograms, sampling top tokens and
-// contexts, /heatmap, /out_of_sample, the attributes of /contrast /length /sampling /paired
-// /logistic), the planted neurons of the model (planted.json beside the model's config.json,
-// when the model directory named by the root attribute `model` still has one), and ranking the
-// neurons. Every part is optional: what a study did not write is simply empty.
-// Example:
+// contexts, /heatmap, /out_of_sample, the attributes of every other root group: the study's own
+// /<study> and any group it adds, read generically), the planted neurons of the model (planted.json
+// beside the model's config.json, when the model directory named by the root attribute `model`
+// still has one), and ranking the neurons. Every part is optional: what a study did not write is
+// simply empty. Example:
 //   Results r = read_results("negation.h5");
 //   for (const NeuronRef& n : top_neurons(r, 10)) std::printf("%s\n", r.describe(n).c_str());
 #pragma once
@@ -103,7 +103,8 @@ struct Results {
   std::vector<SiteResults> sites;
   std::optional<Heatmap> heatmap;
   std::optional<OutOfSample> out_of_sample;
-  // Attributes of the study groups present (/contrast, /length, /sampling, /paired, /logistic).
+  // Attributes of every study group present (root groups other than sites, /run, /samples,
+  // /heatmap), by group name.
   std::map<std::string, AttributeList> study_attributes;
   // /contrast/word, count, label.
   std::vector<std::string> contrast_words;

@@ -135,8 +135,7 @@ class ContrastStudy : public Study {
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     const bool keep = ctx.job.save_samples || ctx.job.test == TestKind::Logistic;
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, keep);
-    run_batches(
-        ctx, plan, [&](const SampleBatch& b) { stats.add(b); }, &stats);
+    run_batches(ctx, plan, stats);
     ResultsWriter& out = open();
     const auto summaries = stats.finalize_and_write(ctx, plan, out);
     // Targets per word.

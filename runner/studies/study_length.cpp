@@ -133,8 +133,7 @@ class LengthStudy : public Study {
     const LengthOptions o = length_options(ctx.job);
     // Rows are kept for the histograms (and written as /samples when save_samples).
     GroupStatistics stats(ctx.sites, 3, GroupStatistics::Mode::TwoGroup, true);
-    run_batches(
-        ctx, plan, [&](const SampleBatch& b) { stats.add(b); }, &stats);
+    run_batches(ctx, plan, stats);
 
     const auto t_reduce = std::chrono::steady_clock::now();
     struct SiteExtra {

@@ -129,9 +129,33 @@ struct Selected {
 };
 
 // GroupStatistics (batch 1) plus this rank's batch-2 rows, saved together in checkpoints.
-class LogisticState : public Checkpointable {
+class LogisticState : public Accumulator {
  public:
-  LogisticState(GroupStatistics& stats, size_t n_sites) : stats_(stats), held_(n_sites) {}
+  // Samples [0, n1) (batch 1) go to `stats`; later ones (batch 2) are held as rows.
+  LogisticState(GroupStatistics& stats, const std::vector<SiteSpace>& sites, int64_t n1)
+      : stats_(stats), sites_(sites), n1_(n1), held_(sites.size()) {}
+  void add(const SampleBatch& b) override {
+    const size_t n_sites = sites_.size();
+    const auto n = static_cast<int64_t>(b.samples.size());
+    const int64_t split = std::clamp<int64_t>(n1_ - b.first_sample, 0, n);
+    if (split > 0) {
+      std::vector<std::vector<float>> rows(n_sites);
+      for (size_t s = 0; s < n_sites; ++s) {
+        const auto K = static_cast<size_t>(sites_[s].neurons());
+        rows[s].assign(b.rows[s].begin(),
+                       b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K));
+      }
+      stats_.add(
+          SampleBatch{b.samples.subspan(0, static_cast<size_t>(split)), b.first_sample, rows});
+    }
+    for (size_t s = 0; s < n_sites && split < n; ++s) {
+      const auto K = static_cast<size_t>(sites_[s].neurons());
+      held_[s].insert(held_[s].end(),
+                      b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K),
+                      b.rows[s].end());
+    }
+    for (int64_t i = split; i < n; ++i) held_ids_.push_back(b.first_sample + i);
+  }
   std::vector<double> save_state() const override {
     std::vector<double> out = stats_.save_state();
     std::vector<double> tail;
@@ -163,6 +187,8 @@ class LogisticState : public Checkpointable {
                      state.begin() + static_cast<long>(i + n));
   }
   GroupStatistics& stats_;
+  const std::vector<SiteSpace>& sites_;
+  int64_t n1_;
   std::vector<std::vector<float>> held_;  // [site] rows [n_held, K]
   std::vector<int64_t> held_ids_;
 };
@@ -269,33 +295,9 @@ class LogisticStudy : public Study {
     const Comm& comm = ctx.comm;
     const size_t n_sites = ctx.sites.size();
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, true);
-    LogisticState state(stats, n_sites);
     const int64_t n1 = batch1_samples_;
-    run_batches(
-        ctx, plan,
-        [&](const SampleBatch& b) {
-          const auto n = static_cast<int64_t>(b.samples.size());
-          const int64_t split = std::clamp<int64_t>(n1 - b.first_sample, 0, n);
-          if (split > 0) {
-            std::vector<std::vector<float>> rows(n_sites);
-            for (size_t s = 0; s < n_sites; ++s) {
-              const auto K = static_cast<size_t>(ctx.sites[s].neurons());
-              rows[s].assign(b.rows[s].begin(),
-                             b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K));
-            }
-            stats.add(SampleBatch{b.samples.subspan(0, static_cast<size_t>(split)), b.first_sample,
-                                  rows});
-          }
-          for (size_t s = 0; s < n_sites && split < n; ++s) {
-            const auto K = static_cast<size_t>(ctx.sites[s].neurons());
-            state.held_[s].insert(
-                state.held_[s].end(),
-                b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K),
-                b.rows[s].end());
-          }
-          for (int64_t i = split; i < n; ++i) state.held_ids_.push_back(b.first_sample + i);
-        },
-        &state);
+    LogisticState state(stats, ctx.sites, n1);
+    run_batches(ctx, plan, state);
 
     Plan plan1 = plan;
     plan1.samples.resize(static_cast<size_t>(n1));

@@ -128,8 +128,7 @@ class PairedStudy : public Study {
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::Paired, ctx.job.save_samples);
-    run_batches(
-        ctx, plan, [&](const SampleBatch& b) { stats.add(b); }, &stats);
+    run_batches(ctx, plan, stats);
     ResultsWriter& out = open();
     const auto summaries = stats.finalize_and_write(ctx, plan, out);
 

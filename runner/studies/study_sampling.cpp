@@ -121,7 +121,7 @@ std::string quote_token(const model::Tokenizer& tok, int32_t id) {
   return out + "\"";
 }
 
-class SamplingStudy : public Study, public Checkpointable {
+class SamplingStudy : public Study, public Accumulator {
  public:
   Plan make_plan(RunContext& ctx) override {
     const SamplingOptions o = sampling_options(ctx.job);
@@ -163,8 +163,8 @@ class SamplingStudy : public Study, public Checkpointable {
       cells_[s].assign(my_chunks * static_cast<size_t>(ctx.sites[s].neurons()), kEmptyCell);
     }
     // 1. Per chunk and neuron: the maximum and where it is.
-    run_batches(
-        ctx, plan, [&](const SampleBatch& b) { consume(ctx, b); }, this);
+    ctx_ = &ctx;
+    run_batches(ctx, plan, *this);
 
     const auto t_reduce = std::chrono::steady_clock::now();
     const auto n_chunks = static_cast<int64_t>(plan.windows.size());
@@ -247,6 +247,9 @@ class SamplingStudy : public Study, public Checkpointable {
   static double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
+
+  // Accumulator: the batch's maxima into this rank's chunks (run_batches calls it).
+  void add(const SampleBatch& b) override { consume(*ctx_, b); }
 
   void consume(const RunContext& ctx, const SampleBatch& b) {
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
@@ -574,6 +577,7 @@ class SamplingStudy : public Study, public Checkpointable {
   }
 
   std::vector<std::vector<Cell>> cells_;  // [site][my chunk, K]
+  const RunContext* ctx_ = nullptr;       // the run being accumulated (add)
   int64_t my_first_ = 0;
 };
 
