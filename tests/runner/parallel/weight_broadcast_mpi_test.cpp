@@ -1,6 +1,6 @@
-// Broadcast weight loading (runner/parallel/weight_broadcast.hpp) at 1-4 ranks: the bytes every rank gets
-// equal the files, the forward pass is bitwise the mmap one, nothing is left in /dev/shm, and a
-// bad checkpoint fails on every rank with one message.
+// Broadcast weight loading (runner/parallel/weight_broadcast.hpp) at 1-4 ranks: the bytes every
+// rank gets equal the files, the forward pass is bitwise the mmap one, nothing is left in /dev/shm,
+// and a bad checkpoint fails on every rank with one message.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
