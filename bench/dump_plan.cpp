@@ -17,12 +17,12 @@
 #include "io/error.hpp"
 #include "model/load/checkpoint.hpp"
 #include "model/tokenizer/tokenizer.hpp"
-#include "runner/engine.hpp"
-#include "runner/job.hpp"
-#include "runner/mpi.hpp"
-#include "runner/plan.hpp"
-#include "runner/sites.hpp"
-#include "runner/study.hpp"
+#include "runner/cli/job_file.hpp"
+#include "runner/engine/engine.hpp"
+#include "runner/engine/plan.hpp"
+#include "runner/parallel/mpi.hpp"
+#include "runner/results/sites.hpp"
+#include "runner/studies/study.hpp"
 
 namespace nr = neurolens::runner;
 namespace nio = neurolens::io;
@@ -50,7 +50,7 @@ int main(int argc, char** argv) try {
     corpus = std::make_unique<nio::Corpus>(nio::Corpus::open(job.corpus, f));
   }
   nr::RunContext ctx{job, comm, model, tokenizer, corpus.get(), sites, {}, 0};
-  std::unique_ptr<nr::Study> study = nr::make_study(job.study);
+  std::unique_ptr<nr::Study> study = nr::study_spec(job.study).make();
   nr::Plan plan = study->make_plan(ctx);
   plan.make_batches(job.batch_size);
   study->check_plan(ctx, plan);  // some studies label their samples here (length: median split)

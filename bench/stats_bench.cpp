@@ -14,17 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "io/text.hpp"
 #include "stats/logistic.hpp"
 #include "stats/moments.hpp"
 #include "stats/ttest.hpp"
 
+using neurolens::seconds_since;
 using neurolens::stats::Flag;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // CPU time of this process: on a shared, oversubscribed machine it is steadier than wall time.
 double cpu_seconds() {

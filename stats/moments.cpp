@@ -62,25 +62,15 @@ void GroupMoments::add_differences(std::span<const float> a, std::span<const flo
 void GroupMoments::merge_batch(double nb, const double* mean_b, const double* m2_b,
                                const double* min_b, const double* max_b) {
   if (nb == 0.0) return;
-  const double na = n_;
-  const double n = na + nb;
-  const double fb = nb / n;
-  const double fab = na * nb / n;
   for (std::size_t j = 0; j < k_; ++j) {
-    const double lo = std::min(min_[j], min_b[j]);
-    const double hi = std::max(max_[j], max_b[j]);
-    if (lo == hi) {  // constant so far: keep it exact
-      mean_[j] = lo;
-      m2_[j] = 0.0;
-    } else {
-      const double delta = mean_b[j] - mean_[j];
-      mean_[j] = na == 0.0 ? mean_b[j] : mean_[j] + delta * fb;
-      m2_[j] = m2_[j] + m2_b[j] + delta * delta * fab;
-    }
-    min_[j] = lo;
-    max_[j] = hi;
+    const MomentCell m = merged_moments({n_, mean_[j], m2_[j], min_[j], max_[j]},
+                                        {nb, mean_b[j], m2_b[j], min_b[j], max_b[j]});
+    mean_[j] = m.mean;
+    m2_[j] = m.m2;
+    min_[j] = m.min;
+    max_[j] = m.max;
   }
-  n_ = n;
+  n_ += nb;
 }
 
 void GroupMoments::merge(const GroupMoments& other) {

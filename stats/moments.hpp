@@ -12,11 +12,44 @@
 //   GroupMoments back = GroupMoments::deserialize(buf);
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <limits>
 #include <span>
 #include <vector>
 
 namespace neurolens::stats {
+
+// One neuron's moments: count, mean, M2, min, max (5 doubles; the runner's MPI reduction sends
+// them as they are).
+struct MomentCell {
+  double n = 0.0;
+  double mean = 0.0;
+  double m2 = 0.0;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+};
+
+// Chan et al.'s parallel update: the moments of a's samples followed by b's. The one merge of
+// moments in neurolens: GroupMoments::merge / add and the runner's MPI reduction both use it, so
+// a set of samples split in any way (batches, ranks) gives the same moments up to rounding.
+// min / max are exact, and a constant neuron stays exactly constant (mean = the constant, M2 = 0).
+inline MomentCell merged_moments(const MomentCell& a, const MomentCell& b) {
+  if (b.n == 0.0) return a;
+  MomentCell out;
+  out.n = a.n + b.n;
+  out.min = std::min(a.min, b.min);
+  out.max = std::max(a.max, b.max);
+  if (out.min == out.max) {  // constant so far: keep it exact
+    out.mean = out.min;
+    out.m2 = 0.0;
+  } else {
+    const double delta = b.mean - a.mean;
+    out.mean = a.n == 0.0 ? b.mean : a.mean + delta * (b.n / out.n);
+    out.m2 = a.m2 + b.m2 + delta * delta * (a.n * b.n / out.n);
+  }
+  return out;
+}
 
 class GroupMoments {
  public:

@@ -4,8 +4,10 @@
 #include <mpi.h>
 
 #if defined(__SANITIZE_ADDRESS__)
-// Open MPI's plugins leak inside dlclose()d modules at MPI_Finalize (see runner/main.cpp).
-extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+// Open MPI's plugins leak inside dlclose()d modules at MPI_Finalize (see runner/cli/main.cpp).
+extern "C" const char* __asan_default_options() {
+  return "detect_leaks=0";
+}
 #endif
 
 int main(int argc, char** argv) {

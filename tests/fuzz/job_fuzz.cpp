@@ -1,5 +1,5 @@
-// Fuzz target: job files (runner/job.cpp, parse_job). The input is split at "\n@@\n": the first
-// part is the job file, each further line of the second part is a command-line override
+// Fuzz target: job files (runner/cli/job_file.cpp, parse_job). The input is split at "\n@@\n": the
+// first part is the job file, each further line of the second part is a command-line override
 // (--key=value). parse_layers gets the third part as a layer spec.
 #include <cstddef>
 #include <cstdint>
@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "runner/job.hpp"
+#include "runner/cli/job_file.hpp"
+#include "runner/studies/registry.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 NEUROLENS_FUZZ_TARGET(job) {
@@ -25,7 +26,7 @@ NEUROLENS_FUZZ_TARGET(job) {
   }
   try {
     const runner::Job job = runner::parse_job(path, overrides);
-    (void)runner::study_name(job.study);
+    (void)runner::test_attribute(job);
     (void)runner::test_name(job.test);
   } catch (const Error&) {
   }

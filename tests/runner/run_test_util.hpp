@@ -51,7 +51,8 @@ inline void write_text(const fs::path& path, const std::string& text) {
 
 // A fresh directory under the temp dir, unique per process and name.
 inline fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("nl_" + name + "_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("nl_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -76,12 +77,13 @@ inline void write_tiny_model(const fs::path& dir, int n_layers = 2, int d_model 
 // followed by a word that starts with a space. Deterministic.
 inline void write_corpus(const fs::path& dir, int n_docs, int sentences, uint32_t seed = 1) {
   fs::create_directories(dir);
-  static const char* subjects[] = {"the cat", "a man", "she", "we", "the old dog", "they",
-                                   "my friend", "the city", "he", "you"};
-  static const char* verbs[] = {"run", "see the sea", "go home", "make it", "find a way",
+  static const char* subjects[] = {"the cat", "a man",     "she",      "we", "the old dog",
+                                   "they",    "my friend", "the city", "he", "you"};
+  static const char* verbs[] = {"run",      "see the sea",   "go home",   "make it",  "find a way",
                                 "say that", "take the road", "come back", "know why", "help us"};
-  static const char* fillers[] = {"and then the day was long.", "so it was.", "in the morning.",
-                                  "with a smile.", "at the end of the year.", "for a while."};
+  static const char* fillers[] = {
+      "and then the day was long.", "so it was.",  "in the morning.", "with a smile.",
+      "at the end of the year.",    "for a while."};
   uint32_t state = seed * 2654435761u + 12345u;
   auto next = [&](uint32_t n) {
     state = state * 1664525u + 1013904223u;
@@ -94,7 +96,8 @@ inline void write_corpus(const fs::path& dir, int n_docs, int sentences, uint32_
       if (next(3) == 0) {
         text << "It is " << fillers[next(6)] << " ";
       } else if (std::string(modal) == "not") {
-        text << subjects[next(10)] << " did not " << verbs[next(10)] << " " << fillers[next(6)] << " ";
+        text << subjects[next(10)] << " did not " << verbs[next(10)] << " " << fillers[next(6)]
+             << " ";
       } else {
         text << subjects[next(10)] << " can " << verbs[next(10)] << " " << fillers[next(6)] << " ";
       }
@@ -112,8 +115,8 @@ inline std::string contrast_job(const fs::path& model, const fs::path& corpus,
                                 const fs::path& output, const std::string& extra = "",
                                 int before = 8, int after = 2) {
   std::ostringstream j;
-  j << "# test job\nstudy = contrast\nmodel = " << model.string() << "\ncorpus = "
-    << corpus.string() << "\noutput = " << output.string() << "\n";
+  j << "# test job\nstudy = contrast\nmodel = " << model.string()
+    << "\ncorpus = " << corpus.string() << "\noutput = " << output.string() << "\n";
   const std::string lines = "\n" + extra;
   const std::pair<std::string, std::string> defaults[] = {
       {"hooks", "mlp.hook_pre"}, {"layers", "all"}, {"batch_size", "4"}};
@@ -149,7 +152,7 @@ inline std::string neurolens_command(int ranks, const std::string& args) {
 }
 
 struct CommandResult {
-  int code = -1;  // exit status (128 + signal when killed by one)
+  int code = -1;       // exit status (128 + signal when killed by one)
   std::string output;  // stdout and stderr together
   double seconds = 0;
 };
@@ -233,7 +236,8 @@ inline CommandResult run_command(const std::string& command, const fs::path& log
   CommandResult r;
   if (!b.wait(timeout_s)) {
     r.code = -1;
-    r.output = "TIMED OUT after " + std::to_string(timeout_s) + " s: " + command + "\n" + b.output();
+    r.output =
+        "TIMED OUT after " + std::to_string(timeout_s) + " s: " + command + "\n" + b.output();
     return r;
   }
   r.code = b.code();
@@ -304,7 +308,8 @@ inline std::map<int, pid_t> rank_pids(const std::string& unique) {
     size_t at = 0;
     while (at < env.size()) {
       const size_t end = env.find('\0', at);
-      const std::string var = env.substr(at, end == std::string::npos ? std::string::npos : end - at);
+      const std::string var =
+          env.substr(at, end == std::string::npos ? std::string::npos : end - at);
       if (var.rfind(key, 0) == 0) rank = std::atoi(var.c_str() + key.size());
       if (end == std::string::npos) break;
       at = end + 1;
@@ -327,7 +332,8 @@ inline std::map<int, pid_t> wait_for_ranks(const std::string& unique, size_t n, 
 }
 
 // Files in `dir` whose names start with `prefix`.
-inline std::vector<std::string> files_starting_with(const fs::path& dir, const std::string& prefix) {
+inline std::vector<std::string> files_starting_with(const fs::path& dir,
+                                                    const std::string& prefix) {
   std::vector<std::string> out;
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();

@@ -1,0 +1,104 @@
+#include "runner/studies/study.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "io/error.hpp"
+#include "model/synth/plant.hpp"
+
+namespace neurolens::runner {
+
+std::vector<int32_t> word_tokens(const model::Tokenizer& tokenizer, const std::string& word) {
+  std::vector<int32_t> ids = tokenizer.encode(" " + word);
+  if (ids.empty()) throw Error("word '" + word + "'", "has no tokens", "remove empty words");
+  return ids;
+}
+
+std::vector<std::string> top_neuron_lines(
+    const std::vector<SiteSpace>& sites, const std::vector<GroupStatistics::SiteSummary>& summaries,
+    size_t top) {
+  std::vector<std::string> lines;
+  for (size_t s = 0; s < sites.size(); ++s) {
+    const auto& sum = summaries[s];
+    std::vector<size_t> order(sum.values.size());
+    std::iota(order.begin(), order.end(), 0);
+    auto key = [&](size_t k) {
+      return std::isfinite(sum.values[k]) ? std::fabs(sum.values[k]) : -1.0;
+    };
+    const size_t n = std::min(top, order.size());
+    std::partial_sort(
+        order.begin(), order.begin() + static_cast<long>(n), order.end(),
+        [&](size_t a, size_t b) { return key(a) != key(b) ? key(a) > key(b) : a < b; });
+    char line[256];
+    std::snprintf(line, sizeof line, "%s: %lld of %zu neurons significant", sites[s].site.c_str(),
+                  static_cast<long long>(sum.n_significant), sum.values.size());
+    lines.push_back(line);
+    for (size_t r = 0; r < n; ++r) {
+      const size_t k = order[r];
+      const int layer = sites[s].layers[k / static_cast<size_t>(sites[s].width)];
+      const size_t neuron = k % static_cast<size_t>(sites[s].width);
+      std::snprintf(line, sizeof line, "  #%zu layer %d neuron %zu: %s = %+.3f, %s%s", r + 1, layer,
+                    neuron, sum.statistic.c_str(), sum.values[k], format_p(sum.p[k]).c_str(),
+                    sum.significant[k] ? " (significant)" : "");
+      lines.push_back(line);
+    }
+  }
+  return lines;
+}
+
+void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
+                           const std::vector<GroupStatistics::SiteSummary>& summaries,
+                           const std::string& concept_name) {
+  const auto top = top_neuron_lines(ctx.sites, summaries, 3);
+  summary.lines.insert(summary.lines.end(), top.begin(), top.end());
+  const auto planted = planted_lines(ctx.model, ctx.sites, summaries, concept_name);
+  summary.lines.insert(summary.lines.end(), planted.begin(), planted.end());
+}
+
+double samples_per_rank(const RunContext& ctx, const Plan& plan) {
+  return static_cast<double>(plan.samples.size()) / std::max(1, ctx.comm.size()) + 1;
+}
+
+std::string format_p(double p) {
+  char buf[64];
+  if (p == 0.0) return "p < 1e-300";
+  std::snprintf(buf, sizeof buf, "p = %.3g", p);
+  return buf;
+}
+
+std::vector<std::string> planted_lines(const model::Model& model,
+                                       const std::vector<SiteSpace>& sites,
+                                       const std::vector<GroupStatistics::SiteSummary>& summaries,
+                                       const std::string& concept_name) {
+  std::vector<std::string> lines;
+  for (const model::PlantedNeuron& planted : model::read_planted(model.dir)) {
+    if (!concept_name.empty() && planted.concept_name != concept_name) continue;
+    for (size_t s = 0; s < sites.size(); ++s) {
+      if (sites[s].site != planted.site) continue;
+      const auto it = std::find(sites[s].layers.begin(), sites[s].layers.end(), planted.layer);
+      if (it == sites[s].layers.end()) continue;
+      const size_t k =
+          static_cast<size_t>(it - sites[s].layers.begin()) * static_cast<size_t>(sites[s].width) +
+          static_cast<size_t>(planted.neuron);
+      const auto& sum = summaries[s];
+      const double mine = std::fabs(sum.values[k]);
+      size_t rank = 1;
+      for (double v : sum.values) rank += std::isfinite(v) && std::fabs(v) > mine;
+      char line[320];
+      std::snprintf(
+          line, sizeof line, "planted %s neuron %s #%d: rank %zu of %zu by |%s|, %s = %+.4g, %s%s",
+          planted.concept_name.c_str(),
+          model::hook_name(sites[s].points[static_cast<size_t>(it - sites[s].layers.begin())])
+              .c_str(),
+          planted.neuron, rank, sum.values.size(), sum.statistic.c_str(), sum.statistic.c_str(),
+          sum.values[k], format_p(sum.p[k]).c_str(),
+          sum.significant[k] ? ", significant" : ", NOT significant");
+      lines.push_back(line);
+    }
+  }
+  return lines;
+}
+
+}  // namespace neurolens::runner

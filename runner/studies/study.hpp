@@ -1,0 +1,75 @@
+// Study — one `study =` kind of `neurolens run`.
+// Owns: the interface every study implements: building its Plan (which windows, which samples,
+// which groups), checking it (empty groups, missing words: clear errors or warnings with
+// counts), and running it through the engine into the results file. The registry
+// (runner/studies/registry.hpp) maps the job's study key to its implementation
+// (runner/studies/study_<name>.cpp).
+// Example:
+//   std::unique_ptr<Study> study = study_spec(job.study).make();
+//   Plan plan = study->make_plan(ctx);
+//   study->check_plan(ctx, plan);
+//   StudySummary summary = study->run(ctx, plan, open_results);
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runner/engine/engine.hpp"
+#include "runner/engine/plan.hpp"
+#include "runner/results/writer.hpp"
+#include "runner/studies/registry.hpp"
+
+namespace neurolens::runner {
+
+struct StudySummary {
+  std::vector<std::string> lines;  // printed by rank 0 after the run
+};
+
+// Creates the results file (collectively) with the root attributes written; called by a study
+// once its statistics are ready.
+using OpenResults = std::function<ResultsWriter&()>;
+
+class Study {
+ public:
+  virtual ~Study() = default;
+  virtual Plan make_plan(RunContext& ctx) = 0;
+  // Throws neurolens::Error (the same on every rank) when the plan cannot give a result;
+  // returns warnings for rank 0 to print.
+  virtual std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) = 0;
+  virtual StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) = 0;
+  // Extra memory per rank beyond the forward pass (bytes), for --dry-run.
+  virtual double extra_memory(const RunContext& ctx, const Plan& plan) const = 0;
+};
+
+// Shared helpers for studies.
+// The token ids of " word" (a word preceded by a space), as the tokenizer splits it.
+std::vector<int32_t> word_tokens(const model::Tokenizer& tokenizer, const std::string& word);
+// Lines naming the strongest neurons of each site by |statistic|: layer, neuron, value, p.
+std::vector<std::string> top_neuron_lines(
+    const std::vector<SiteSpace>& sites, const std::vector<GroupStatistics::SiteSummary>& summaries,
+    size_t top);
+
+// For a model with planted.json (neurolens synth-model --plant): where each planted neuron of
+// `concept` (empty: every concept) landed among the site's neurons, e.g.
+// "planted negation neuron blocks.1.mlp.hook_pre #434: rank 1 of 2048 by |t|, t = +795.7, p <
+// 1e-300".
+std::vector<std::string> planted_lines(const model::Model& model,
+                                       const std::vector<SiteSpace>& sites,
+                                       const std::vector<GroupStatistics::SiteSummary>& summaries,
+                                       const std::string& concept_name);
+
+// Appends the strongest neurons of each site and, for a model with planted.json, where the
+// planted neuron of `concept_name` ranks.
+void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
+                           const std::vector<GroupStatistics::SiteSummary>& summaries,
+                           const std::string& concept_name);
+
+// Samples a rank holds at most (balanced blocks), for --dry-run memory estimates.
+double samples_per_rank(const RunContext& ctx, const Plan& plan);
+
+// "p = 0.0123", or "p < 1e-300" when p underflows.
+std::string format_p(double p);
+
+}  // namespace neurolens::runner

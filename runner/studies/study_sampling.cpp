@@ -1,0 +1,618 @@
+// study = sampling: activation maximization by data sampling, for every dimension of every
+// requested layer at once (the original: GPT-Neo 125M, one book, 1000 random batches of 32 x 256
+// tokens, the argmax of one hidden_states dimension per batch, tallied).
+// Procedure (docs/studies.md, "sampling"):
+//  1. Chunks: every document cut into consecutive chunks of seq_len tokens (tails dropped); each
+//     chunk goes through the forward pass ONCE. Per chunk and neuron the maximum activation and
+//     where it is (position, token) are kept; ties: the smaller token id, then the smaller
+//     position (stats::ArgmaxTally's rule).
+//  2. Batches: `repetitions` batches of `batch_sequences` distinct chunks (without replacement
+//     within a batch, batches independent), drawn by std::mt19937_64 seeded with `seed` through
+//     a partial Fisher-Yates shuffle with an unbiased rejection draw: the same on every rank,
+//     every platform and every rank count.
+//  3. Per batch and neuron the winner is the best of its chunks' maxima (same tie rule): exactly
+//     the argmax over the batch's [batch_sequences, seq_len] activations. Winners are tallied.
+// Distribution: ranks compute the maxima of their own chunks, Comm::alltoallv transposes them so
+// that each rank holds all chunks of its neuron slice, and each rank tallies, ranks contexts and
+// writes its slice. Results per site: top_token / top_token_count [L, W, top_tokens],
+// distinct_tokens [L, W], context_value / context_window / context_position / context_token
+// [L, W, top_contexts], context_text [L * W * top_contexts]; /sampling: the chunk table, the
+// batches drawn, attributes. save_samples: every batch's winner, winner_token / winner_value
+// [L, W, repetitions].
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
+
+#include "io/error.hpp"
+#include "io/text.hpp"
+#include "model/arch/hooks.hpp"
+#include "model/synth/plant.hpp"
+#include "runner/parallel/sharding.hpp"
+#include "runner/studies/sampling_chunks.hpp"
+#include "runner/studies/study.hpp"
+
+namespace neurolens::runner {
+namespace {
+
+// The [sampling] section.
+struct SamplingOptions {
+  int batch_sequences = 32;
+  int seq_len = 256;
+  int repetitions = 1000;
+  int top_tokens = 10;     // per dimension, the most frequent winning tokens
+  int top_contexts = 5;    // per dimension, the highest-activating contexts
+  int context_tokens = 8;  // tokens of text either side of a context
+};
+
+SamplingOptions sampling_options(const Job& job) {
+  const StudyOptions& o = job.options;
+  return {o.integer("sampling.batch_sequences"), o.integer("sampling.seq_len"),
+          o.integer("sampling.repetitions"),     o.integer("sampling.top_tokens"),
+          o.integer("sampling.top_contexts"),    o.integer("sampling.context_tokens")};
+}
+
+// The maximum of one neuron over one chunk.
+struct Cell {
+  float value;
+  int32_t position;
+  int32_t token;
+};
+static_assert(sizeof(Cell) == 12);
+
+constexpr Cell kEmptyCell{-std::numeric_limits<float>::infinity(), INT32_MAX, INT32_MAX};
+
+// True when (value, token, position) beats `best`: larger value; ties: smaller token, then
+// smaller position. NaN never wins.
+inline bool beats(float value, int32_t token, int32_t position, const Cell& best) {
+  if (value != best.value) return value > best.value;
+  if (token != best.token) return token < best.token;
+  return position < best.position;
+}
+
+// Uniform integer in [0, n) from a 64-bit engine: rejection of the biased top range, so the
+// stream of draws is fully specified by the standard's mt19937_64 (unlike
+// std::uniform_int_distribution, whose algorithm differs between standard libraries).
+uint64_t draw_below(std::mt19937_64& rng, uint64_t n) {
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
+  uint64_t x = rng();
+  while (x >= limit) x = rng();
+  return x % n;
+}
+
+// [repetitions, batch] chunk ids: each batch is a partial Fisher-Yates shuffle of a permutation
+// carried over from the previous batch (any arrangement shuffled this way gives a uniform draw
+// without replacement).
+std::vector<int64_t> draw_batches(uint64_t seed, int64_t n_chunks, int repetitions, int batch) {
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> perm(static_cast<size_t>(n_chunks));
+  for (int64_t i = 0; i < n_chunks; ++i) perm[static_cast<size_t>(i)] = i;
+  std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(repetitions) * static_cast<size_t>(batch));
+  for (int r = 0; r < repetitions; ++r) {
+    for (int i = 0; i < batch; ++i) {
+      const auto j = static_cast<size_t>(i) + draw_below(rng, static_cast<uint64_t>(n_chunks - i));
+      std::swap(perm[static_cast<size_t>(i)], perm[j]);
+      out.push_back(perm[static_cast<size_t>(i)]);
+    }
+  }
+  return out;
+}
+
+// A token for a summary line: its text quoted, with control characters escaped.
+std::string quote_token(const model::Tokenizer& tok, int32_t id) {
+  if (id < 0) return "(none)";
+  std::string out = "\"";
+  for (char c : tok.token_bytes(id)) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+class SamplingStudy : public Study, public Accumulator {
+ public:
+  Plan make_plan(RunContext& ctx) override {
+    const SamplingOptions o = sampling_options(ctx.job);
+    check_seq_len(o.seq_len, ctx.model.config, "sampling.seq_len");
+    return build_plan(*ctx.corpus, ctx.tokenizer, chunk_finder(o.seq_len), ctx.comm, 0,
+                      ctx.job.max_tokens);
+  }
+
+  std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
+    const SamplingOptions o = sampling_options(ctx.job);
+    const auto n_chunks = static_cast<int64_t>(plan.windows.size());
+    if (n_chunks < o.batch_sequences) {
+      throw Error("sampling.batch_sequences",
+                  "the corpus gives " + std::to_string(n_chunks) + " chunk(s) of " +
+                      std::to_string(o.seq_len) + " tokens (" + std::to_string(plan.documents) +
+                      " documents, " + std::to_string(plan.corpus_tokens) +
+                      " tokens; each document's tail shorter than seq_len is dropped) but a batch "
+                      "needs " +
+                      std::to_string(o.batch_sequences) + " distinct chunks",
+                  "use a larger corpus, a smaller sampling.seq_len or sampling.batch_sequences");
+    }
+    std::vector<std::string> warnings;
+    if (n_chunks == o.batch_sequences) {
+      warnings.push_back("sampling: the corpus gives exactly " + std::to_string(n_chunks) +
+                         " chunks, so every batch is the whole corpus and all " +
+                         std::to_string(o.repetitions) + " repetitions agree");
+    }
+    return warnings;
+  }
+
+  StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
+    const Comm& comm = ctx.comm;
+    const SamplingOptions o = sampling_options(ctx.job);
+    const Block mine = plan.rank_block(comm.rank(), comm.size());
+    my_first_ = mine.begin;
+    const auto my_chunks = static_cast<size_t>(mine.size());
+    cells_.assign(ctx.sites.size(), {});
+    for (size_t s = 0; s < ctx.sites.size(); ++s) {
+      cells_[s].assign(my_chunks * static_cast<size_t>(ctx.sites[s].neurons()), kEmptyCell);
+    }
+    // 1. Per chunk and neuron: the maximum and where it is.
+    ctx_ = &ctx;
+    run_batches(ctx, plan, *this);
+
+    const auto t_reduce = std::chrono::steady_clock::now();
+    const auto n_chunks = static_cast<int64_t>(plan.windows.size());
+    const std::vector<int64_t> batches =
+        draw_batches(ctx.job.seed, n_chunks, o.repetitions, o.batch_sequences);
+    std::vector<SiteResult> results;
+    for (size_t s = 0; s < ctx.sites.size(); ++s) {
+      results.push_back(analyse_site(ctx, plan, s, batches));
+    }
+    ctx.times.reduce += seconds_since(t_reduce);
+
+    const auto t_write = std::chrono::steady_clock::now();
+    ResultsWriter& out = open();
+    write_results(ctx, plan, out, results, batches);
+    ctx.times.write += seconds_since(t_write);
+    return summarize(ctx, plan, results);
+  }
+
+  double extra_memory(const RunContext& ctx, const Plan& plan) const override {
+    const double chunks = static_cast<double>(plan.windows.size());
+    const double per_rank = chunks / std::max(1, ctx.comm.size()) + 1;
+    double bytes =
+        8.0 * sampling_options(ctx.job).repetitions * sampling_options(ctx.job).batch_sequences;
+    for (const SiteSpace& s : ctx.sites) {
+      const double K = static_cast<double>(s.neurons());
+      bytes += 12.0 * per_rank * K;                                         // own chunks' maxima
+      bytes += 2 * 12.0 * chunks * (K / std::max(1, ctx.comm.size()) + 1);  // transposed slice
+    }
+    return bytes;
+  }
+
+  // Checkpoint: the maxima of this rank's chunks so far (value, position, token per cell).
+  std::vector<double> save_state() const override {
+    std::vector<double> out;
+    for (const auto& cells : cells_) {
+      out.push_back(static_cast<double>(cells.size()));
+      for (const Cell& c : cells) {
+        out.push_back(c.value);
+        out.push_back(c.position);
+        out.push_back(c.token);
+      }
+    }
+    return out;
+  }
+  void load_state(std::span<const double> state) override {
+    size_t i = 0;
+    for (auto& cells : cells_) {
+      if (i >= state.size() || static_cast<size_t>(state[i]) != cells.size() ||
+          i + 1 + 3 * cells.size() > state.size()) {
+        throw Error("checkpoint", "does not match this sampling job", "start without --resume");
+      }
+      ++i;
+      for (Cell& c : cells) {
+        c.value = static_cast<float>(state[i]);
+        c.position = static_cast<int32_t>(state[i + 1]);
+        c.token = static_cast<int32_t>(state[i + 2]);
+        i += 3;
+      }
+    }
+    if (i != state.size()) {
+      throw Error("checkpoint", "does not match this sampling job", "start without --resume");
+    }
+  }
+
+ private:
+  struct SiteResult {
+    Block slice;                          // flat neurons [begin, end) of this rank
+    std::vector<int32_t> top_token;       // [slice, top_tokens], -1 padded
+    std::vector<int64_t> top_count;       // [slice, top_tokens], 0 padded
+    std::vector<int64_t> distinct;        // [slice]
+    std::vector<float> context_value;     // [slice, top_contexts], NaN padded
+    std::vector<int64_t> context_window;  // [slice, top_contexts], -1 padded
+    std::vector<int32_t> context_position, context_token;
+    std::vector<std::string> context_text;  // [slice, top_contexts]
+    std::vector<int32_t> winner_token;      // [slice, repetitions] (save_samples)
+    std::vector<float> winner_value;
+    std::vector<int64_t> best_all;  // [K, 4] (top1 token, count, top2 token, count), all ranks
+  };
+
+  static double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
+
+  // Accumulator: the batch's maxima into this rank's chunks (run_batches calls it).
+  void add(const SampleBatch& b) override { consume(*ctx_, b); }
+
+  void consume(const RunContext& ctx, const SampleBatch& b) {
+    for (size_t s = 0; s < ctx.sites.size(); ++s) {
+      const auto K = static_cast<size_t>(ctx.sites[s].neurons());
+      const std::vector<float>& rows = b.rows[s];
+      for (size_t i = 0; i < b.samples.size(); ++i) {
+        const Sample& sample = b.samples[i];
+        Cell* cell = cells_[s].data() + static_cast<size_t>(sample.window - my_first_) * K;
+        const float* row = rows.data() + i * K;
+        for (size_t k = 0; k < K; ++k) {
+          if (beats(row[k], sample.token, sample.position, cell[k])) {
+            cell[k] = {row[k], sample.position, sample.token};
+          }
+        }
+      }
+    }
+  }
+
+  SiteResult analyse_site(RunContext& ctx, const Plan& plan, size_t s,
+                          const std::vector<int64_t>& batches) {
+    const Comm& comm = ctx.comm;
+    const SamplingOptions o = sampling_options(ctx.job);
+    const int n_ranks = comm.size();
+    const int64_t K = ctx.sites[s].neurons();
+    const auto n_chunks = static_cast<int64_t>(plan.windows.size());
+    const std::vector<int64_t> offsets = block_offsets(K, n_ranks);
+    SiteResult r;
+    r.slice = {offsets[static_cast<size_t>(comm.rank())],
+               offsets[static_cast<size_t>(comm.rank()) + 1]};
+    const auto slice = static_cast<size_t>(r.slice.size());
+
+    // 2. Transpose: rank q receives every chunk's cells of its neuron slice, in chunk order.
+    const Block mine = plan.rank_block(comm.rank(), n_ranks);
+    const auto my_chunks = static_cast<size_t>(mine.size());
+    std::vector<int64_t> send_counts(static_cast<size_t>(n_ranks)),
+        send_displs(static_cast<size_t>(n_ranks)), recv_counts(static_cast<size_t>(n_ranks));
+    std::vector<Cell> send;
+    send.reserve(my_chunks * static_cast<size_t>(K));
+    int64_t recv_total = 0;
+    for (int q = 0; q < n_ranks; ++q) {
+      const int64_t q0 = offsets[static_cast<size_t>(q)], q1 = offsets[static_cast<size_t>(q) + 1];
+      send_displs[static_cast<size_t>(q)] = static_cast<int64_t>(send.size());
+      for (size_t c = 0; c < my_chunks; ++c) {
+        const Cell* row = cells_[s].data() + c * static_cast<size_t>(K);
+        send.insert(send.end(), row + q0, row + q1);
+      }
+      send_counts[static_cast<size_t>(q)] = static_cast<int64_t>(my_chunks) * (q1 - q0);
+      const int64_t their_chunks = plan.rank_block(q, n_ranks).size();
+      recv_counts[static_cast<size_t>(q)] = their_chunks * r.slice.size();
+      recv_total += their_chunks * r.slice.size();
+      if (recv_total > INT_MAX || send.size() > static_cast<size_t>(INT_MAX)) {
+        throw Error("sampling", "more than 2^31 chunk maxima per rank",
+                    "run on more ranks or use fewer layers per job");
+      }
+    }
+    std::vector<Cell> recv = comm.alltoallv<Cell>(send, send_counts, send_displs, recv_counts);
+    std::vector<Cell>().swap(send);
+    // [n_chunks, slice] -> [slice, n_chunks].
+    std::vector<Cell> cols(recv.size());
+    for (size_t c = 0; c < static_cast<size_t>(n_chunks); ++c) {
+      for (size_t j = 0; j < slice; ++j)
+        cols[j * static_cast<size_t>(n_chunks) + c] = recv[c * slice + j];
+    }
+    std::vector<Cell>().swap(recv);
+
+    // 3. Per neuron of the slice: batch winners, tally, top contexts.
+    const auto reps = static_cast<size_t>(o.repetitions);
+    const auto B = static_cast<size_t>(o.batch_sequences);
+    const auto n_top = static_cast<size_t>(o.top_tokens);
+    const auto n_ctx = static_cast<size_t>(o.top_contexts);
+    r.top_token.assign(slice * n_top, -1);
+    r.top_count.assign(slice * n_top, 0);
+    r.distinct.assign(slice, 0);
+    r.context_value.assign(slice * n_ctx, std::numeric_limits<float>::quiet_NaN());
+    r.context_window.assign(slice * n_ctx, -1);
+    r.context_position.assign(slice * n_ctx, -1);
+    r.context_token.assign(slice * n_ctx, -1);
+    if (ctx.job.save_samples) {
+      r.winner_token.assign(slice * reps, -1);
+      r.winner_value.assign(slice * reps, std::numeric_limits<float>::quiet_NaN());
+    }
+    std::vector<int64_t> best_mine(slice * 4, -1);
+    std::vector<int32_t> winners(reps);
+    std::vector<std::pair<int32_t, int64_t>> counts;
+    std::vector<int64_t> order(static_cast<size_t>(n_chunks));
+    for (size_t j = 0; j < slice; ++j) {
+      const Cell* col = cols.data() + j * static_cast<size_t>(n_chunks);
+      for (size_t rep = 0; rep < reps; ++rep) {
+        Cell best = kEmptyCell;
+        for (size_t i = 0; i < B; ++i) {
+          const Cell& c = col[batches[rep * B + i]];
+          if (beats(c.value, c.token, c.position, best)) best = c;
+        }
+        winners[rep] = best.token == INT32_MAX ? -1 : best.token;
+        if (ctx.job.save_samples) {
+          r.winner_token[j * reps + rep] = winners[rep];
+          r.winner_value[j * reps + rep] = best.value;
+        }
+      }
+      std::sort(winners.begin(), winners.end());
+      counts.clear();
+      for (int32_t t : winners) {
+        if (t < 0) continue;
+        if (!counts.empty() && counts.back().first == t) {
+          counts.back().second += 1;
+        } else {
+          counts.emplace_back(t, 1);
+        }
+      }
+      std::sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second > b.second : a.first < b.first;
+      });
+      r.distinct[j] = static_cast<int64_t>(counts.size());
+      for (size_t i = 0; i < std::min(n_top, counts.size()); ++i) {
+        r.top_token[j * n_top + i] = counts[i].first;
+        r.top_count[j * n_top + i] = counts[i].second;
+      }
+      for (size_t i = 0; i < std::min<size_t>(2, counts.size()); ++i) {
+        best_mine[j * 4 + 2 * i] = counts[i].first;
+        best_mine[j * 4 + 2 * i + 1] = counts[i].second;
+      }
+      // Top contexts over all chunks: value desc, then chunk asc (one context per chunk).
+      const size_t m = std::min(n_ctx, static_cast<size_t>(n_chunks));
+      for (size_t c = 0; c < order.size(); ++c) order[c] = static_cast<int64_t>(c);
+      auto better = [&](int64_t a, int64_t b) {
+        const Cell& x = col[a];
+        const Cell& y = col[b];
+        const bool xv = !std::isnan(x.value), yv = !std::isnan(y.value);
+        if (xv != yv) return xv;
+        if (x.value != y.value) return x.value > y.value;
+        return a < b;
+      };
+      std::partial_sort(order.begin(), order.begin() + static_cast<long>(m), order.end(), better);
+      for (size_t i = 0; i < m; ++i) {
+        const Cell& c = col[order[i]];
+        if (c.token == INT32_MAX) continue;
+        r.context_value[j * n_ctx + i] = c.value;
+        r.context_window[j * n_ctx + i] = order[i];
+        r.context_position[j * n_ctx + i] = c.position;
+        r.context_token[j * n_ctx + i] = c.token;
+      }
+    }
+    r.best_all = comm.allgatherv(best_mine);
+    r.context_text = context_texts(ctx, plan, r);
+    return r;
+  }
+
+  // "text before[[token]]text after": up to context_tokens tokens either side of the position,
+  // inside its chunk (what the model saw before it, and what followed).
+  std::vector<std::string> context_texts(const RunContext& ctx, const Plan& plan,
+                                         const SiteResult& r) {
+    const int c_tokens = sampling_options(ctx.job).context_tokens;
+    const int T = plan.window_length;
+    std::vector<int64_t> windows;
+    for (int64_t w : r.context_window) {
+      if (w >= 0) windows.push_back(w);
+    }
+    std::sort(windows.begin(), windows.end());
+    windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
+    WindowTokens source(plan, ctx.corpus, ctx.tokenizer);
+    std::vector<std::vector<int32_t>> tokens(windows.size());
+    for (size_t i = 0; i < windows.size(); ++i) source.fetch(windows[i], windows[i] + 1, tokens[i]);
+    std::vector<std::string> out(r.context_window.size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      const int64_t w = r.context_window[i];
+      if (w < 0) continue;
+      const auto& t = tokens[static_cast<size_t>(
+          std::lower_bound(windows.begin(), windows.end(), w) - windows.begin())];
+      const int p = r.context_position[i];
+      const int a = std::max(0, p - c_tokens), b = std::min(T, p + 1 + c_tokens);
+      out[i] =
+          ctx.tokenizer.decode(std::span<const int32_t>(t.data() + a, static_cast<size_t>(p - a))) +
+          "[[" + ctx.tokenizer.decode(std::span<const int32_t>(t.data() + p, 1)) + "]]" +
+          ctx.tokenizer.decode(
+              std::span<const int32_t>(t.data() + p + 1, static_cast<size_t>(b - p - 1)));
+    }
+    return out;
+  }
+
+  static void write_cube(ResultsWriter& out, const SiteSpace& site, const std::string& name,
+                         io::H5Type type, size_t depth, const char* depth_label,
+                         const SiteResult& r, const void* data) {
+    const std::string group = "/" + site.site;
+    io::H5Dataset d = out.file().create_dataset(
+        group + "/" + name, type,
+        {static_cast<hsize_t>(site.layers.size()), static_cast<hsize_t>(site.width), depth});
+    d.attach_scale(out.file().open_dataset(group + "/layer"), 0);
+    d.attach_scale(out.file().open_dataset(group + "/neuron"), 1);
+    d.label_dimension(2, depth_label);
+    // The slice [begin, end) of flat neurons, one block per layer (a collective call per layer,
+    // with an empty block where the slice does not reach the layer).
+    const auto W = static_cast<int64_t>(site.width);
+    const size_t elem = type == io::H5Type::I64 || type == io::H5Type::F64 ? 8 : 4;
+    for (size_t l = 0; l < site.layers.size(); ++l) {
+      const int64_t l0 = static_cast<int64_t>(l) * W;
+      const int64_t a = std::max(r.slice.begin, l0), b = std::min(r.slice.end, l0 + W);
+      const hsize_t n = b > a ? static_cast<hsize_t>(b - a) : 0;
+      const hsize_t offset[3] = {static_cast<hsize_t>(l), n > 0 ? static_cast<hsize_t>(a - l0) : 0,
+                                 0};
+      const hsize_t count[3] = {n > 0 ? 1u : 0u, n, n > 0 ? depth : 0};
+      const char* src = static_cast<const char*>(data) +
+                        (n > 0 ? static_cast<size_t>(a - r.slice.begin) * depth * elem : 0);
+      d.write_block(offset, count, src);
+    }
+  }
+
+  void write_results(RunContext& ctx, const Plan& plan, ResultsWriter& out,
+                     const std::vector<SiteResult>& results, const std::vector<int64_t>& batches) {
+    const SamplingOptions o = sampling_options(ctx.job);
+    for (size_t s = 0; s < ctx.sites.size(); ++s) {
+      const SiteSpace& site = ctx.sites[s];
+      const SiteResult& r = results[s];
+      out.create_site(site);
+      const auto n_top = static_cast<size_t>(o.top_tokens);
+      const auto n_ctx = static_cast<size_t>(o.top_contexts);
+      write_cube(out, site, "top_token", io::H5Type::I32, n_top, "rank", r, r.top_token.data());
+      write_cube(out, site, "top_token_count", io::H5Type::I64, n_top, "rank", r,
+                 r.top_count.data());
+      write_cube(out, site, "distinct_tokens", io::H5Type::I64, 1, "one", r, r.distinct.data());
+      if (n_ctx > 0) {
+        write_cube(out, site, "context_value", io::H5Type::F32, n_ctx, "context", r,
+                   r.context_value.data());
+        write_cube(out, site, "context_window", io::H5Type::I64, n_ctx, "context", r,
+                   r.context_window.data());
+        write_cube(out, site, "context_position", io::H5Type::I32, n_ctx, "context", r,
+                   r.context_position.data());
+        write_cube(out, site, "context_token", io::H5Type::I32, n_ctx, "context", r,
+                   r.context_token.data());
+        const std::vector<std::string> texts = ctx.comm.allgather_strings(r.context_text);
+        const std::string path = "/" + site.site + "/context_text";
+        out.file().write_strings(path, texts, ctx.comm.root());
+        out.set_attribute(path, "layout",
+                          std::string("[n_layers, width, top_contexts] flattened row-major; "
+                                      "text before[[token]]text after"));
+      }
+      if (ctx.job.save_samples) {
+        const auto reps = static_cast<size_t>(o.repetitions);
+        write_cube(out, site, "winner_token", io::H5Type::I32, reps, "repetition", r,
+                   r.winner_token.data());
+        write_cube(out, site, "winner_value", io::H5Type::F32, reps, "repetition", r,
+                   r.winner_value.data());
+      }
+      out.set_attribute("/" + site.site, "repetitions", static_cast<int64_t>(o.repetitions));
+    }
+    out.file().create_group("/sampling");
+    std::vector<int64_t> document, start;
+    for (const WindowSpec& w : plan.windows) {
+      document.push_back(w.document);
+      start.push_back(w.start);
+    }
+    const std::vector<hsize_t> chunk_dims = {static_cast<hsize_t>(plan.windows.size())};
+    out.write_shared("/sampling/chunk_document", io::H5Type::I64, chunk_dims, document.data());
+    out.write_shared("/sampling/chunk_start", io::H5Type::I64, chunk_dims, start.data());
+    out.write_shared("/sampling/batch_chunks", io::H5Type::I64,
+                     {static_cast<hsize_t>(o.repetitions), static_cast<hsize_t>(o.batch_sequences)},
+                     batches.data());
+    out.set_attribute("/sampling", "repetitions", static_cast<int64_t>(o.repetitions));
+    out.set_attribute("/sampling", "batch_sequences", static_cast<int64_t>(o.batch_sequences));
+    out.set_attribute("/sampling", "seq_len", static_cast<int64_t>(o.seq_len));
+    out.set_attribute("/sampling", "n_chunks", static_cast<int64_t>(plan.windows.size()));
+    out.set_attribute("/sampling", "seed", static_cast<int64_t>(ctx.job.seed));
+    out.set_attribute("/sampling", "top_tokens", static_cast<int64_t>(o.top_tokens));
+    out.set_attribute("/sampling", "top_contexts", static_cast<int64_t>(o.top_contexts));
+    out.set_attribute("/sampling", "context_tokens", static_cast<int64_t>(o.context_tokens));
+    out.set_attribute("/sampling", "draw",
+                      std::string("mt19937_64(seed), partial Fisher-Yates: "
+                                  "distinct chunks within a batch, batches independent"));
+    out.set_attribute("/sampling", "tie_rule",
+                      std::string("larger value; ties: smaller token id, then smaller position"));
+  }
+
+  StudySummary summarize(const RunContext& ctx, const Plan& plan,
+                         const std::vector<SiteResult>& results) const {
+    const SamplingOptions o = sampling_options(ctx.job);
+    StudySummary summary;
+    char line[512];
+    std::snprintf(
+        line, sizeof line,
+        "sampling: %d batches of %d x %d tokens drawn (seed %llu) from %lld chunks of %lld "
+        "documents",
+        o.repetitions, o.batch_sequences, o.seq_len, static_cast<unsigned long long>(ctx.job.seed),
+        static_cast<long long>(plan.windows.size()), static_cast<long long>(plan.documents));
+    summary.lines.push_back(line);
+    const double reps = o.repetitions;
+    auto describe = [&](const SiteSpace& site, const SiteResult& r, size_t k) {
+      const int64_t* b = r.best_all.data() + 4 * k;
+      std::string text = "top token " + quote_token(ctx.tokenizer, static_cast<int32_t>(b[0]));
+      char buf[128];
+      std::snprintf(buf, sizeof buf, " won %.1f%% of %d batches",
+                    100.0 * static_cast<double>(std::max<int64_t>(b[1], 0)) / reps, o.repetitions);
+      text += buf;
+      if (b[2] >= 0) {
+        std::snprintf(buf, sizeof buf, ", %.1f%%)", 100.0 * static_cast<double>(b[3]) / reps);
+        text += " (next " + quote_token(ctx.tokenizer, static_cast<int32_t>(b[2])) + buf;
+      }
+      (void)site;
+      return text;
+    };
+    for (size_t s = 0; s < ctx.sites.size(); ++s) {
+      const SiteSpace& site = ctx.sites[s];
+      const SiteResult& r = results[s];
+      // The dimension whose top token wins most often (ties: smaller flat index).
+      size_t best = 0;
+      for (size_t k = 1; k < static_cast<size_t>(site.neurons()); ++k) {
+        if (r.best_all[4 * k + 1] > r.best_all[4 * best + 1]) best = k;
+      }
+      const size_t layer_i = best / static_cast<size_t>(site.width);
+      std::snprintf(line, sizeof line, "%s: most concentrated: %s #%zu: ", site.site.c_str(),
+                    model::hook_name(site.points[layer_i]).c_str(),
+                    best % static_cast<size_t>(site.width));
+      summary.lines.push_back(line + describe(site, r, best));
+      for (const model::PlantedNeuron& planted : model::read_planted(ctx.model.dir)) {
+        if (planted.site != site.site) continue;
+        const auto it = std::find(site.layers.begin(), site.layers.end(), planted.layer);
+        if (it == site.layers.end()) continue;
+        const auto li = static_cast<size_t>(it - site.layers.begin());
+        const size_t k = li * static_cast<size_t>(site.width) + static_cast<size_t>(planted.neuron);
+        std::snprintf(line, sizeof line, "planted %s %s %s #%d: ", planted.concept_name.c_str(),
+                      site.site == "hidden_states" ? "dimension" : "neuron",
+                      model::hook_name(site.points[li]).c_str(), planted.neuron);
+        summary.lines.push_back(line + describe(site, r, k));
+      }
+    }
+    return summary;
+  }
+
+  std::vector<std::vector<Cell>> cells_;  // [site][my chunk, K]
+  const RunContext* ctx_ = nullptr;       // the run being accumulated (add)
+  int64_t my_first_ = 0;
+};
+
+KeySpec integer_key(const char* name, const char* default_value, const char* help, int64_t min,
+                    int64_t max) {
+  return {.name = name,
+          .default_value = default_value,
+          .help = help,
+          .type = KeyType::Integer,
+          .min = min,
+          .max = max};
+}
+
+}  // namespace
+
+const StudySpec& sampling_study_spec() {
+  static const StudySpec spec{
+      .name = "sampling",
+      .summary = "random batches: per dimension, the winning tokens and top contexts (no test)",
+      .keys = {integer_key("batch_sequences", "32", "sequences per random batch", 1, 1 << 20),
+               integer_key("seq_len", "256", "tokens per sequence", 1, 1 << 20),
+               integer_key("repetitions", "1000", "random batches", 1, 1 << 30),
+               integer_key("top_tokens", "10", "most frequent winning tokens kept per dimension", 1,
+                           1 << 20),
+               integer_key("top_contexts", "5", "highest-activating contexts kept per dimension", 0,
+                           1 << 10),
+               integer_key("context_tokens", "8", "tokens of text either side of a context", 0,
+                           1 << 10)},
+      .tests = {},
+      .default_test = TestKind::Welch,
+      .refuses_test = "",
+      .needs_corpus = true,
+      .make = [] { return std::make_unique<SamplingStudy>(); },
+  };
+  return spec;
+}
+
+}  // namespace neurolens::runner
