@@ -119,7 +119,7 @@ int run_synth_model(const Args& args) {
     model::PlantOptions p;
     p.seed = o.seed;
     auto tensors = model::synth_tensors(o);
-    const auto planted = model::plant_concepts(tensors, tok, p);
+    const auto planted = model::plant_concepts(tensors, model::synth_config(o), tok, p);
     model::write_checkpoint(o, tensors, out, {{"planted.json", model::planted_json(planted, p)}});
     for (const auto& n : planted) {
       const std::string hook = n.site == "hidden_states"
