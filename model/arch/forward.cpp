@@ -24,8 +24,13 @@ void check_point(const HookPoint& p, const ModelConfig& cfg) {
   const int n_layers = cfg.n_layers;
   switch (p.site) {
     case HookSite::Embed:
-    case HookSite::PosEmbed:
     case HookSite::LnFinalNormalized:
+      return;
+    case HookSite::PosEmbed:
+      if (!cfg.position_embeddings) {
+        throw Error("capture " + hook_name(p), "this model has no learned position embeddings",
+                    "capture hook_embed or hidden_states.0");
+      }
       return;
     case HookSite::HiddenStates:
       if (p.layer < 0 || p.layer > n_layers) {
@@ -204,7 +209,7 @@ ForwardPass::ForwardPass(const Model& model, int max_batch, int max_seq_len, Pre
   if (cfg.n_heads < 1 || cfg.d_model % cfg.n_heads != 0 ||
       static_cast<int>(model.weights.blocks.size()) != cfg.n_layers ||
       static_cast<int>(cfg.attention_kinds.size()) != cfg.n_layers || !model.weights.wte ||
-      !model.weights.wpe) {
+      (cfg.position_embeddings && !model.weights.wpe)) {
     throw Error("ForwardPass " + model.dir.string(), "model weights and config are inconsistent",
                 "load the model with load_model");
   }
@@ -328,7 +333,8 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
   }
   if (captures.empty()) return;
 
-  // ---- Embeddings: resid[b*T + t] = wte[token] + wpe[t].
+  // ---- Embeddings: resid[b*T + t] = wte[token] + wpe[t] (wte[token] without position
+  // embeddings).
   const std::size_t row_bytes = sizeof(float) * d;
   if (plan.wanted({HookSite::Embed, -1})) {
     for (const CaptureRequest& c : captures) {
@@ -358,11 +364,17 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
     }
   }
   if (!plan.needed(2)) return;
-  for (std::size_t r = 0; r < n; ++r) {
-    const float* te = w.wte + static_cast<std::size_t>(tokens[r]) * d;
-    const float* pe = w.wpe + static_cast<std::size_t>(r % seq_len) * d;
-    float* out = resid_ + r * d;
-    for (int i = 0; i < d; ++i) out[i] = te[i] + pe[i];
+  if (cfg.position_embeddings) {
+    for (std::size_t r = 0; r < n; ++r) {
+      const float* te = w.wte + static_cast<std::size_t>(tokens[r]) * d;
+      const float* pe = w.wpe + static_cast<std::size_t>(r % seq_len) * d;
+      float* out = resid_ + r * d;
+      for (int i = 0; i < d; ++i) out[i] = te[i] + pe[i];
+    }
+  } else {
+    for (std::size_t r = 0; r < n; ++r) {
+      std::memcpy(resid_ + r * d, w.wte + static_cast<std::size_t>(tokens[r]) * d, row_bytes);
+    }
   }
   plan.emit({HookSite::HiddenStates, 0}, resid_, d);
 

@@ -36,10 +36,11 @@ int slots_per_block(std::span<const BlockSite> sites) {
 }
 
 std::string valid_forms(const ModelConfig& config) {
-  std::string s =
-      "valid hook names: hook_embed, hook_pos_embed, ln_final.hook_normalized, "
-      "hidden_states.I (I in 0.." +
-      std::to_string(config.n_layers) + "), blocks.L.{";
+  std::string s = std::string("valid hook names: hook_embed, ") +
+                  (config.position_embeddings ? "hook_pos_embed, " : "") +
+                  "ln_final.hook_normalized, "
+                  "hidden_states.I (I in 0.." +
+                  std::to_string(config.n_layers) + "), blocks.L.{";
   const std::span<const BlockSite> sites = architecture_of(config).block_sites();
   for (std::size_t i = 0; i < sites.size(); ++i) {
     if (i) s += ", ";
@@ -114,7 +115,12 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
   const std::string context = "hook '" + std::string(name) + "'";
   const int n_layers = config.n_layers;
   if (name == "hook_embed") return {HookSite::Embed, -1};
-  if (name == "hook_pos_embed") return {HookSite::PosEmbed, -1};
+  if (name == "hook_pos_embed") {
+    if (!config.position_embeddings) {
+      throw Error(context, "this model has no learned position embeddings", valid_forms(config));
+    }
+    return {HookSite::PosEmbed, -1};
+  }
   if (name == "ln_final.hook_normalized") return {HookSite::LnFinalNormalized, -1};
   constexpr std::string_view kHidden = "hidden_states.";
   constexpr std::string_view kBlocks = "blocks.";
@@ -197,8 +203,9 @@ int hook_last_block(const HookPoint& point, const ModelConfig& config) {
 }
 
 std::vector<HookPoint> all_hook_points(const ModelConfig& config) {
-  std::vector<HookPoint> points = {
-      {HookSite::Embed, -1}, {HookSite::PosEmbed, -1}, {HookSite::HiddenStates, 0}};
+  std::vector<HookPoint> points = {{HookSite::Embed, -1}};
+  if (config.position_embeddings) points.push_back({HookSite::PosEmbed, -1});
+  points.push_back({HookSite::HiddenStates, 0});
   const std::span<const BlockSite> sites = architecture_of(config).block_sites();
   for (int l = 0; l < config.n_layers; ++l) {
     for (const BlockSite& b : sites) points.push_back({b.site, l});

@@ -35,6 +35,9 @@ struct ModelConfig {
   int window_size = 0;  // GPT-Neo local attention: key > query - window_size
   // GPT-2 scales scores by 1/sqrt(head_dim); GPT-Neo does not.
   bool scale_attention_scores = true;
+  // Learned position embeddings (wpe, hook_pos_embed): GPT-2, GPT-Neo. false: the architecture
+  // encodes positions inside its blocks (rotary); the model has no hook_pos_embed.
+  bool position_embeddings = true;
 
   int head_dim() const { return d_model / n_heads; }
   int kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }

@@ -1,7 +1,6 @@
-// Fuzz target: a whole model directory (model/load/checkpoint.cpp, load_model): the input is split
-// at
-// "\n@@\n" into config.json, model.safetensors, vocab.json and merges.txt, written into a fresh
-// directory; load_model cross-checks config.json against the tensors' names and shapes.
+// Fuzz target: a whole model directory (model/load/checkpoint.cpp, load_model): the input is
+// split at "\n@@\n" into config.json, model.safetensors, vocab.json and merges.txt, written into
+// a fresh directory; load_model cross-checks config.json against the tensors' names and shapes.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>

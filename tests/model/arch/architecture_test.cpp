@@ -96,5 +96,25 @@ TEST(Architecture, PackedBytesAndFlopsFromTheBlockGemms) {
             fwd.gemm_flops(2, 16, std::vector<HookPoint>{{HookSite::AttnQ, 0}}));
 }
 
+// An architecture without learned positions (rotary): no wpe, no hook_pos_embed, and
+// hidden_states.0 is the token embedding alone.
+TEST(Architecture, ModelWithoutPositionEmbeddings) {
+  Model m = load_model(kModels / "gpt2_f32");
+  m.config.position_embeddings = false;
+  m.weights.wpe = nullptr;
+  const ModelConfig& c = m.config;
+  for (const HookPoint& p : all_hook_points(c)) EXPECT_NE(p.site, HookSite::PosEmbed);
+  EXPECT_THROW(parse_hook_name("hook_pos_embed", c), Error);
+  ForwardPass fwd(m, 1, 4);
+  const std::vector<int32_t> tokens = {1, 2, 3, 4};
+  std::vector<float> embed(4 * c.d_model), hidden(4 * c.d_model), pos(4 * c.d_model);
+  const CaptureRequest req[] = {{{HookSite::Embed, -1}, embed.data()},
+                                {{HookSite::HiddenStates, 0}, hidden.data()}};
+  fwd.run(tokens, 1, 4, req);
+  EXPECT_EQ(embed, hidden);
+  const CaptureRequest bad[] = {{{HookSite::PosEmbed, -1}, pos.data()}};
+  EXPECT_THROW(fwd.run(tokens, 1, 4, bad), Error);
+}
+
 }  // namespace
 }  // namespace neurolens::model
