@@ -81,14 +81,6 @@ struct SampleBatch {
   const std::vector<std::vector<float>>& rows;
 };
 
-// Anything whose state is saved in checkpoints: a flat vector of doubles.
-class Checkpointable {
- public:
-  virtual ~Checkpointable() = default;
-  virtual std::vector<double> save_state() const = 0;
-  virtual void load_state(std::span<const double> state) = 0;
-};
-
 // Thrown (on every rank together) when a run stops at a checkpoint because of SIGTERM.
 struct Interrupted {
   int64_t batches_done;
@@ -101,9 +93,13 @@ void install_stop_handlers();
 // (add), saved in the resume state between batches (save_state / load_state), and reduced across
 // ranks and written at the end (finalize, collective: by neuron slice, merged in rank order, so
 // the results do not depend on the rank count).
-class Accumulator : public Checkpointable {
+// The saved state is a flat vector of doubles (one per rank, in the resume state's files).
+class Accumulator {
  public:
+  virtual ~Accumulator() = default;
   virtual void add(const SampleBatch& batch) = 0;
+  virtual std::vector<double> save_state() const = 0;
+  virtual void load_state(std::span<const double> state) = 0;
   virtual void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) = 0;
 };
 
