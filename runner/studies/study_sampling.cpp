@@ -247,10 +247,6 @@ class SamplingStudy : public Study, public Accumulator {
     std::vector<int64_t> best_all;  // [K, 4] (top1 token, count, top2 token, count), all ranks
   };
 
-  static double seconds_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-  }
-
   // Accumulator: the batch's maxima into this rank's chunks (run_batches calls it).
   void add(const SampleBatch& b) override { consume(*ctx_, b); }
 
