@@ -280,7 +280,7 @@ int run_run(const Args& args) {
     comm.barrier();
     collective_check(comm, [&] { output->commit(); });
     ctx.times.write += seconds_since(t_close);
-    CheckpointFile(job, comm).remove();
+    ResumeState(job, comm).remove();
 
     if (comm.root()) {
       for (const std::string& line : summary.lines) std::printf("%s\n", line.c_str());

@@ -125,7 +125,7 @@ void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
       single_position >= 0 ? std::vector<int>{single_position} : std::vector<int>{};
 
   int64_t start_batch = 0;
-  CheckpointFile checkpoint(job, comm);
+  ResumeState checkpoint(job, comm);
   if (job.resume) {
     std::vector<double> saved = checkpoint.load(start_batch);
     accumulator.load_state(saved);
@@ -232,6 +232,14 @@ void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
   }
   progress.finish();
   ctx.tokens_processed = comm.allreduce_sum(forward_tokens);
+}
+
+ResultsWriter& accumulate(RunContext& ctx, const Plan& plan, Accumulator& accumulator,
+                          const OpenResults& open) {
+  run_batches(ctx, plan, accumulator);
+  ResultsWriter& out = open();
+  accumulator.finalize(ctx, plan, out);
+  return out;
 }
 
 // ---- Moment records ---------------------------------------------------------------------------
@@ -395,6 +403,10 @@ void GroupStatistics::load_state(std::span<const double> state) {
   }
   if (i != state.size())
     throw Error("checkpoint", "state has unexpected trailing data", "start without --resume");
+}
+
+void GroupStatistics::finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) {
+  summaries_ = finalize_and_write(ctx, plan, out);
 }
 
 std::vector<GroupStatistics::SiteSummary> GroupStatistics::finalize_and_write(RunContext& ctx,

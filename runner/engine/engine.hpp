@@ -1,14 +1,14 @@
 // Engine — what every study shares once it has a Plan: running a rank's windows through the
 // forward pass in batches, handing the activations at the plan's samples to the study's
-// statistics, the collective checkpoint / stop decision between batches, and the group
-// statistics (two-group and paired t-tests, logistic regression) reduced by neuron slice and
-// written collectively.
+// accumulators, the collective checkpoint / stop decision between batches, finalizing the
+// accumulators into the results file, and the group statistics (two-group and paired t-tests,
+// logistic regression), the common accumulator, reduced by neuron slice and written collectively.
 // Legend: B windows per batch, T tokens per window, P captured positions, K neurons of a site
 // (n_layers x width, layer-major), N samples.
 // Example:
 //   GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, keep_samples);
-//   run_batches(ctx, plan, stats);                       // stats: an Accumulator
-//   auto summaries = stats.finalize_and_write(ctx, plan, writer);
+//   ResultsWriter& out = accumulate(ctx, plan, stats, open);  // batches, then finalize
+//   for (const auto& site : stats.summaries()) ...
 #pragma once
 
 #include <chrono>
@@ -81,14 +81,6 @@ struct SampleBatch {
   const std::vector<std::vector<float>>& rows;
 };
 
-// Anything whose state is saved in checkpoints: a flat vector of doubles.
-class Checkpointable {
- public:
-  virtual ~Checkpointable() = default;
-  virtual std::vector<double> save_state() const = 0;
-  virtual void load_state(std::span<const double> state) = 0;
-};
-
 // Thrown (on every rank together) when a run stops at a checkpoint because of SIGTERM.
 struct Interrupted {
   int64_t batches_done;
@@ -97,14 +89,23 @@ struct Interrupted {
 // Installs SIGTERM / SIGINT handlers that ask the run to checkpoint and stop.
 void install_stop_handlers();
 
-// Accumulator — what a study hands the engine: this rank's running state, fed batch by batch and
-// saved in the resume state between batches. Its collective reduction and writing belong to its
-// owner (GroupStatistics::finalize_and_write; the sampling, length and logistic studies' own
-// reductions through Comm).
-class Accumulator : public Checkpointable {
+// Accumulator — what a study hands the engine: this rank's running state, fed batch by batch
+// (add), saved in the resume state between batches (save_state / load_state), and reduced across
+// ranks and written at the end (finalize, collective: by neuron slice, merged in rank order, so
+// the results do not depend on the rank count).
+// The saved state is a flat vector of doubles (one per rank, in the resume state's files).
+class Accumulator {
  public:
+  virtual ~Accumulator() = default;
   virtual void add(const SampleBatch& batch) = 0;
+  virtual std::vector<double> save_state() const = 0;
+  virtual void load_state(std::span<const double> state) = 0;
+  virtual void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) = 0;
 };
+
+// Creates the results file (collectively) with the root attributes written; called once the
+// statistics are ready.
+using OpenResults = std::function<ResultsWriter&()>;
 
 // Runs the rank's batches (plan.rank_batches; plan.make_batches must have been called) and adds
 // each batch's samples to `accumulator`. Between batches all ranks decide together whether to
@@ -112,6 +113,10 @@ class Accumulator : public Checkpointable {
 // Interrupted). With job.resume, the state saved in the checkpoint is loaded into `accumulator` and
 // the batches already done are skipped.
 void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator);
+
+// run_batches, then opens the results file and finalizes `accumulator` into it (collective).
+ResultsWriter& accumulate(RunContext& ctx, const Plan& plan, Accumulator& accumulator,
+                          const OpenResults& open);
 
 // Per-site statistics of labelled samples. Modes:
 //   TwoGroup: moments per label (0 = a, 1 = b, ... up to n_groups); Welch / Student t-tests of
@@ -126,6 +131,8 @@ class GroupStatistics : public Accumulator {
   void add(const SampleBatch& batch) override;
   std::vector<double> save_state() const override;
   void load_state(std::span<const double> state) override;
+  // finalize_and_write, keeping the summaries (summaries()).
+  void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) override;
 
   // Reduce-scatter by neuron slice, finalize each rank's slice, write /<site>/... datasets and
   // /samples when job.save_samples. Returns, on every rank, each site's summary.
@@ -138,6 +145,8 @@ class GroupStatistics : public Accumulator {
   };
   std::vector<SiteSummary> finalize_and_write(RunContext& ctx, const Plan& plan,
                                               ResultsWriter& out);
+
+  const std::vector<SiteSummary>& summaries() const { return summaries_; }
 
   const stats::GroupMoments& moments(size_t site, int group) const;
   bool keeps_samples() const { return keep_samples_; }
@@ -154,6 +163,7 @@ class GroupStatistics : public Accumulator {
   std::vector<stats::GroupMoments> differences_;           // [site] (paired)
   std::vector<std::vector<float>> kept_;                   // [site] rows [n_kept, K]
   std::vector<int64_t> kept_ids_;                          // [n_kept]
+  std::vector<SiteSummary> summaries_;                     // after finalize
   std::vector<int32_t> kept_labels_;                       // [n_kept]
   // Paired: first member of a pair waiting for its partner: pair id -> rows per site.
   std::vector<std::pair<int64_t, std::vector<std::vector<float>>>> pending_;

@@ -71,14 +71,14 @@ uint64_t fnv1a(const void* data, size_t bytes, uint64_t seed) {
   return h;
 }
 
-CheckpointFile::CheckpointFile(const Job& job, const Comm& comm)
+ResumeState::ResumeState(const Job& job, const Comm& comm)
     : comm_(comm), dir_(job.checkpoint), job_hash_(fnv1a(job.text.data(), job.text.size())) {}
 
-std::filesystem::path CheckpointFile::rank_file(int64_t generation, int rank) const {
+std::filesystem::path ResumeState::rank_file(int64_t generation, int rank) const {
   return dir_ / ("rank-" + std::to_string(rank) + ".gen-" + std::to_string(generation) + ".bin");
 }
 
-void CheckpointFile::save(int64_t batches_done, const std::vector<double>& state) {
+void ResumeState::save(int64_t batches_done, const std::vector<double>& state) {
   collective_check(comm_, [&] {
     if (comm_.root()) {
       std::error_code ec;
@@ -126,7 +126,7 @@ void CheckpointFile::save(int64_t batches_done, const std::vector<double>& state
   }
 }
 
-std::vector<double> CheckpointFile::load(int64_t& batches_done) {
+std::vector<double> ResumeState::load(int64_t& batches_done) {
   std::vector<double> state;
   collective_check(comm_, [&] {
     const std::filesystem::path manifest = dir_ / "latest";
@@ -183,7 +183,7 @@ std::vector<double> CheckpointFile::load(int64_t& batches_done) {
   return state;
 }
 
-void CheckpointFile::remove() {
+void ResumeState::remove() {
   comm_.barrier();
   if (comm_.root()) {
     std::error_code ec;

@@ -1,12 +1,13 @@
-// CheckpointFile — partial statistics of an interrupted run, saved so `--resume` continues it.
-// Owns: the on-disk checkpoint of a job: a directory (job key `checkpoint`, default
-// <output>.ckpt) holding one file per rank per generation and a manifest naming the latest
-// complete generation. Every file carries the job's hash, the rank count, the rank, the batches
-// done and a checksum; a file that does not match (another job, other rank count, truncated,
-// corrupt) is refused with a clear error, never silently used. Writes are atomic
-// (temp + fsync + rename) and a generation becomes current only when every rank has written it.
+// ResumeState — the partial statistics of an interrupted run, saved so `--resume` continues it
+// (job keys `checkpoint`, `checkpoint_every`; not model/'s checkpoints, which are HF weights).
+// Owns: the on-disk state of a job: a directory (job key `checkpoint`, default <output>.ckpt)
+// holding one file per rank per generation and a manifest naming the latest complete generation.
+// Every file carries the job's hash, the rank count, the rank, the batches done and a checksum; a
+// file that does not match (another job, other rank count, truncated, corrupt) is refused with a
+// clear error, never silently used. Writes are atomic (temp + fsync + rename) and a generation
+// becomes current only when every rank has written it.
 // Example:
-//   CheckpointFile ckpt(job, comm);
+//   ResumeState ckpt(job, comm);
 //   ckpt.save(batches_done, stats.save_state());       // collective
 //   std::vector<double> state = ckpt.load(batches);     // collective, with --resume
 #pragma once
@@ -20,9 +21,9 @@
 
 namespace neurolens::runner {
 
-class CheckpointFile {
+class ResumeState {
  public:
-  CheckpointFile(const Job& job, const Comm& comm);
+  ResumeState(const Job& job, const Comm& comm);
   // Collective: every rank saves its state for generation `batches_done`.
   void save(int64_t batches_done, const std::vector<double>& state);
   // Collective: the state this rank saved in the latest complete generation. Throws

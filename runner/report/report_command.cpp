@@ -11,6 +11,7 @@
 
 #include "io/atomic_output.hpp"
 #include "io/error.hpp"
+#include "io/text.hpp"
 #include "runner/cli/commands.hpp"
 #include "runner/report/report_html.hpp"
 #include "runner/results/reader.hpp"
@@ -73,8 +74,7 @@ int run_report(const Args& args) {
     }
   }
   out.commit();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = seconds_since(start);
   std::fprintf(stderr, "neurolens: wrote %s (%.1f kB, %.2f s)\n", output.c_str(),
                static_cast<double>(page.size()) / 1e3, seconds);
   return 0;

@@ -9,14 +9,6 @@
 namespace neurolens::runner {
 namespace {
 
-std::string num(double v, int decimals = 1) {
-  return trimmed_number(v, decimals);
-}
-
-std::string fmt(double v) {
-  return format_number(v);
-}
-
 std::string section(const std::string& id, const std::string& title, const std::string& body) {
   return "<section id=\"" + id + "\"><h2>" + html_escape(title) + "</h2>\n" + body + "</section>\n";
 }
@@ -69,13 +61,14 @@ std::string summary_section(const Results& r) {
   }
   row("sites", sites);
   if (!run.correction.empty()) {
-    row("correction", run.correction + ", alpha " + fmt(run.alpha) + ", p threshold " +
-                          fmt(run.threshold) + ", family " + count(run.family_size));
+    row("correction", run.correction + ", alpha " + format_number(run.alpha) + ", p threshold " +
+                          format_number(run.threshold) + ", family " + count(run.family_size));
   }
-  if (!std::isnan(run.wall_time)) row("wall time", num(run.wall_time, 2) + " s");
+  if (!std::isnan(run.wall_time)) row("wall time", trimmed_number(run.wall_time, 2) + " s");
   if (!run.peak_rss_bytes.empty()) {
     std::string rss;
-    for (double v : run.peak_rss_bytes) rss += (rss.empty() ? "" : ", ") + num(v / 1e6, 0) + " MB";
+    for (double v : run.peak_rss_bytes)
+      rss += (rss.empty() ? "" : ", ") + trimmed_number(v / 1e6, 0) + " MB";
     row("peak memory per rank", rss);
   }
   row("created", run.created.empty() ? "" : run.created + " by neurolens " + run.version);
@@ -110,7 +103,7 @@ std::string volcano_section(const Results& r) {
     d.p = site.columns.at("p");
     d.threshold = r.run.threshold;
     d.threshold_label = (r.run.correction == "bh" ? "BH" : "Bonferroni") +
-                        std::string(" threshold p = ") + fmt(r.run.threshold);
+                        std::string(" threshold p = ") + format_number(r.run.threshold);
     std::vector<bool> marked(d.x.size(), false);
     auto mark = [&](int64_t flat) {
       if (marked[static_cast<size_t>(flat)]) return;
@@ -119,9 +112,10 @@ std::string volcano_section(const Results& r) {
       m.index = static_cast<size_t>(flat);
       m.concept_name = r.planted_at({s, flat});
       m.planted = !m.concept_name.empty();
-      m.label = neuron_name(site, flat) + ": " + stat + " = " + fmt(site.value(stat, flat)) + ", " +
-                effect + " = " + fmt(site.value(effect, flat)) +
-                ", p = " + fmt(site.value("p", flat)) +
+      m.label = neuron_name(site, flat) + ": " + stat + " = " +
+                format_number(site.value(stat, flat)) + ", " + effect + " = " +
+                format_number(site.value(effect, flat)) +
+                ", p = " + format_number(site.value("p", flat)) +
                 (m.planted ? " (planted: " + m.concept_name + ")" : "");
       d.marks.push_back(std::move(m));
     };
@@ -164,7 +158,7 @@ std::string significant_section(const Results& r) {
       counts.push_back(n);
       total += n;
     }
-    body += "<h3>" + html_escape(s.name) + ": " + fmt(total) + " of " +
+    body += "<h3>" + html_escape(s.name) + ": " + format_number(total) + " of " +
             std::to_string(s.neurons()) + " neurons significant</h3>\n" +
             bar_chart_svg(labels, counts, "significant neurons");
   }
@@ -220,9 +214,10 @@ std::string top_section(const Results& r) {
     const std::string planted = r.planted_at(top[i]);
     b << "<tr" << (planted.empty() ? "" : " class=\"planted\"") << "><td>" << i + 1 << "</td><td>"
       << html_escape(s.name) << "</td><td>" << s.layer_of(k) << "</td><td>" << s.neuron_of(k)
-      << "</td><td>" << fmt(s.value(stat, k)) << "</td><td>" << fmt(s.value("p", k)) << "</td><td>"
-      << fmt(s.value("p_adjusted", k)) << "</td>";
-    for (const auto& c : extra) b << "<td>" << fmt(s.value(c, k)) << "</td>";
+      << "</td><td>" << format_number(s.value(stat, k)) << "</td><td>"
+      << format_number(s.value("p", k)) << "</td><td>" << format_number(s.value("p_adjusted", k))
+      << "</td>";
+    for (const auto& c : extra) b << "<td>" << format_number(s.value(c, k)) << "</td>";
     b << "<td>" << (s.value("significant", k) == 1 ? "yes" : "no") << "</td><td>"
       << (planted.empty() ? "" : "planted: " + html_escape(planted)) << "</td></tr>\n";
   }
@@ -352,13 +347,13 @@ std::string sampling_sections(const Results& r) {
     b << "<tr" << (planted.empty() ? "" : " class=\"planted\"") << "><td>" << i + 1 << "</td><td>"
       << html_escape(s.name) << "</td><td>" << s.layer_of(top[i].flat) << "</td><td>"
       << s.neuron_of(top[i].flat) << "</td><td>" << s.top_count[k * depth]
-      << (reps > 0 ? " / " + fmt(reps) : "") << "</td><td>"
-      << fmt(s.value("distinct_tokens", top[i].flat)) << "</td><td>";
+      << (reps > 0 ? " / " + format_number(reps) : "") << "</td><td>"
+      << format_number(s.value("distinct_tokens", top[i].flat)) << "</td><td>";
     for (size_t j = 0; j < std::min<size_t>(depth, 6); ++j) {
       const int64_t c = s.top_count[k * depth + j];
       if (c <= 0) break;
       const double share = reps > 0 ? static_cast<double>(c) / reps : 0;
-      b << "<span class=\"bar\" style=\"--w:" << num(share * 100, 0) << "%\">"
+      b << "<span class=\"bar\" style=\"--w:" << trimmed_number(share * 100, 0) << "%\">"
         << token_html(r.token_text(s.top_token[k * depth + j])) << " " << c << "</span> ";
     }
     b << "</td><td>" << (planted.empty() ? "" : "planted: " + html_escape(planted))
@@ -381,7 +376,7 @@ std::string sampling_sections(const Results& r) {
       const std::string& t = s.context_text[at];
       const size_t open = t.find("[["), close = t.rfind("]]");
       c << "<li><span class=\"val\">"
-        << (at < s.context_value.size() ? fmt(s.context_value[at]) : "") << "</span> ";
+        << (at < s.context_value.size() ? format_number(s.context_value[at]) : "") << "</span> ";
       if (open != std::string::npos && close != std::string::npos && close > open) {
         c << html_escape(t.substr(0, open)) << "<mark>"
           << html_escape(t.substr(open + 2, close - open - 2)) << "</mark>"
@@ -410,7 +405,7 @@ std::string heatmap_section(const Results& r) {
     const std::vector<float> values(h.activation.begin() + static_cast<long>(i * n),
                                     h.activation.begin() + static_cast<long>((i + 1) * n));
     b << "<h3>" << html_escape(row.role) << ": " << html_escape(row.site) << " layer " << row.layer
-      << " neuron " << row.neuron << " (" << fmt(row.statistic) << ")</h3>\n"
+      << " neuron " << row.neuron << " (" << format_number(row.statistic) << ")</h3>\n"
       << text_heatmap_html(h.tokens, values, h.sequence, 3000);
   }
   return section("heatmap", "Text heatmaps", b.str());
@@ -427,7 +422,7 @@ std::string out_of_sample_section(const Results& r) {
   for (size_t i = 0; i < o.layer.size(); ++i) {
     b << "<tr><td>" << (i < o.site.size() ? html_escape(o.site[i]) : "") << "</td><td>"
       << o.layer[i] << "</td><td>" << o.neuron[i] << "</td>";
-    for (const auto& [_, v] : o.columns) b << "<td>" << fmt(v[i]) << "</td>";
+    for (const auto& [_, v] : o.columns) b << "<td>" << format_number(v[i]) << "</td>";
     b << "</tr>\n";
   }
   b << "</table>\n";
@@ -510,8 +505,8 @@ std::string text_heatmap_html(const std::vector<std::string>& tokens,
     if (i > 0 && i < sequence.size() && sequence[i] != sequence[i - 1]) s += "\n<hr>";
     const double v = values[i];
     const double rel = scale > 0 && std::isfinite(v) ? v / scale : 0;
-    s += "<span style=\"background:" + diverging_color(rel) + "\" title=\"" + fmt(v) + "\">" +
-         html_escape(tokens[i]) + "</span>";
+    s += "<span style=\"background:" + diverging_color(rel) + "\" title=\"" + format_number(v) +
+         "\">" + html_escape(tokens[i]) + "</span>";
   }
   if (n < tokens.size()) s += " <em>(" + std::to_string(tokens.size() - n) + " more tokens)</em>";
   return s + "</div>\n";

@@ -90,14 +90,6 @@ std::string trimmed_number(double v, int decimals) {
 
 namespace {
 
-std::string num(double v, int decimals = 1) {
-  return trimmed_number(v, decimals);
-}
-
-std::string fmt(double v) {
-  return format_number(v);
-}
-
 // "Nice" tick values covering [lo, hi], about n of them.
 std::vector<double> ticks(double lo, double hi, int n) {
   std::vector<double> out;
@@ -133,13 +125,13 @@ std::string svg_open(int w, int h, const std::string& label) {
 
 std::string text_at(double x, double y, const std::string& s, const char* anchor = "middle",
                     const char* cls = "ax") {
-  return "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" text-anchor=\"" + anchor + "\" class=\"" +
-         cls + "\">" + html_escape(s) + "</text>";
+  return "<text x=\"" + trimmed_number(x) + "\" y=\"" + trimmed_number(y) + "\" text-anchor=\"" +
+         anchor + "\" class=\"" + cls + "\">" + html_escape(s) + "</text>";
 }
 
 std::string line(double x1, double y1, double x2, double y2, const char* cls) {
-  return "<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" +
-         num(y2) + "\" class=\"" + cls + "\"/>";
+  return "<line x1=\"" + trimmed_number(x1) + "\" y1=\"" + trimmed_number(y1) + "\" x2=\"" +
+         trimmed_number(x2) + "\" y2=\"" + trimmed_number(y2) + "\" class=\"" + cls + "\"/>";
 }
 
 // Axes with ticks for a plot area [left, right] x [top, bottom].
@@ -152,17 +144,17 @@ std::string axes(const Scale& x, const Scale& y, bool x_ticks, const std::string
   if (x_ticks) {
     for (double v : ticks(x.d0, x.d1, 8)) {
       s += line(x(v), bottom, x(v), bottom + 4, "axis");
-      s += text_at(x(v), bottom + 16, fmt(v));
+      s += text_at(x(v), bottom + 16, format_number(v));
     }
   }
   for (double v : ticks(y.d0, y.d1, 6)) {
     s += line(left - 4, y(v), left, y(v), "axis");
     s += line(left, y(v), right, y(v), "grid");
-    s += text_at(left - 7, y(v) + 4, fmt(v), "end");
+    s += text_at(left - 7, y(v) + 4, format_number(v), "end");
   }
   if (!x_label.empty()) s += text_at((left + right) / 2, bottom + 34, x_label, "middle", "lbl");
   if (!y_label.empty()) {
-    s += "<text transform=\"translate(14," + num((top + bottom) / 2) +
+    s += "<text transform=\"translate(14," + trimmed_number((top + bottom) / 2) +
          ") rotate(-90)\" text-anchor=\"middle\" class=\"lbl\">" + html_escape(y_label) + "</text>";
   }
   return s;
@@ -272,8 +264,9 @@ std::string volcano_svg(const VolcanoData& d) {
   }
   for (int k = 0; k < kShades; ++k) {
     if (paths[static_cast<size_t>(k)].empty()) continue;
-    s += "<path fill=\"#4a5a6a\" fill-opacity=\"" + num(0.12 + 0.88 * (k + 1) / kShades, 2) +
-         "\" d=\"" + paths[static_cast<size_t>(k)] + "\"/>";
+    s += "<path fill=\"#4a5a6a\" fill-opacity=\"" +
+         trimmed_number(0.12 + 0.88 * (k + 1) / kShades, 2) + "\" d=\"" +
+         paths[static_cast<size_t>(k)] + "\"/>";
   }
   if (underflow > 0) {
     s += line(sx.r0, kTop - kBand, sx.r1, kTop - kBand, "grid");
@@ -298,10 +291,10 @@ std::string volcano_svg(const VolcanoData& d) {
   for (const VolcanoMark* m : order) {
     const double px = sx(d.x[m->index]), py = y_of(d.p[m->index]);
     const bool sig = d.threshold > 0 && d.p[m->index] <= d.threshold;
-    s += "<circle cx=\"" + num(px) + "\" cy=\"" + num(py) + "\" r=\"" + (m->planted ? "5" : "3") +
-         "\" fill=\"" + (sig ? "#d62728" : "#1f77b4") + "\" fill-opacity=\"0.8\"" +
-         (m->planted ? " stroke=\"#000\" stroke-width=\"2\"" : "") + "><title>" +
-         html_escape(m->label) + "</title></circle>";
+    s += "<circle cx=\"" + trimmed_number(px) + "\" cy=\"" + trimmed_number(py) + "\" r=\"" +
+         (m->planted ? "5" : "3") + "\" fill=\"" + (sig ? "#d62728" : "#1f77b4") +
+         "\" fill-opacity=\"0.8\"" + (m->planted ? " stroke=\"#000\" stroke-width=\"2\"" : "") +
+         "><title>" + html_escape(m->label) + "</title></circle>";
     if (m->planted) {
       const bool right = px > sx.r1 - 150;
       s += text_at(right ? px - 8 : px + 8, py - 6, "planted: " + m->concept_name,
@@ -332,11 +325,13 @@ std::string bar_chart_svg(const std::vector<std::string>& labels, const std::vec
   const size_t every = std::max<size_t>(1, n / 40 + 1);
   for (size_t i = 0; i < n; ++i) {
     const double x = sx(static_cast<double>(i)) + 1, y = sy(values[i]);
-    s += "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + std::to_string(bar - 2) +
-         "\" height=\"" + num(sy.r0 - y) + "\" fill=\"#1f77b4\"><title>" + html_escape(labels[i]) +
-         ": " + fmt(values[i]) + "</title></rect>";
+    s += "<rect x=\"" + trimmed_number(x) + "\" y=\"" + trimmed_number(y) + "\" width=\"" +
+         std::to_string(bar - 2) + "\" height=\"" + trimmed_number(sy.r0 - y) +
+         "\" fill=\"#1f77b4\"><title>" + html_escape(labels[i]) + ": " + format_number(values[i]) +
+         "</title></rect>";
     if (i % every == 0) s += text_at(x + (bar - 2) / 2.0, sy.r0 + 14, labels[i]);
-    if (values[i] > 0 && bar >= 16) s += text_at(x + (bar - 2) / 2.0, y - 3, fmt(values[i]));
+    if (values[i] > 0 && bar >= 16)
+      s += text_at(x + (bar - 2) / 2.0, y - 3, format_number(values[i]));
   }
   return s + "</svg>\n";
 }
@@ -392,19 +387,23 @@ std::string box_plot_svg(const std::vector<std::string>& labels, const std::vect
     const double cx = sx(static_cast<double>(i) + 0.5), half = std::max(2.0, slot * 0.3);
     if (i % every == 0) s += text_at(cx, sy.r0 + 14, labels[i]);
     if (b.n == 0) continue;
-    s += "<g><title>layer " + html_escape(labels[i]) + ": median " + fmt(b.median) +
-         ", quartiles " + fmt(b.q1) + " to " + fmt(b.q3) + ", 1st-99th percentile " + fmt(b.p01) +
-         " to " + fmt(b.p99) + ", min " + fmt(b.min) + ", max " + fmt(b.max) + " (" +
+    s += "<g><title>layer " + html_escape(labels[i]) + ": median " + format_number(b.median) +
+         ", quartiles " + format_number(b.q1) + " to " + format_number(b.q3) +
+         ", 1st-99th percentile " + format_number(b.p01) + " to " + format_number(b.p99) +
+         ", min " + format_number(b.min) + ", max " + format_number(b.max) + " (" +
          std::to_string(b.n) + " neurons)</title>";
     s += line(cx, sy(b.p01), cx, sy(b.q1), "axis") + line(cx, sy(b.q3), cx, sy(b.p99), "axis");
-    s += "<rect x=\"" + num(cx - half) + "\" y=\"" + num(sy(b.q3)) + "\" width=\"" + num(2 * half) +
-         "\" height=\"" + num(std::max(1.0, sy(b.q1) - sy(b.q3))) +
+    s += "<rect x=\"" + trimmed_number(cx - half) + "\" y=\"" + trimmed_number(sy(b.q3)) +
+         "\" width=\"" + trimmed_number(2 * half) + "\" height=\"" +
+         trimmed_number(std::max(1.0, sy(b.q1) - sy(b.q3))) +
          "\" fill=\"#cfe2f3\" stroke=\"#1f77b4\"/>";
-    s += "<line x1=\"" + num(cx - half) + "\" y1=\"" + num(sy(b.median)) + "\" x2=\"" +
-         num(cx + half) + "\" y2=\"" + num(sy(b.median)) +
+    s += "<line x1=\"" + trimmed_number(cx - half) + "\" y1=\"" + trimmed_number(sy(b.median)) +
+         "\" x2=\"" + trimmed_number(cx + half) + "\" y2=\"" + trimmed_number(sy(b.median)) +
          "\" stroke=\"#d62728\" stroke-width=\"2\"/>";
-    s += "<circle cx=\"" + num(cx) + "\" cy=\"" + num(sy(b.min)) + "\" r=\"2\" fill=\"#555\"/>";
-    s += "<circle cx=\"" + num(cx) + "\" cy=\"" + num(sy(b.max)) + "\" r=\"2\" fill=\"#555\"/></g>";
+    s += "<circle cx=\"" + trimmed_number(cx) + "\" cy=\"" + trimmed_number(sy(b.min)) +
+         "\" r=\"2\" fill=\"#555\"/>";
+    s += "<circle cx=\"" + trimmed_number(cx) + "\" cy=\"" + trimmed_number(sy(b.max)) +
+         "\" r=\"2\" fill=\"#555\"/></g>";
   }
   return s + "</svg>\n";
 }
@@ -433,17 +432,18 @@ std::string histogram_svg(const std::vector<double>& edges, const std::vector<Se
                  static_cast<double>(kTop)};
   s += axes(sx, sy, true, "", "fraction");
   for (size_t g = 0; g < frac.size(); ++g) {
-    std::string pts = num(sx(edges[0])) + "," + num(sy(0));
+    std::string pts = trimmed_number(sx(edges[0])) + "," + trimmed_number(sy(0));
     for (size_t k = 0; k < bins; ++k) {
-      pts += " " + num(sx(edges[k])) + "," + num(sy(frac[g][k])) + " " + num(sx(edges[k + 1])) +
-             "," + num(sy(frac[g][k]));
+      pts += " " + trimmed_number(sx(edges[k])) + "," + trimmed_number(sy(frac[g][k])) + " " +
+             trimmed_number(sx(edges[k + 1])) + "," + trimmed_number(sy(frac[g][k]));
     }
-    pts += " " + num(sx(edges[bins])) + "," + num(sy(0));
+    pts += " " + trimmed_number(sx(edges[bins])) + "," + trimmed_number(sy(0));
     s += "<polyline fill=\"none\" stroke=\"" + std::string(kPalette[g % 6]) +
          "\" stroke-width=\"1.5\" points=\"" + pts + "\"><title>" + html_escape(series[g].name) +
          "</title></polyline>";
-    s += "<rect x=\"" + num(width - kRight - 90.0) + "\" y=\"" + num(kTop + 4 + 14.0 * g) +
-         "\" width=\"10\" height=\"10\" fill=\"" + kPalette[g % 6] + "\"/>" +
+    s += "<rect x=\"" + trimmed_number(width - kRight - 90.0) + "\" y=\"" +
+         trimmed_number(kTop + 4 + 14.0 * g) + "\" width=\"10\" height=\"10\" fill=\"" +
+         kPalette[g % 6] + "\"/>" +
          text_at(width - kRight - 76.0, kTop + 13 + 14.0 * g, series[g].name, "start");
   }
   return s + "</svg>\n";
@@ -458,10 +458,11 @@ std::string phase_time_svg(const std::vector<std::pair<std::string, double>>& ph
   for (size_t i = 0; i < phases.size(); ++i) {
     const double t = std::isnan(phases[i].second) ? 0 : phases[i].second;
     const double w = t / total * 740;
-    s += "<rect x=\"" + num(10 + x) + "\" y=\"4\" width=\"" + num(w) + "\" height=\"18\" fill=\"" +
-         kPalette[i % 6] + "\"><title>" + html_escape(phases[i].first) + " " + num(t, 3) +
-         " s</title></rect>";
-    if (w > 60) s += text_at(10 + x + w / 2, 38, phases[i].first + " " + num(t, 2) + " s");
+    s += "<rect x=\"" + trimmed_number(10 + x) + "\" y=\"4\" width=\"" + trimmed_number(w) +
+         "\" height=\"18\" fill=\"" + kPalette[i % 6] + "\"><title>" +
+         html_escape(phases[i].first) + " " + trimmed_number(t, 3) + " s</title></rect>";
+    if (w > 60)
+      s += text_at(10 + x + w / 2, 38, phases[i].first + " " + trimmed_number(t, 2) + " s");
     x += w;
   }
   return s + "</svg>\n";

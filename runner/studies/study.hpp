@@ -27,10 +27,6 @@ struct StudySummary {
   std::vector<std::string> lines;  // printed by rank 0 after the run
 };
 
-// Creates the results file (collectively) with the root attributes written; called by a study
-// once its statistics are ready.
-using OpenResults = std::function<ResultsWriter&()>;
-
 class Study {
  public:
   virtual ~Study() = default;

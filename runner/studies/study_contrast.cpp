@@ -135,9 +135,8 @@ class ContrastStudy : public Study {
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     const bool keep = ctx.job.save_samples || ctx.job.test == TestKind::Logistic;
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, keep);
-    run_batches(ctx, plan, stats);
-    ResultsWriter& out = open();
-    const auto summaries = stats.finalize_and_write(ctx, plan, out);
+    ResultsWriter& out = accumulate(ctx, plan, stats, open);
+    const auto& summaries = stats.summaries();
     // Targets per word.
     std::vector<std::string> words;
     std::vector<int64_t> counts, labels;

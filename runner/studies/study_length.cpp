@@ -205,11 +205,11 @@ class LengthStudy : public Study {
       }
       comm.allreduce_sum(std::span<int64_t>(e.histogram));
     }
-    ctx.times.reduce +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_reduce).count();
+    ctx.times.reduce += seconds_since(t_reduce);
 
     ResultsWriter& out = open();
-    const auto summaries = stats.finalize_and_write(ctx, plan, out);
+    stats.finalize(ctx, plan, out);
+    const auto& summaries = stats.summaries();
     const auto t_write = std::chrono::steady_clock::now();
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
       const SiteSpace& site = ctx.sites[s];
@@ -257,8 +257,7 @@ class LengthStudy : public Study {
     out.set_attribute("/length", "groups",
                       std::string("a = longer (label 0), b = shorter (label 1), "
                                   "equal (label 2); t > 0: higher on longer tokens"));
-    ctx.times.write +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_write).count();
+    ctx.times.write += seconds_since(t_write);
 
     StudySummary summary;
     char line[320];

@@ -134,6 +134,13 @@ class LogisticState : public Accumulator {
   // Samples [0, n1) (batch 1) go to `stats`; later ones (batch 2) are held as rows.
   LogisticState(GroupStatistics& stats, const std::vector<SiteSpace>& sites, int64_t n1)
       : stats_(stats), sites_(sites), n1_(n1), held_(sites.size()) {}
+  // Batch 1's group statistics, reduced and written (the held batch-2 rows stay for the study's
+  // out-of-sample scores).
+  void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) override {
+    Plan plan1 = plan;
+    plan1.samples.resize(static_cast<size_t>(n1_));
+    stats_.finalize(ctx, plan1, out);
+  }
   void add(const SampleBatch& b) override {
     const size_t n_sites = sites_.size();
     const auto n = static_cast<int64_t>(b.samples.size());
@@ -297,12 +304,8 @@ class LogisticStudy : public Study {
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, true);
     const int64_t n1 = batch1_samples_;
     LogisticState state(stats, ctx.sites, n1);
-    run_batches(ctx, plan, state);
-
-    Plan plan1 = plan;
-    plan1.samples.resize(static_cast<size_t>(n1));
-    ResultsWriter& out = open();
-    const auto summaries = stats.finalize_and_write(ctx, plan1, out);
+    ResultsWriter& out = accumulate(ctx, plan, state, open);
+    const auto& summaries = stats.summaries();
 
     // Batch 1, all neurons: AUC, standardized difference, separation (chunks of neurons
     // all-gathered; every rank computes the same values).

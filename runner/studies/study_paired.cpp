@@ -128,9 +128,8 @@ class PairedStudy : public Study {
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::Paired, ctx.job.save_samples);
-    run_batches(ctx, plan, stats);
-    ResultsWriter& out = open();
-    const auto summaries = stats.finalize_and_write(ctx, plan, out);
+    ResultsWriter& out = accumulate(ctx, plan, stats, open);
+    const auto& summaries = stats.summaries();
 
     std::vector<std::string> nouns, verbs;
     for (const PairInfo& p : pairs_) {

@@ -154,7 +154,6 @@ class SamplingStudy : public Study, public Accumulator {
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     const Comm& comm = ctx.comm;
-    const SamplingOptions o = sampling_options(ctx.job);
     const Block mine = plan.rank_block(comm.rank(), comm.size());
     my_first_ = mine.begin;
     const auto my_chunks = static_cast<size_t>(mine.size());
@@ -164,23 +163,27 @@ class SamplingStudy : public Study, public Accumulator {
     }
     // 1. Per chunk and neuron: the maximum and where it is.
     ctx_ = &ctx;
-    run_batches(ctx, plan, *this);
+    accumulate(ctx, plan, *this, open);
+    return summarize(ctx, plan, results_);
+  }
 
+  // Accumulator: 2. and 3. below (the transpose by neuron slice, the batch winners), then the
+  // collective write.
+  void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) override {
+    const SamplingOptions o = sampling_options(ctx.job);
     const auto t_reduce = std::chrono::steady_clock::now();
     const auto n_chunks = static_cast<int64_t>(plan.windows.size());
     const std::vector<int64_t> batches =
         draw_batches(ctx.job.seed, n_chunks, o.repetitions, o.batch_sequences);
-    std::vector<SiteResult> results;
+    results_.clear();
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
-      results.push_back(analyse_site(ctx, plan, s, batches));
+      results_.push_back(analyse_site(ctx, plan, s, batches));
     }
     ctx.times.reduce += seconds_since(t_reduce);
 
     const auto t_write = std::chrono::steady_clock::now();
-    ResultsWriter& out = open();
-    write_results(ctx, plan, out, results, batches);
+    write_results(ctx, plan, out, results_, batches);
     ctx.times.write += seconds_since(t_write);
-    return summarize(ctx, plan, results);
   }
 
   double extra_memory(const RunContext& ctx, const Plan& plan) const override {
@@ -243,10 +246,6 @@ class SamplingStudy : public Study, public Accumulator {
     std::vector<float> winner_value;
     std::vector<int64_t> best_all;  // [K, 4] (top1 token, count, top2 token, count), all ranks
   };
-
-  static double seconds_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-  }
 
   // Accumulator: the batch's maxima into this rank's chunks (run_batches calls it).
   void add(const SampleBatch& b) override { consume(*ctx_, b); }
@@ -577,7 +576,9 @@ class SamplingStudy : public Study, public Accumulator {
   }
 
   std::vector<std::vector<Cell>> cells_;  // [site][my chunk, K]
-  const RunContext* ctx_ = nullptr;       // the run being accumulated (add)
+  const RunContext* ctx_ = nullptr;
+  std::vector<SiteResult>
+      results_;  // per site, after finalize       // the run being accumulated (add)
   int64_t my_first_ = 0;
 };
 
