@@ -74,27 +74,40 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw neurolens::Error("forward_bench " + a, "missing value");
       return argv[++i];
     };
-    if (a == "--batch") o.batch = std::stoi(next()), o.batch_set = true;
-    else if (a == "--seq") o.seq = std::stoi(next()), o.seq_set = true;
+    if (a == "--batch")
+      o.batch = std::stoi(next()), o.batch_set = true;
+    else if (a == "--seq")
+      o.seq = std::stoi(next()), o.seq_set = true;
     else if (a == "--tokens") {
       const std::string v = next();
       const size_t x = v.find('x');
-      if (x == std::string::npos) throw neurolens::Error("--tokens " + v, "expected BxT", "e.g. --tokens 4x512");
+      if (x == std::string::npos)
+        throw neurolens::Error("--tokens " + v, "expected BxT", "e.g. --tokens 4x512");
       o.batch = std::stoi(v.substr(0, x));
       o.seq = std::stoi(v.substr(x + 1));
       o.batch_set = o.seq_set = true;
-    } else if (a == "--shape") o.shape = next();
-    else if (a == "--layers") o.layers = std::stoi(next()), o.layers_set = true;
-    else if (a == "--vocab") o.vocab = std::stoi(next());
-    else if (a == "--reps" || a == "--repeats") o.reps = std::stoi(next());
-    else if (a == "--threads") o.threads = std::stoi(next());
-    else if (a == "--dir") o.dir = next();
-    else if (a == "--no-torch") o.torch = false;
+    } else if (a == "--shape")
+      o.shape = next();
+    else if (a == "--layers")
+      o.layers = std::stoi(next()), o.layers_set = true;
+    else if (a == "--vocab")
+      o.vocab = std::stoi(next());
+    else if (a == "--reps" || a == "--repeats")
+      o.reps = std::stoi(next());
+    else if (a == "--threads")
+      o.threads = std::stoi(next());
+    else if (a == "--dir")
+      o.dir = next();
+    else if (a == "--no-torch")
+      o.torch = false;
     else if (a == "--compute") {
       const std::string v = next();
-      if (v == "fp32") o.compute = nm::Precision::Fp32;
-      else if (v == "bf16") o.compute = nm::Precision::Bf16;
-      else throw neurolens::Error("--compute " + v, "unknown compute precision", "fp32 or bf16");
+      if (v == "fp32")
+        o.compute = nm::Precision::Fp32;
+      else if (v == "bf16")
+        o.compute = nm::Precision::Bf16;
+      else
+        throw neurolens::Error("--compute " + v, "unknown compute precision", "fp32 or bf16");
     } else
       throw neurolens::Error("forward_bench", "unknown option " + a,
                              "--shape gpt2-small|gpt2-medium|gpt-neo-125m --tokens BxT "
@@ -133,9 +146,9 @@ double gemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int re
   std::vector<float> x(n * f), y(n * 3 * d), wq(d * 3 * d), wo(d * d), wfc(d * f), wp(f * d);
   std::vector<float> s(static_cast<std::size_t>(nm::kAttentionBlock) * seq);
   std::size_t scratch_size = nm::gemm_f32_scratch_size({seq, seq, std::max(dh, seq)});
-  for (const nm::GemmShape shape : {nm::GemmShape{static_cast<int>(n), 3 * d, d},
-                                    nm::GemmShape{static_cast<int>(n), f, d},
-                                    nm::GemmShape{static_cast<int>(n), d, f}}) {
+  for (const nm::GemmShape shape :
+       {nm::GemmShape{static_cast<int>(n), 3 * d, d}, nm::GemmShape{static_cast<int>(n), f, d},
+        nm::GemmShape{static_cast<int>(n), d, f}}) {
     scratch_size = std::max(scratch_size, nm::gemm_f32_scratch_size(shape));
   }
   std::vector<float> scratch(scratch_size);
@@ -186,9 +199,8 @@ double gemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int re
           const auto [k0, k1] = nm::attention_key_range(q0, q1, window);
           gemm(q1 - q0, k1 - k0, dh, seqp + q0 * 3 * d + h * dh, 3 * d,
                seqp + d + k0 * 3 * d + h * dh, 3 * d, true, s.data(), k1 - k0);
-          gemm(q1 - q0, dh, k1 - k0, s.data(), k1 - k0, seqp + 2 * d + k0 * 3 * d + h * dh,
-               3 * d, false, z.data() + (static_cast<std::size_t>(b) * seq + q0) * d + h * dh,
-               d);
+          gemm(q1 - q0, dh, k1 - k0, s.data(), k1 - k0, seqp + 2 * d + k0 * 3 * d + h * dh, 3 * d,
+               false, z.data() + (static_cast<std::size_t>(b) * seq + q0) * d + h * dh, d);
         }
       }
     }
@@ -197,28 +209,35 @@ double gemm_bound_seconds(const nm::ForwardPass& fwd, int batch, int seq, int re
   const double t_attn_local = neo ? best([&] { attn_tiles(c.window_size); }) : t_attn_global;
   // nn.Linear (GPT-Neo) multiplies by the transposed [out, in] weight; Conv1D (GPT-2) does not.
   const double t_o = best([&] { gemm(nn, d, d, z.data(), d, wo.data(), d, neo, y.data(), d); });
-  const double t_fc = best([&] { gemm(nn, f, d, y.data(), d, wfc.data(), neo ? d : f, neo, x.data(), f); });
-  const double t_proj = best([&] { gemm(nn, d, f, x.data(), f, wp.data(), neo ? f : d, neo, y.data(), d); });
+  const double t_fc =
+      best([&] { gemm(nn, f, d, y.data(), d, wfc.data(), neo ? d : f, neo, x.data(), f); });
+  const double t_proj =
+      best([&] { gemm(nn, d, f, x.data(), f, wp.data(), neo ? f : d, neo, y.data(), d); });
   double t_attn_all = 0;
   for (int l = 0; l < c.n_layers; ++l) {
-    t_attn_all += c.attention_kinds[static_cast<size_t>(l)] == nm::AttentionKind::Local ? t_attn_local : t_attn_global;
+    t_attn_all += c.attention_kinds[static_cast<size_t>(l)] == nm::AttentionKind::Local
+                      ? t_attn_local
+                      : t_attn_global;
   }
   const double t_attn = t_attn_all / c.n_layers;
   // Non-GEMM kernels of one layer, for scale: bias + gelu_new over [N, F], one LayerNorm.
   std::vector<float> bias(f, 0.01f), gamma(d, 1.0f), beta(d, 0.0f);
   const double t_gelu = best([&] { nm::bias_gelu(x, x, bias, nn, f); });
-  const double t_ln = best([&] { nm::layer_norm({y.data(), n * d}, z, gamma, beta, nn, d, 1e-5f); });
+  const double t_ln = best([&] {
+    nm::layer_norm({y.data(), n * d}, z, gamma, beta, nn, d, 1e-5f);
+  });
   const double t_layer = t_qkv + t_attn + t_o + t_fc + t_proj;
-  std::printf("per layer: %s %.3f s; bias+gelu_new over [%zu, %d] %.4f s (%.1f%%); "
-              "layer_norm %.4f s (%.1f%%)\n",
-              label, t_layer, n, f, t_gelu, 100 * t_gelu / t_layer, t_ln, 100 * t_ln / t_layer);
+  std::printf(
+      "per layer: %s %.3f s; bias+gelu_new over [%zu, %d] %.4f s (%.1f%%); "
+      "layer_norm %.4f s (%.1f%%)\n",
+      label, t_layer, n, f, t_gelu, 100 * t_gelu / t_layer, t_ln, 100 * t_ln / t_layer);
   const double nd = static_cast<double>(n);
-  std::printf("%s alone (GFLOP/s): qkv %.1f  attention tiles %.1f  attn_out %.1f  c_fc %.1f  "
-              "mlp c_proj %.1f\n",
-              label, 2 * nd * d * 3 * d / t_qkv * 1e-9,
-              batch * c.n_heads * nm::attention_head_flops(seq, dh, 0) / t_attn_global * 1e-9,
-              2 * nd * d * d / t_o * 1e-9, 2 * nd * d * f / t_fc * 1e-9,
-              2 * nd * f * d / t_proj * 1e-9);
+  std::printf(
+      "%s alone (GFLOP/s): qkv %.1f  attention tiles %.1f  attn_out %.1f  c_fc %.1f  "
+      "mlp c_proj %.1f\n",
+      label, 2 * nd * d * 3 * d / t_qkv * 1e-9,
+      batch * c.n_heads * nm::attention_head_flops(seq, dh, 0) / t_attn_global * 1e-9,
+      2 * nd * d * d / t_o * 1e-9, 2 * nd * d * f / t_fc * 1e-9, 2 * nd * f * d / t_proj * 1e-9);
   *cfc_gflops = 2 * nd * d * f / t_fc * 1e-9;
   // The run capturing blocks.*.mlp.hook_pre stops after the last block's c_fc.
   const int layers = c.n_layers;
@@ -327,31 +346,36 @@ int main(int argc, char** argv) try {
   // The load reference against the torch process: the same OpenBLAS c_fc GEMM in both.
   const double cfc_rate = cfc_blas;
   const double t_bound = std::min(t_bound_before, t_bound_after);
-  std::printf("GEMM-bound measured before the forward repeats: %.0f tokens/s (%.2f s); after: "
-              "%.0f tokens/s (%.2f s); the faster is the bound\n",
-              n / t_bound_before, t_bound_before, n / t_bound_after, t_bound_after);
+  std::printf(
+      "GEMM-bound measured before the forward repeats: %.0f tokens/s (%.2f s); after: "
+      "%.0f tokens/s (%.2f s); the faster is the bound\n",
+      n / t_bound_before, t_bound_before, n / t_bound_after, t_bound_after);
   std::printf("forward repeats (s): ");
   for (double t : times) std::printf("%.3f ", t);
-  std::printf("(median %.3f, spread %.1f%%)\n", t_med, 100.0 * (times.back() - times.front()) / t_med);
+  std::printf("(median %.3f, spread %.1f%%)\n", t_med,
+              100.0 * (times.back() - times.front()) / t_med);
 
-  std::printf("neurolens forward: %.0f tokens/s (best of %d; median %.0f), %.2f s/run, "
-              "%.1f GFLOP/s on %.1f GFLOP of GEMM\n",
-              n / t_best, o.reps, n / t_med, t_best, flops / t_best * 1e-9, flops * 1e-9);
-  std::printf("GEMM-bound limit (gemm_f32): %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at "
-              "%.1f%% of it\n",
-              n / t_bound, t_bound, flops / t_bound * 1e-9, 100.0 * t_bound / t_best);
-  std::printf("OpenBLAS sgemm-bound limit: %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at "
-              "%.1f%% of it\n",
-              n / t_blas_bound, t_blas_bound, flops / t_blas_bound * 1e-9,
-              100.0 * t_blas_bound / t_best);
+  std::printf(
+      "neurolens forward: %.0f tokens/s (best of %d; median %.0f), %.2f s/run, "
+      "%.1f GFLOP/s on %.1f GFLOP of GEMM\n",
+      n / t_best, o.reps, n / t_med, t_best, flops / t_best * 1e-9, flops * 1e-9);
+  std::printf(
+      "GEMM-bound limit (gemm_f32): %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at "
+      "%.1f%% of it\n",
+      n / t_bound, t_bound, flops / t_bound * 1e-9, 100.0 * t_bound / t_best);
+  std::printf(
+      "OpenBLAS sgemm-bound limit: %.0f tokens/s (%.2f s; %.1f GFLOP/s) -> neurolens at "
+      "%.1f%% of it\n",
+      n / t_blas_bound, t_blas_bound, flops / t_blas_bound * 1e-9, 100.0 * t_blas_bound / t_best);
   if (o.compute == nm::Precision::Bf16) {
     std::printf("bf16 forward: %.2fx the fp32 GEMM-bound limit, %.2fx the OpenBLAS sgemm-bound\n",
                 t_bound / t_best, t_blas_bound / t_best);
     const auto [bf16_rate, sgemm_rate] =
         cfc_gemm_rates(model, static_cast<int>(n), std::max(3, o.reps));
-    std::printf("c_fc GEMM alone [%zu, %d] x [%d, %d] (GFLOP/s): gemm_bf16 %.1f, OpenBLAS sgemm "
-                "%.1f -> %.2fx\n",
-                n, c.d_model, c.d_model, c.d_mlp, bf16_rate, sgemm_rate, bf16_rate / sgemm_rate);
+    std::printf(
+        "c_fc GEMM alone [%zu, %d] x [%d, %d] (GFLOP/s): gemm_bf16 %.1f, OpenBLAS sgemm "
+        "%.1f -> %.2fx\n",
+        n, c.d_model, c.d_model, c.d_mlp, bf16_rate, sgemm_rate, bf16_rate / sgemm_rate);
     // Accuracy on this model: the first sequence's mlp.hook_pre against an fp32 pass.
     nm::ForwardPass ref(model, 1, o.seq);
     const std::size_t width = static_cast<std::size_t>(o.seq) * c.d_mlp;
@@ -373,17 +397,17 @@ int main(int argc, char** argv) try {
       if (max_err / rms > worst_max) worst_max = max_err / rms, worst_layer = static_cast<int>(i);
       worst_rms = std::max(worst_rms, std::sqrt(sq_err / width) / rms);
     }
-    std::printf("bf16 vs fp32 mlp.hook_pre (sequence 0, %zu layers): worst max abs error / RMS "
-                "%.4f (%s), worst RMS error / RMS %.4f\n",
-                points.size(), worst_max, nm::hook_name(points[worst_layer]).c_str(), worst_rms);
+    std::printf(
+        "bf16 vs fp32 mlp.hook_pre (sequence 0, %zu layers): worst max abs error / RMS "
+        "%.4f (%s), worst RMS error / RMS %.4f\n",
+        points.size(), worst_max, nm::hook_name(points[worst_layer]).c_str(), worst_rms);
   }
 
   if (o.torch) {
     const std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(o.threads) +
-                            " OMP_NUM_THREADS=" + std::to_string(o.threads) +
-                            " /usr/bin/python3 " + NEUROLENS_SOURCE_DIR +
-                            "/bench/forward_torch.py --dir '" + o.dir.string() +
-                            "' --batch " + std::to_string(o.batch) + " --seq " +
+                            " OMP_NUM_THREADS=" + std::to_string(o.threads) + " /usr/bin/python3 " +
+                            NEUROLENS_SOURCE_DIR + "/bench/forward_torch.py --dir '" +
+                            o.dir.string() + "' --batch " + std::to_string(o.batch) + " --seq " +
                             std::to_string(o.seq) + " --reps " + std::to_string(o.reps) +
                             " --threads " + std::to_string(o.threads);
     std::fflush(stdout);
@@ -403,9 +427,10 @@ int main(int argc, char** argv) try {
       // c_fc-shaped GEMM (OpenBLAS here, torch.addmm there) around their runs; the ratio
       // normalized by those rates compares the software, not the moment.
       if (torch_cfc > 0.0 && cfc_rate > 0.0) {
-        std::printf("c_fc sgemm reference: neurolens process %.1f GFLOP/s, torch process %.1f "
-                    "GFLOP/s -> load-normalized ratio %.2fx\n",
-                    cfc_rate, torch_cfc, (n / t_best) / torch_tps * torch_cfc / cfc_rate);
+        std::printf(
+            "c_fc sgemm reference: neurolens process %.1f GFLOP/s, torch process %.1f "
+            "GFLOP/s -> load-normalized ratio %.2fx\n",
+            cfc_rate, torch_cfc, (n / t_best) / torch_tps * torch_cfc / cfc_rate);
       }
     } else {
       std::printf("PyTorch comparison unavailable (exit %d; needs /usr/bin/python3 with torch)\n",

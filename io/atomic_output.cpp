@@ -72,8 +72,8 @@ AtomicOutput::AtomicOutput(std::filesystem::path target, bool overwrite, std::st
   }
   lock_fd_ = ::open(lock_path_.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) {
-    throw Error(lock_path_.string(), std::string("cannot create lock file: ") +
-                                         std::strerror(errno),
+    throw Error(lock_path_.string(),
+                std::string("cannot create lock file: ") + std::strerror(errno),
                 "check that the output directory is writable");
   }
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {

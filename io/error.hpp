@@ -1,7 +1,8 @@
 // neurolens::Error — the one error type of the project.
 // Owns: the context of a failure (which file, tensor, key or field), the problem, and a hint
 // that tells the user how to fix it. what() is always a single line:
-//   "model/config.json: n_head: 0 is not a positive integer (fix: set n_head to the number of heads)"
+//   "model/config.json: n_head: 0 is not a positive integer (fix: set n_head to the number of
+//   heads)"
 // Example:
 //   throw Error(path.string() + ": n_head", "must be positive", "set n_head in config.json");
 #pragma once

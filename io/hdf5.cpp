@@ -42,16 +42,16 @@ H5Handle open_object(hid_t file, const std::string& context, const std::string& 
   return H5Handle(obj, H5Oclose);
 }
 
-void write_attribute(hid_t obj, const std::string& context, const std::string& name,
-                     hid_t mem_type, hid_t file_type, const void* value) {
+void write_attribute(hid_t obj, const std::string& context, const std::string& name, hid_t mem_type,
+                     hid_t file_type, const void* value) {
   if (H5Aexists(obj, name.c_str()) > 0) {
     h5_check(H5Adelete(obj, name.c_str()), context, "H5Adelete " + name);
   }
   H5Handle space(h5_check_id(H5Screate(H5S_SCALAR), context, "H5Screate"), H5Sclose);
-  H5Handle attr(h5_check_id(H5Acreate2(obj, name.c_str(), file_type, space.id(), H5P_DEFAULT,
-                                       H5P_DEFAULT),
-                            context, "create attribute " + name),
-                H5Aclose);
+  H5Handle attr(
+      h5_check_id(H5Acreate2(obj, name.c_str(), file_type, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+                  context, "create attribute " + name),
+      H5Aclose);
   h5_check(H5Awrite(attr.id(), mem_type, value), context, "write attribute " + name);
 }
 
@@ -86,11 +86,16 @@ hid_t h5_check_id(hid_t id, std::string_view context, std::string_view what) {
 
 hid_t native_type(H5Type type) {
   switch (type) {
-    case H5Type::F32: return H5T_NATIVE_FLOAT;
-    case H5Type::F64: return H5T_NATIVE_DOUBLE;
-    case H5Type::I32: return H5T_NATIVE_INT32;
-    case H5Type::I64: return H5T_NATIVE_INT64;
-    case H5Type::U8: return H5T_NATIVE_UINT8;
+    case H5Type::F32:
+      return H5T_NATIVE_FLOAT;
+    case H5Type::F64:
+      return H5T_NATIVE_DOUBLE;
+    case H5Type::I32:
+      return H5T_NATIVE_INT32;
+    case H5Type::I64:
+      return H5T_NATIVE_INT64;
+    case H5Type::U8:
+      return H5T_NATIVE_UINT8;
   }
   return H5T_NATIVE_FLOAT;
 }
@@ -116,9 +121,8 @@ void H5Dataset::write_block(std::span<const hsize_t> offset, std::span<const hsi
   if (elements == 0) {
     h5_check(H5Sselect_none(file_space.id()), context_, "H5Sselect_none");
     hsize_t one = 1;
-    mem_space =
-        H5Handle(h5_check_id(H5Screate_simple(1, &one, nullptr), context_, "H5Screate_simple"),
-                 H5Sclose);
+    mem_space = H5Handle(
+        h5_check_id(H5Screate_simple(1, &one, nullptr), context_, "H5Screate_simple"), H5Sclose);
     h5_check(H5Sselect_none(mem_space.id()), context_, "H5Sselect_none");
   } else {
     if (!dims_.empty()) {
@@ -127,9 +131,9 @@ void H5Dataset::write_block(std::span<const hsize_t> offset, std::span<const hsi
                context_, "H5Sselect_hyperslab");
     }
     mem_space = H5Handle(
-        h5_check_id(dims_.empty() ? H5Screate(H5S_SCALAR)
-                                  : H5Screate_simple(static_cast<int>(count.size()),
-                                                     count.data(), nullptr),
+        h5_check_id(dims_.empty()
+                        ? H5Screate(H5S_SCALAR)
+                        : H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr),
                     context_, "H5Screate_simple"),
         H5Sclose);
   }
@@ -209,8 +213,7 @@ void H5Dataset::write_all(const void* data) {
 }
 
 void H5Dataset::read_all(H5Type as, void* out) const {
-  h5_check(H5Dread(id(), native_type(as), H5S_ALL, H5S_ALL, H5P_DEFAULT, out), context_,
-           "H5Dread");
+  h5_check(H5Dread(id(), native_type(as), H5S_ALL, H5S_ALL, H5P_DEFAULT, out), context_, "H5Dread");
 }
 
 namespace {
@@ -308,10 +311,10 @@ void H5File::create_group(const std::string& group_path) {
   if (exists(group_path)) return;
   H5Handle lcpl(h5_check_id(H5Pcreate(H5P_LINK_CREATE), path_.string(), "H5Pcreate"), H5Pclose);
   h5_check(H5Pset_create_intermediate_group(lcpl.id(), 1), path_.string(), "lcpl");
-  H5Handle group(h5_check_id(H5Gcreate2(id(), group_path.c_str(), lcpl.id(), H5P_DEFAULT,
-                                        H5P_DEFAULT),
-                             path_.string() + ":" + group_path, "create group"),
-                 H5Gclose);
+  H5Handle group(
+      h5_check_id(H5Gcreate2(id(), group_path.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT),
+                  path_.string() + ":" + group_path, "create group"),
+      H5Gclose);
 }
 
 bool H5File::exists(const std::string& object_path) const {
@@ -346,19 +349,29 @@ H5Dataset H5File::create_dataset(const std::string& dataset_path, H5Type type,
                  H5Sclose);
   hid_t file_type = H5T_IEEE_F32LE;
   switch (type) {
-    case H5Type::F32: file_type = H5T_IEEE_F32LE; break;
-    case H5Type::F64: file_type = H5T_IEEE_F64LE; break;
-    case H5Type::I32: file_type = H5T_STD_I32LE; break;
-    case H5Type::I64: file_type = H5T_STD_I64LE; break;
-    case H5Type::U8: file_type = H5T_STD_U8LE; break;
+    case H5Type::F32:
+      file_type = H5T_IEEE_F32LE;
+      break;
+    case H5Type::F64:
+      file_type = H5T_IEEE_F64LE;
+      break;
+    case H5Type::I32:
+      file_type = H5T_STD_I32LE;
+      break;
+    case H5Type::I64:
+      file_type = H5T_STD_I64LE;
+      break;
+    case H5Type::U8:
+      file_type = H5T_STD_U8LE;
+      break;
   }
   H5Handle dcpl(h5_check_id(H5Pcreate(H5P_DATASET_CREATE), context, "H5Pcreate"), H5Pclose);
   if (collective_) {
     // Contiguous, allocated at creation: what MPI-IO collective writes want.
     h5_check(H5Pset_alloc_time(dcpl.id(), H5D_ALLOC_TIME_EARLY), context, "alloc_time");
   }
-  hid_t dset = H5Dcreate2(id(), dataset_path.c_str(), file_type, space.id(), H5P_DEFAULT,
-                          dcpl.id(), H5P_DEFAULT);
+  hid_t dset = H5Dcreate2(id(), dataset_path.c_str(), file_type, space.id(), H5P_DEFAULT, dcpl.id(),
+                          H5P_DEFAULT);
   h5_check_id(dset, context, "create dataset");
   return H5Dataset(H5Handle(dset, H5Dclose), context, type, std::move(dims), collective_);
 }
@@ -403,8 +416,8 @@ std::vector<std::string> H5File::list(const std::string& group_path) const {
   return names;
 }
 
-void H5File::write_strings(const std::string& dataset_path,
-                           const std::vector<std::string>& values, bool writer) {
+void H5File::write_strings(const std::string& dataset_path, const std::vector<std::string>& values,
+                           bool writer) {
   const std::string context = path_.string() + ":" + dataset_path;
   size_t width = 1;
   for (const auto& v : values) width = std::max(width, v.size());
@@ -471,15 +484,13 @@ void H5File::set_attribute(const std::string& object_path, const std::string& na
   write_string_attribute(obj.id(), path_.string() + ":" + object_path, name, value);
 }
 
-void H5File::set_attribute(const std::string& object_path, const std::string& name,
-                           double value) {
+void H5File::set_attribute(const std::string& object_path, const std::string& name, double value) {
   H5Handle obj = open_object(id(), path_.string(), object_path);
   write_attribute(obj.id(), path_.string() + ":" + object_path, name, H5T_NATIVE_DOUBLE,
                   H5T_IEEE_F64LE, &value);
 }
 
-void H5File::set_attribute(const std::string& object_path, const std::string& name,
-                           int64_t value) {
+void H5File::set_attribute(const std::string& object_path, const std::string& name, int64_t value) {
   H5Handle obj = open_object(id(), path_.string(), object_path);
   write_attribute(obj.id(), path_.string() + ":" + object_path, name, H5T_NATIVE_INT64,
                   H5T_STD_I64LE, &value);
@@ -532,9 +543,10 @@ void H5File::close() {
       collective_ ? H5Fget_obj_count(handle_.id(), H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_ATTR)
                   : 0;
   if (open_objects > 0) {
-    throw Error(path_.string(), "internal: " + std::to_string(open_objects) +
-                                    " HDF5 objects are still open at close",
-                "close every H5Dataset before H5File::close()");
+    throw Error(
+        path_.string(),
+        "internal: " + std::to_string(open_objects) + " HDF5 objects are still open at close",
+        "close every H5Dataset before H5File::close()");
   }
   h5_check(H5Fflush(handle_.id(), H5F_SCOPE_GLOBAL), path_.string(), "flush");
   h5_check(handle_.close_checked(), path_.string(), "close");

@@ -131,8 +131,7 @@ class H5File {
   // Creates a group (and its parents) if it does not exist yet.
   void create_group(const std::string& group_path);
   bool exists(const std::string& object_path) const;
-  H5Dataset create_dataset(const std::string& dataset_path, H5Type type,
-                           std::vector<hsize_t> dims);
+  H5Dataset create_dataset(const std::string& dataset_path, H5Type type, std::vector<hsize_t> dims);
   H5Dataset open_dataset(const std::string& dataset_path) const;
   std::vector<std::string> list(const std::string& group_path) const;  // member names
   // A 1-D dataset of fixed-length UTF-8 strings (h5py reads bytes, xarray strings). In MPI-IO

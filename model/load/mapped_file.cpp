@@ -41,10 +41,14 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
 
 MappedFile::MappedFile(const std::filesystem::path& path, std::span<const std::byte> bytes,
                        std::shared_ptr<const void> owner)
-    : path_(path), data_(bytes.empty() ? nullptr : bytes.data()), size_(bytes.size()),
+    : path_(path),
+      data_(bytes.empty() ? nullptr : bytes.data()),
+      size_(bytes.size()),
       owner_(std::move(owner)) {}
 
-MappedFile::~MappedFile() { release(); }
+MappedFile::~MappedFile() {
+  release();
+}
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),

@@ -43,8 +43,12 @@ const char* const kHintRedownload =
 
 }  // namespace
 
-std::size_t dtype_size(DType dtype) { return row(dtype).size; }
-const char* dtype_name(DType dtype) { return row(dtype).name; }
+std::size_t dtype_size(DType dtype) {
+  return row(dtype).size;
+}
+const char* dtype_name(DType dtype) {
+  return row(dtype).name;
+}
 
 std::optional<DType> parse_dtype(const std::string& name) {
   for (const auto& r : kDTypes) {
@@ -75,14 +79,16 @@ SafetensorsFile::SafetensorsFile(MappedFile file_bytes) : map_(std::move(file_by
   const std::string file = map_.path().string();
   const std::size_t size = map_.size();
   if (size < 8) {
-    throw Error(file, "truncated: " + std::to_string(size) +
-                          " bytes, too short for the 8-byte safetensors header length",
+    throw Error(file,
+                "truncated: " + std::to_string(size) +
+                    " bytes, too short for the 8-byte safetensors header length",
                 kHintRedownload);
   }
   const std::uint64_t header_len = read_u64_le(map_.data());
   if (header_len > size - 8) {
-    throw Error(file, "header length " + std::to_string(header_len) + " runs past the end of the " +
-                          std::to_string(size) + "-byte file (truncated or not safetensors)",
+    throw Error(file,
+                "header length " + std::to_string(header_len) + " runs past the end of the " +
+                    std::to_string(size) + "-byte file (truncated or not safetensors)",
                 kHintRedownload);
   }
   const std::size_t data_start = 8 + static_cast<std::size_t>(header_len);
@@ -148,16 +154,18 @@ SafetensorsFile::SafetensorsFile(MappedFile file_bytes) : map_(std::move(file_by
     const auto b = v["data_offsets"][0].get<std::uint64_t>();
     const auto e = v["data_offsets"][1].get<std::uint64_t>();
     if (b > e || e > data_size) {
-      throw Error(ctx, "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
-                           "] out of range of the " + std::to_string(data_size) +
-                           "-byte data section (file truncated?)",
+      throw Error(ctx,
+                  "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
+                      "] out of range of the " + std::to_string(data_size) +
+                      "-byte data section (file truncated?)",
                   kHintRedownload);
     }
     if (overflow || e - b != bytes) {
-      throw Error(ctx, "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "] hold " +
-                           std::to_string(e - b) + " bytes but dtype " + dt + " x shape " +
-                           shape_string(t.shape) + " needs " +
-                           (overflow ? std::string("more than 2^64") : std::to_string(bytes)),
+      throw Error(ctx,
+                  "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "] hold " +
+                      std::to_string(e - b) + " bytes but dtype " + dt + " x shape " +
+                      shape_string(t.shape) + " needs " +
+                      (overflow ? std::string("more than 2^64") : std::to_string(bytes)),
                   kHintRedownload);
     }
     t.begin = data_start + static_cast<std::size_t>(b);

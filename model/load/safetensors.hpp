@@ -27,7 +27,23 @@ namespace neurolens::model {
 
 // All dtypes of the safetensors spec are recognised (so buffers such as a BOOL attn.bias do not
 // make a checkpoint unreadable); only F32, F16 and BF16 can be converted to fp32.
-enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2 };
+enum class DType {
+  F64,
+  F32,
+  F16,
+  BF16,
+  I64,
+  I32,
+  I16,
+  I8,
+  U64,
+  U32,
+  U16,
+  U8,
+  BOOL,
+  F8_E4M3,
+  F8_E5M2
+};
 
 std::size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
@@ -54,7 +70,7 @@ class SafetensorsFile {
 
   const std::filesystem::path& path() const { return map_.path(); }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }  // in data order
-  const TensorInfo* find(const std::string& name) const;              // nullptr if absent
+  const TensorInfo* find(const std::string& name) const;               // nullptr if absent
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // The raw bytes of a tensor, inside the map.
   const std::byte* data(const TensorInfo& t) const { return map_.data() + t.begin; }

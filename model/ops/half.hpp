@@ -41,15 +41,16 @@ inline std::uint16_t f32_to_f16(float f) {
   const std::uint32_t sign = (x >> 16) & 0x8000u;
   const std::uint32_t abs = x & 0x7fffffffu;
   if (abs >= 0x7f800000u) {  // inf or nan
-    if (abs > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
+    if (abs > 0x7f800000u)
+      return static_cast<std::uint16_t>(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
     return static_cast<std::uint16_t>(sign | 0x7c00u);
   }
   if (abs >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65520 -> inf
-  if (abs < 0x38800000u) {          // below 2^-14: f16 subnormal or zero
+  if (abs < 0x38800000u) {  // below 2^-14: f16 subnormal or zero
     if (abs < 0x33000000u) return static_cast<std::uint16_t>(sign);  // <= 2^-25 rounds to 0
-    const std::uint32_t exp = abs >> 23;                           // 102..112
+    const std::uint32_t exp = abs >> 23;                             // 102..112
     const std::uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
-    const std::uint32_t shift = 126 - exp;                         // 14..24
+    const std::uint32_t shift = 126 - exp;  // 14..24
     std::uint32_t r = mant >> shift;
     const std::uint32_t rem = mant & ((1u << shift) - 1);
     const std::uint32_t half = 1u << (shift - 1);

@@ -2,6 +2,7 @@
 // version 15.0.0 (Debian unicode-data). Do not edit; re-run the script instead.
 // Sorted, disjoint, maximal [first, last] code point ranges of the classes Letter (\p{L}),
 // Number (\p{N}) and Whitespace (White_Space); every other code point is Other.
+// clang-format off
 #include "model/tokenizer/unicode.hpp"
 
 namespace neurolens::model::detail {

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "io/corpus.hpp"
-#include "model/load/checkpoint.hpp"
 #include "model/arch/forward.hpp"
+#include "model/load/checkpoint.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "runner/engine/job.hpp"
 #include "runner/engine/plan.hpp"

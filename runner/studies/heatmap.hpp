@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "model/load/checkpoint.hpp"
 #include "model/arch/forward.hpp"
+#include "model/load/checkpoint.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "runner/results/sites.hpp"
 #include "runner/results/writer.hpp"

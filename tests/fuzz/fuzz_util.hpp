@@ -20,8 +20,7 @@
 // <name>_fuzz_one when the targets are compiled together into the regression test
 // (tests/fuzz/regressions_test.cpp defines NEUROLENS_FUZZ_REPLAY).
 #ifdef NEUROLENS_FUZZ_REPLAY
-#define NEUROLENS_FUZZ_TARGET(name) \
-  int name##_fuzz_one(const std::uint8_t* data, std::size_t size)
+#define NEUROLENS_FUZZ_TARGET(name) int name##_fuzz_one(const std::uint8_t* data, std::size_t size)
 #else
 #define NEUROLENS_FUZZ_TARGET(name) \
   extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)

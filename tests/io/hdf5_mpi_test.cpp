@@ -12,8 +12,8 @@ TEST(Hdf5Mpi, RanksWriteDisjointSlicesCollectively) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("neurolens_mpi_h5_" + std::to_string(size) + ".h5");
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("neurolens_mpi_h5_" + std::to_string(size) + ".h5");
   const hsize_t layers = 3, width = 10;
   // Neuron slices of uneven size; the last rank may get none when size > width.
   const hsize_t begin = width * static_cast<hsize_t>(rank) / static_cast<hsize_t>(size);
@@ -47,7 +47,8 @@ TEST(Hdf5Mpi, RanksWriteDisjointSlicesCollectively) {
           const hsize_t e = width * static_cast<hsize_t>(q + 1) / static_cast<hsize_t>(size);
           if (n >= b && n < e) owner = q;
         }
-        EXPECT_DOUBLE_EQ(all[l * width + n], 100.0 * l + n + 0.25 * owner) << "layer " << l << " neuron " << n;
+        EXPECT_DOUBLE_EQ(all[l * width + n], 100.0 * l + n + 0.25 * owner)
+            << "layer " << l << " neuron " << n;
       }
     }
     std::filesystem::remove(path);

@@ -82,12 +82,17 @@ TEST(Hdf5, ErrorsNameTheFile) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/results.h5"), std::string::npos);
   }
   const fs::path junk = temp_file("junk.h5");
-  { FILE* f = std::fopen(junk.c_str(), "w"); std::fputs("not hdf5", f); std::fclose(f); }
+  {
+    FILE* f = std::fopen(junk.c_str(), "w");
+    std::fputs("not hdf5", f);
+    std::fclose(f);
+  }
   try {
     H5File::open_read_only(junk);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not a readable HDF5 file"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a readable HDF5 file"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(H5File::create("/nonexistent/dir/x.h5", MPI_COMM_NULL), Error);
 }

@@ -27,9 +27,9 @@ struct Data {
   }
 };
 
-class stats_logistic_start : public ::testing::TestWithParam<LogisticStart> {};
+class LogisticFromEachStart : public ::testing::TestWithParam<LogisticStart> {};
 
-TEST_P(stats_logistic_start, MatchesStatsmodels) {
+TEST_P(LogisticFromEachStart, MatchesStatsmodels) {
   Data d;
   LogisticOptions opt;
   opt.start = GetParam();
@@ -57,10 +57,10 @@ TEST_P(stats_logistic_start, MatchesStatsmodels) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(stats, stats_logistic_start,
+INSTANTIATE_TEST_SUITE_P(Stats, LogisticFromEachStart,
                          ::testing::Values(LogisticStart::Zero, LogisticStart::Discriminant));
 
-TEST(stats_logistic, FirthMatchesReference) {
+TEST(Logistic, FirthMatchesReference) {
   Data d;
   LogisticOptions opt;
   opt.firth = FirthMode::Always;
@@ -132,7 +132,7 @@ LogisticFit fit_sharded(const Data& d, std::size_t parts, const LogisticOptions&
   return solver.finalize(summed(solver.fitted(), true, {}));
 }
 
-TEST(stats_logistic, AnySplitOfSamplesGivesTheSameFit) {
+TEST(Logistic, AnySplitOfSamplesGivesTheSameFit) {
   Data d;
   std::mt19937 rng(5);
   for (FirthMode mode : {FirthMode::Never, FirthMode::Separated}) {
@@ -150,7 +150,7 @@ TEST(stats_logistic, AnySplitOfSamplesGivesTheSameFit) {
   }
 }
 
-TEST(stats_logistic, PartialsRoundTripAndMerge) {
+TEST(Logistic, PartialsRoundTripAndMerge) {
   Data d;
   std::vector<double> b0(d.k, 0.1), b1(d.k, -0.2);
   const LogisticPartials all = logistic_partials(b0, b1, d.x, d.y, d.n, d.k, {}, true);
@@ -167,7 +167,7 @@ TEST(stats_logistic, PartialsRoundTripAndMerge) {
                         std::vector<double>(back.data().begin(), back.data().end()), 1e-12, 1e-12));
 }
 
-TEST(stats_logistic, RejectsBadInput) {
+TEST(Logistic, RejectsBadInput) {
   Data d;
   std::vector<std::uint8_t> y = d.y;
   y[3] = 2;

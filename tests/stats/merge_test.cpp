@@ -68,7 +68,7 @@ Stat split_and_merge(std::mt19937& rng, const std::vector<std::size_t>& cut, Mak
   return parts[0];
 }
 
-class stats_merge : public ::testing::TestWithParam<std::size_t> {
+class MergeInAnyParts : public ::testing::TestWithParam<std::size_t> {
  protected:
   std::mt19937 rng{static_cast<unsigned>(1000 + GetParam())};
   Batch data = make_batch(rng);
@@ -77,7 +77,7 @@ class stats_merge : public ::testing::TestWithParam<std::size_t> {
   }
 };
 
-TEST_P(stats_merge, Moments) {
+TEST_P(MergeInAnyParts, Moments) {
   GroupMoments whole(kK);
   whole.add(data.x, kN, kK);
   const auto merged = split_and_merge<GroupMoments>(
@@ -96,7 +96,7 @@ TEST_P(stats_merge, Moments) {
   EXPECT_EQ(GroupMoments::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
-TEST_P(stats_merge, Auc) {
+TEST_P(MergeInAnyParts, Auc) {
   AucAccumulator whole(kK);
   whole.add_a(rows(0, kN / 2), kN / 2, kK);
   whole.add_b(rows(kN / 2, kN - kN / 2), kN - kN / 2, kK);
@@ -115,7 +115,7 @@ TEST_P(stats_merge, Auc) {
   EXPECT_EQ(AucAccumulator::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
-TEST_P(stats_merge, Histogram) {
+TEST_P(MergeInAnyParts, Histogram) {
   for (auto scope : {Histogram::Scope::PerNeuron, Histogram::Scope::Pooled}) {
     const std::vector<double> edges = Histogram::uniform_edges(-3.0, 3.0, 12);
     Histogram whole(edges, kK, scope);
@@ -128,7 +128,7 @@ TEST_P(stats_merge, Histogram) {
   }
 }
 
-TEST_P(stats_merge, TopK) {
+TEST_P(MergeInAnyParts, TopK) {
   constexpr std::size_t k = 5;
   const auto add = [&](TopK& t, std::size_t s, std::size_t c) {
     t.add(rows(s, c), c, kK, std::span<const std::int64_t>(data.seq).subspan(s, c),
@@ -153,7 +153,7 @@ TEST_P(stats_merge, TopK) {
   EXPECT_EQ(TopK::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
-TEST_P(stats_merge, ArgmaxTally) {
+TEST_P(MergeInAnyParts, ArgmaxTally) {
   constexpr std::size_t batch = 16;
   ArgmaxTally whole(kK);
   whole.add_batches(data.x, kN, kK, data.tok, batch);
@@ -184,7 +184,7 @@ TEST_P(stats_merge, ArgmaxTally) {
   EXPECT_EQ(ArgmaxTally::deserialize(merged.serialize()).serialize(), merged.serialize());
 }
 
-TEST_P(stats_merge, DefaultConstructedTakesTheOthersShape) {
+TEST_P(MergeInAnyParts, DefaultConstructedTakesTheOthersShape) {
   GroupMoments m(kK);
   m.add(data.x, kN, kK);
   GroupMoments m0;
@@ -212,7 +212,7 @@ TEST_P(stats_merge, DefaultConstructedTakesTheOthersShape) {
   EXPECT_EQ(g0.serialize(), g.serialize());
 }
 
-INSTANTIATE_TEST_SUITE_P(parts, stats_merge, ::testing::Range<std::size_t>(1, 9));
+INSTANTIATE_TEST_SUITE_P(Parts, MergeInAnyParts, ::testing::Range<std::size_t>(1, 9));
 
 }  // namespace
 }  // namespace neurolens::stats

@@ -18,7 +18,7 @@ std::vector<double> as_double(const std::vector<std::uint8_t>& v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
-TEST(stats_multiple_testing, MatchesStatsmodels) {
+TEST(MultipleTesting, MatchesStatsmodels) {
   const Fixture f("multitest.txt");
   const double alpha = f.scalar("alpha");
   const std::vector<double>& p = f["p"];
@@ -34,7 +34,7 @@ TEST(stats_multiple_testing, MatchesStatsmodels) {
   EXPECT_GT(bh.rejected, bonf.rejected);
 }
 
-TEST(stats_multiple_testing, FamilyOverLayersAndNaN) {
+TEST(MultipleTesting, FamilyOverLayersAndNaN) {
   const Fixture f("multitest.txt");
   const std::vector<double>& p = f["p"];
   const std::size_t half = p.size() / 2;
@@ -54,7 +54,7 @@ TEST(stats_multiple_testing, FamilyOverLayersAndNaN) {
   EXPECT_THROW(bonferroni(std::vector<double>{0.1, 2.0}, 0.05), Error);
 }
 
-TEST(stats_histogram, MatchesNumpy) {
+TEST(Histogram, MatchesNumpy) {
   const Fixture f("histogram.txt");
   const auto n = static_cast<std::size_t>(f.scalar("n"));
   const auto k = static_cast<std::size_t>(f.scalar("k"));
@@ -74,7 +74,7 @@ TEST(stats_histogram, MatchesNumpy) {
   EXPECT_EQ(f["pooled"], got);
 }
 
-TEST(stats_histogram, EdgesAndErrors) {
+TEST(Histogram, EdgesAndErrors) {
   const std::vector<double> e = Histogram::uniform_edges(-1.0, 3.0, 4);
   EXPECT_EQ(e, (std::vector<double>{-1, 0, 1, 2, 3}));
   EXPECT_THROW(Histogram::uniform_edges(1.0, 1.0, 4), Error);

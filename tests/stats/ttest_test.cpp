@@ -34,7 +34,7 @@ struct Data {
   }
 };
 
-TEST(stats_ttest, WelchAndStudentMatchScipy) {
+TEST(TTest, WelchAndStudentMatchScipy) {
   Data d;
   const std::pair<Tail, const char*> tails[] = {
       {Tail::TwoSided, "two_sided"}, {Tail::Greater, "greater"}, {Tail::Less, "less"}};
@@ -51,7 +51,7 @@ TEST(stats_ttest, WelchAndStudentMatchScipy) {
   }
 }
 
-TEST(stats_ttest, ConstantNeuronsAreFlaggedNaN) {
+TEST(TTest, ConstantNeuronsAreFlaggedNaN) {
   Data d;
   const TTestResult w = welch_ttest(d.ma, d.mb);
   for (std::size_t j : {4u, 11u}) {  // constant in both groups (equal / different values)
@@ -62,7 +62,7 @@ TEST(stats_ttest, ConstantNeuronsAreFlaggedNaN) {
   EXPECT_EQ(w.flags[0], 0);
 }
 
-TEST(stats_ttest, OneSampleAndPairedMatchScipy) {
+TEST(TTest, OneSampleAndPairedMatchScipy) {
   Data d;
   const TTestResult o = one_sample_ttest(d.ma, d.f.scalar("one_sample_mu"));
   EXPECT_TRUE(all_close(d.f["one_sample_t"], o.t, kTRel));
@@ -74,7 +74,7 @@ TEST(stats_ttest, OneSampleAndPairedMatchScipy) {
   EXPECT_TRUE(all_close(d.f["paired_p"], p.p, kPRel, 0.0, kTiny));
 }
 
-TEST(stats_ttest, EffectSizesMatchReference) {
+TEST(TTest, EffectSizesMatchReference) {
   Data d;
   const EffectSizeResult e = cohens_d(d.ma, d.mb);
   EXPECT_TRUE(all_close(d.f["cohen_d"], e.d, kTRel));
@@ -82,7 +82,7 @@ TEST(stats_ttest, EffectSizesMatchReference) {
   EXPECT_TRUE(has_flag(e.flags[4], Flag::ZeroVariance));
 }
 
-TEST(stats_ttest, AucMatchesMannWhitney) {
+TEST(TTest, AucMatchesMannWhitney) {
   Data d;
   AucAccumulator acc(d.k);
   acc.add_a(std::span<const float>(d.a).first(10 * d.k), 10, d.k);
@@ -96,7 +96,7 @@ TEST(stats_ttest, AucMatchesMannWhitney) {
   EXPECT_DOUBLE_EQ(r.auc[4], 0.5);
 }
 
-TEST(stats_ttest, TooFewSamplesGiveNaNAndFlag) {
+TEST(TTest, TooFewSamplesGiveNaNAndFlag) {
   const std::size_t k = 2;
   GroupMoments one(k), many(k);
   const std::vector<float> x1 = {1.0f, 2.0f};
@@ -113,7 +113,7 @@ TEST(stats_ttest, TooFewSamplesGiveNaNAndFlag) {
   EXPECT_TRUE(has_flag(cohens_d(one, many).flags[0], Flag::TooFewSamples));
 }
 
-TEST(stats_ttest, NonFiniteInputIsRejected) {
+TEST(TTest, NonFiniteInputIsRejected) {
   GroupMoments m(2);
   std::vector<float> x = {1.0f, std::numeric_limits<float>::quiet_NaN()};
   try {
@@ -131,7 +131,7 @@ TEST(stats_ttest, NonFiniteInputIsRejected) {
   EXPECT_EQ(m.count(), 0.0);
 }
 
-TEST(stats_ttest, PValueTails) {
+TEST(TTest, PValueTails) {
   EXPECT_NEAR(t_pvalue(0.0, 10, Tail::TwoSided), 1.0, 1e-15);
   EXPECT_NEAR(t_pvalue(2.0, 10, Tail::Greater) + t_pvalue(2.0, 10, Tail::Less), 1.0, 1e-15);
   EXPECT_TRUE(std::isnan(t_pvalue(std::nan(""), 10, Tail::TwoSided)));

@@ -68,7 +68,7 @@ SynthOptions small(Architecture arch) {
   return o;
 }
 
-class CheckpointTest : public ::testing::Test {
+class CheckpointLoad : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = fs::temp_directory_path() /
@@ -188,7 +188,7 @@ void check_round_trip(const SynthOptions& o, const fs::path& dir, bool expect_ma
   }
 }
 
-TEST_F(CheckpointTest, RoundTripAllFormats) {
+TEST_F(CheckpointLoad, RoundTripAllFormats) {
   int n = 0;
   for (auto arch : {Architecture::Gpt2, Architecture::GptNeo}) {
     for (auto dtype : {DType::F32, DType::F16, DType::BF16}) {
@@ -217,7 +217,7 @@ TEST_F(CheckpointTest, RoundTripAllFormats) {
   }
 }
 
-TEST_F(CheckpointTest, SynthIsSeededAndLayerNormIsNoisy) {
+TEST_F(CheckpointLoad, SynthIsSeededAndLayerNormIsNoisy) {
   SynthOptions o = small(Architecture::Gpt2);
   const auto a = synth_tensors(o);
   const auto b = synth_tensors(o);
@@ -248,7 +248,7 @@ TEST_F(CheckpointTest, SynthIsSeededAndLayerNormIsNoisy) {
   }
 }
 
-TEST_F(CheckpointTest, IgnoresBuffersAndLmHead) {
+TEST_F(CheckpointLoad, IgnoresBuffersAndLmHead) {
   for (auto arch : {Architecture::Gpt2, Architecture::GptNeo}) {
     SynthOptions o = small(arch);
     auto tensors = synth_tensors(o);
@@ -269,7 +269,7 @@ TEST_F(CheckpointTest, IgnoresBuffersAndLmHead) {
   }
 }
 
-TEST_F(CheckpointTest, MisalignedF32IsCopied) {
+TEST_F(CheckpointLoad, MisalignedF32IsCopied) {
   SynthOptions o = small(Architecture::GptNeo);
   const fs::path dir = root_ / "m";
   write_synth_model(o, dir);
@@ -294,7 +294,7 @@ TEST_F(CheckpointTest, MisalignedF32IsCopied) {
 
 // ---- Bad inputs -----------------------------------------------------------------------------
 
-class BadCheckpointTest : public CheckpointTest {
+class BadCheckpoint : public CheckpointLoad {
  protected:
   fs::path good(Architecture arch = Architecture::Gpt2, int shards = 1) {
     SynthOptions o = small(arch);
@@ -320,7 +320,7 @@ class BadCheckpointTest : public CheckpointTest {
   int n_ = 0;
 };
 
-TEST_F(BadCheckpointTest, MissingDirectoryAndFiles) {
+TEST_F(BadCheckpoint, MissingDirectoryAndFiles) {
   {
     const std::string msg = error_of(root_ / "absent");
     EXPECT_CONTAINS(msg, (root_ / "absent").string());
@@ -340,7 +340,7 @@ TEST_F(BadCheckpointTest, MissingDirectoryAndFiles) {
   }
 }
 
-TEST_F(BadCheckpointTest, TruncatedFile) {
+TEST_F(BadCheckpoint, TruncatedFile) {
   const fs::path dir = good();
   const fs::path p = dir / "model.safetensors";
   fs::resize_file(p, fs::file_size(p) - 100);
@@ -358,7 +358,7 @@ TEST_F(BadCheckpointTest, TruncatedFile) {
   EXPECT_CONTAINS(msg, "truncated");
 }
 
-TEST_F(BadCheckpointTest, CorruptHeader) {
+TEST_F(BadCheckpoint, CorruptHeader) {
   {
     const fs::path dir = good();
     patch(dir / "model.safetensors", "{\"__metadata__\"", "[\"__metadata__\"");
@@ -399,7 +399,7 @@ TEST_F(BadCheckpointTest, CorruptHeader) {
   }
 }
 
-TEST_F(BadCheckpointTest, ShapesContradictConfig) {
+TEST_F(BadCheckpoint, ShapesContradictConfig) {
   {
     const fs::path dir = good();
     edit_config(dir, "n_inner", 25);
@@ -444,7 +444,7 @@ TEST_F(BadCheckpointTest, ShapesContradictConfig) {
   }
 }
 
-TEST_F(BadCheckpointTest, MissingTensor) {
+TEST_F(BadCheckpoint, MissingTensor) {
   for (auto arch : {Architecture::Gpt2, Architecture::GptNeo}) {
     SynthOptions o = small(arch);
     auto tensors = synth_tensors(o);
@@ -471,7 +471,7 @@ TEST_F(BadCheckpointTest, MissingTensor) {
   }
 }
 
-TEST_F(BadCheckpointTest, BadIndex) {
+TEST_F(BadCheckpoint, BadIndex) {
   {
     const fs::path dir = good(Architecture::Gpt2, 3);
     fs::remove(dir / "model-00002-of-00003.safetensors");

@@ -18,7 +18,7 @@ namespace {
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
 
-class ConfigTest : public ::testing::Test {
+class ConfigParse : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
@@ -74,7 +74,7 @@ class ConfigTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(ConfigTest, Gpt2) {
+TEST_F(ConfigParse, Gpt2) {
   const ModelConfig c = parse_model_config(write(gpt2()));
   EXPECT_EQ(c.n_kv_heads, 12);
   EXPECT_EQ(c.model_type, "gpt2");
@@ -90,7 +90,7 @@ TEST_F(ConfigTest, Gpt2) {
   EXPECT_TRUE(c.scale_attention_scores);
 }
 
-TEST_F(ConfigTest, Gpt2NInnerSetAndNCtxFallback) {
+TEST_F(ConfigParse, Gpt2NInnerSetAndNCtxFallback) {
   json j = gpt2();
   j["n_inner"] = 1000;
   j.erase("n_positions");
@@ -102,7 +102,7 @@ TEST_F(ConfigTest, Gpt2NInnerSetAndNCtxFallback) {
   EXPECT_FLOAT_EQ(c.layer_norm_eps, 1e-6f);
 }
 
-TEST_F(ConfigTest, GptNeo) {
+TEST_F(ConfigParse, GptNeo) {
   json j = neo();
   j["attention_layers"] = json::array();
   for (int i = 0; i < 6; ++i) {
@@ -121,7 +121,7 @@ TEST_F(ConfigTest, GptNeo) {
   EXPECT_EQ(c.attention_kinds[11], AttentionKind::Local);
 }
 
-TEST_F(ConfigTest, GptNeoSeveralAttentionTypeGroups) {
+TEST_F(ConfigParse, GptNeoSeveralAttentionTypeGroups) {
   json j = neo();
   j["num_layers"] = 5;
   j["intermediate_size"] = 100;
@@ -134,7 +134,7 @@ TEST_F(ConfigTest, GptNeoSeveralAttentionTypeGroups) {
   EXPECT_EQ(c.attention_kinds, want);
 }
 
-TEST_F(ConfigTest, Errors) {
+TEST_F(ConfigParse, Errors) {
   struct Case {
     json config;
     std::vector<std::string> expected;
@@ -233,7 +233,7 @@ TEST_F(ConfigTest, Errors) {
   }
 }
 
-TEST_F(ConfigTest, InvalidJsonAndMissingFile) {
+TEST_F(ConfigParse, InvalidJsonAndMissingFile) {
   const fs::path p = write_text("{\"model_type\": \"gpt2\",");
   try {
     parse_model_config(p);

@@ -33,8 +33,8 @@ std::string error_of(F&& f) {
 }
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() /
-                     ("neurolens_st_" + std::to_string(::getpid()) + "_" + name);
+  const fs::path d =
+      fs::temp_directory_path() / ("neurolens_st_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -192,29 +192,46 @@ TEST(Safetensors, BadFilesGiveOneLineErrorsNamingFileAndTensor) {
       {"not_object", "[1, 2]    ", "", 0, {"not an object"}},
       {"header_beyond_file", "{}", "", 1000, {"header length 1000", "past the end"}},
       {"out_of_range",
-       R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", eight, 0,
+       R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})",
+       eight,
+       0,
        {": w", "out of range", "truncated"}},
       {"size_mismatch",
-       R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", eight, 0,
+       R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})",
+       eight,
+       0,
        {": w", "needs 12"}},
       {"offsets_reversed",
-       R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}})", eight, 0,
+       R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}})",
+       eight,
+       0,
        {": w", "out of range"}},
       {"overlap",
        R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
            "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
-       eight, 0, {": b", "overlaps tensor a"}},
+       eight,
+       0,
+       {": b", "overlaps tensor a"}},
       {"unknown_dtype",
-       R"({"w": {"dtype": "Q4", "shape": [2], "data_offsets": [0, 8]}})", eight, 0,
+       R"({"w": {"dtype": "Q4", "shape": [2], "data_offsets": [0, 8]}})",
+       eight,
+       0,
        {": w", "unknown dtype \"Q4\""}},
       {"negative_dim",
-       R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", eight, 0,
+       R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})",
+       eight,
+       0,
        {": w", "negative"}},
-      {"missing_offsets", R"({"w": {"dtype": "F32", "shape": [2]}})", eight, 0,
+      {"missing_offsets",
+       R"({"w": {"dtype": "F32", "shape": [2]}})",
+       eight,
+       0,
        {": w", "data_offsets"}},
       {"huge_shape",
        R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})",
-       eight, 0, {": w", "2^64"}},
+       eight,
+       0,
+       {": w", "2^64"}},
   };
   for (const auto& c : cases) {
     const fs::path p = d / (std::string(c.label) + ".safetensors");
@@ -254,8 +271,9 @@ TEST(Safetensors, WriterRejectsInconsistentTensors) {
   const fs::path d = temp_dir("writer");
   const std::vector<float> v = {1, 2, 3};
   const auto bytes = as_bytes(v);
-  const std::string msg = error_of(
-      [&] { write_safetensors(d / "w.safetensors", {{"w", DType::F32, {4}, bytes}}); });
+  const std::string msg = error_of([&] {
+    write_safetensors(d / "w.safetensors", {{"w", DType::F32, {4}, bytes}});
+  });
   EXPECT_CONTAINS(msg, "w.safetensors: w");
   const std::string dup = error_of([&] {
     write_safetensors(d / "w.safetensors",

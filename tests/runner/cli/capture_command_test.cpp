@@ -7,9 +7,9 @@
 #include <fstream>
 
 #include "io/hdf5.hpp"
-#include "model/load/checkpoint.hpp"
 #include "model/arch/forward.hpp"
 #include "model/arch/hooks.hpp"
+#include "model/load/checkpoint.hpp"
 #include "model/synth/synth.hpp"
 #include "tests/runner/run_test_util.hpp"
 

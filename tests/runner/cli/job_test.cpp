@@ -18,7 +18,7 @@ using namespace neurolens::runner;
 
 namespace {
 
-class runner_job : public ::testing::Test {
+class JobFile : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("nl_job_test_" + std::to_string(::getpid()));
@@ -58,7 +58,7 @@ void expect_error(const std::function<void()>& f, const std::vector<std::string>
   ADD_FAILURE() << "no neurolens::Error thrown; expected one mentioning '" << parts.front() << "'";
 }
 
-TEST_F(runner_job, DefaultsOfEveryKey) {
+TEST_F(JobFile, DefaultsOfEveryKey) {
   const Job job = parse(minimal());
   EXPECT_EQ(job.study, "contrast");
   EXPECT_EQ(job.model, fs::path("m"));
@@ -111,7 +111,7 @@ TEST_F(runner_job, DefaultsOfEveryKey) {
   EXPECT_EQ(job.options.integer("logistic.top_neurons"), 10);
 }
 
-TEST_F(runner_job, EffectiveJobTextListsEveryKeyWithItsValue) {
+TEST_F(JobFile, EffectiveJobTextListsEveryKeyWithItsValue) {
   const Job job =
       parse(minimal("seed = 4"), std::vector<std::string>{"--contrast.context_after=3"});
   EXPECT_NE(job.text.find("study = contrast\n"), std::string::npos) << job.text;
@@ -125,7 +125,7 @@ TEST_F(runner_job, EffectiveJobTextListsEveryKeyWithItsValue) {
   EXPECT_EQ(flagged.text, job.text);
 }
 
-TEST_F(runner_job, FileValuesAndCommandLineOverridesWhichWin) {
+TEST_F(JobFile, FileValuesAndCommandLineOverridesWhichWin) {
   const fs::path file = minimal(
       "seed = 3\nbatch_size = 8\nhooks = mlp.hook_post, hook_resid_post\nlayers = 0-2\n"
       "save_samples = yes\ncorrection = bh\nalpha = 0.01\ncheckpoint = ck/dir\n"
@@ -163,7 +163,7 @@ TEST_F(runner_job, FileValuesAndCommandLineOverridesWhichWin) {
   EXPECT_EQ(job.checkpoint, fs::path("ck/dir"));  // given explicitly: not derived from output
 }
 
-TEST_F(runner_job, JobFromTheCommandLineAlone) {
+TEST_F(JobFile, JobFromTheCommandLineAlone) {
   const Job job =
       parse_job("", std::vector<std::string>{"--study=paired", "--model=m", "--output=o.h5",
                                              "--paired.pairs=dog:run"});
@@ -179,7 +179,7 @@ TEST_F(runner_job, JobFromTheCommandLineAlone) {
       {"job: output", "missing required key", "--output="});
 }
 
-TEST_F(runner_job, UnknownKeysNameTheFileAndTheKey) {
+TEST_F(JobFile, UnknownKeysNameTheFileAndTheKey) {
   const fs::path file = minimal("colour = blue");
   expect_error([&] { parse(file); }, {file.string(), "colour", "unknown job key", "--help"});
   const fs::path section = minimal("", "[contrast]\ngroup_c = x\n");
@@ -191,7 +191,7 @@ TEST_F(runner_job, UnknownKeysNameTheFileAndTheKey) {
   expect_error([&] { parse(minimal(), {"--contrast.nope=1"}); }, {"command line", "contrast.nope"});
 }
 
-TEST_F(runner_job, FileProblems) {
+TEST_F(JobFile, FileProblems) {
   expect_error([&] { parse(dir_ / "absent.ini"); }, {"absent.ini", "cannot open the job file"});
   const fs::path twice = minimal("seed = 1\nseed = 2");
   expect_error([&] { parse(twice); }, {twice.string(), "seed", "more than once"});
@@ -207,7 +207,7 @@ TEST_F(runner_job, FileProblems) {
   expect_error([&] { parse(minimal(), {"--model=", "--%canonical_option%"}); }, {"command line"});
 }
 
-TEST_F(runner_job, EnumKeysListTheAllowedValues) {
+TEST_F(JobFile, EnumKeysListTheAllowedValues) {
   expect_error([&] { parse(minimal(), {"--study=contrasts"}); },
                {"study", "'contrasts' is not allowed",
                 "allowed values: contrast | paired | sampling | length | logistic"});
@@ -228,7 +228,7 @@ TEST_F(runner_job, EnumKeysListTheAllowedValues) {
   expect_error([&] { parse(file); }, {file.string() + ": correction", "'BH' is not allowed"});
 }
 
-TEST_F(runner_job, NumbersOutOfRangeOrMalformed) {
+TEST_F(JobFile, NumbersOutOfRangeOrMalformed) {
   struct Case {
     std::string override_word;
     std::string key;
@@ -266,7 +266,7 @@ TEST_F(runner_job, NumbersOutOfRangeOrMalformed) {
   EXPECT_EQ(job.options.integer("contrast.context_before"), 0);
 }
 
-TEST_F(runner_job, Booleans) {
+TEST_F(JobFile, Booleans) {
   for (const std::string v : {"true", "yes", "on", "1", "TRUE", "Yes"}) {
     EXPECT_TRUE(parse(minimal(), {"--save_samples=" + v}).save_samples) << v;
     EXPECT_TRUE(parse(minimal(), {"--length.count_leading_space=" + v})
@@ -282,7 +282,7 @@ TEST_F(runner_job, Booleans) {
   expect_error([&] { parse(file); }, {file.string() + ": length.count_leading_space", "'2'"});
 }
 
-TEST_F(runner_job, MissingRequiredKeys) {
+TEST_F(JobFile, MissingRequiredKeys) {
   expect_error([&] { parse(write("a.ini", "model = m\noutput = o.h5\ncorpus = c\n")); },
                {"a.ini: study", "missing required key", "study = ..."});
   expect_error([&] { parse(write("b.ini", "study = contrast\noutput = o.h5\ncorpus = c\n")); },
@@ -300,7 +300,7 @@ TEST_F(runner_job, MissingRequiredKeys) {
   EXPECT_NO_THROW(parse(write("e.ini", "study = paired\nmodel = m\noutput = o.h5\n")));
 }
 
-TEST_F(runner_job, ListsAndTemplates) {
+TEST_F(JobFile, ListsAndTemplates) {
   expect_error([&] { parse(minimal(), {"--hooks= , "}); }, {"hooks", "no hook site given"});
   expect_error([&] { parse(minimal(), {"--contrast.group_a=,"}); },
                {"contrast.group_a", "empty word list"});
@@ -317,7 +317,7 @@ TEST_F(runner_job, ListsAndTemplates) {
   EXPECT_EQ(job.options.words("contrast.group_a"), (std::vector<std::string>{"not", "not"}));
 }
 
-TEST_F(runner_job, StudyAndTestCompatibility) {
+TEST_F(JobFile, StudyAndTestCompatibility) {
   EXPECT_EQ(parse(minimal(), {"--test=student"}).test, TestKind::Student);
   EXPECT_TRUE(parse(minimal(), {"--test=student"}).test_given);
   EXPECT_EQ(parse(minimal(), {"--test=logistic"}).test, TestKind::Logistic);
@@ -349,7 +349,7 @@ TEST_F(runner_job, StudyAndTestCompatibility) {
   EXPECT_FALSE(parse(minimal(), {"--study=sampling"}).test_given);
 }
 
-TEST(runner_job_layers, Forms) {
+TEST(JobLayers, Forms) {
   EXPECT_EQ(parse_layers("all", 4, "layers"), (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(parse_layers(" all ", 2, "layers"), (std::vector<int>{0, 1}));
   EXPECT_EQ(parse_layers("3", 12, "layers"), (std::vector<int>{3}));
@@ -361,7 +361,7 @@ TEST(runner_job_layers, Forms) {
   EXPECT_EQ(parse_layers("12", 13, "layers"), (std::vector<int>{12}));
 }
 
-TEST(runner_job_layers, Errors) {
+TEST(JobLayers, Errors) {
   expect_error([] { parse_layers("12", 12, "layers"); },
                {"layers", "layer 12 does not exist: the model has layers 0 to 11", "0 to 11"});
   expect_error([] { parse_layers("0-12", 12, "layers"); }, {"layer 12 does not exist"});

@@ -21,7 +21,7 @@ using namespace neurolens::test;
 
 namespace {
 
-class runner_run_command : public ::testing::Test {
+class RunCommand : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = fresh_dir("run_command");
@@ -51,7 +51,7 @@ class runner_run_command : public ::testing::Test {
   }
   static fs::path dir_;
 };
-fs::path runner_run_command::dir_;
+fs::path RunCommand::dir_;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -74,7 +74,7 @@ std::string the_error_line(const CommandResult& r, const std::string& expected) 
   return errors[0];
 }
 
-TEST_F(runner_run_command, BadJobsFailWithOneErrorLineAndLeaveNothing) {
+TEST_F(RunCommand, BadJobsFailWithOneErrorLineAndLeaveNothing) {
   struct Case {
     std::string name;
     std::string extra;      // job file lines (top level)
@@ -107,7 +107,7 @@ TEST_F(runner_run_command, BadJobsFailWithOneErrorLineAndLeaveNothing) {
   the_error_line(none, "no job file given");
 }
 
-TEST_F(runner_run_command, ErrorsArePrintedOnceOnSeveralRanks) {
+TEST_F(RunCommand, ErrorsArePrintedOnceOnSeveralRanks) {
   const fs::path file = job("two_ranks_error", "correction = holm");
   const CommandResult r = run(2, file.string(), "two_ranks_error");
   EXPECT_NE(r.code, 0) << r.output;
@@ -121,7 +121,7 @@ TEST_F(runner_run_command, ErrorsArePrintedOnceOnSeveralRanks) {
   expect_nothing_left("two_ranks_dup");
 }
 
-TEST_F(runner_run_command, ExistingOutputRefusedBeforeAnyCompute) {
+TEST_F(RunCommand, ExistingOutputRefusedBeforeAnyCompute) {
   const fs::path file = job("existing");
   const fs::path out = dir_ / "out" / "existing.h5";
   write_text(out, "precious");
@@ -139,7 +139,7 @@ TEST_F(runner_run_command, ExistingOutputRefusedBeforeAnyCompute) {
   EXPECT_TRUE(files_starting_with(dir_ / "out", ".existing.h5").empty());
 }
 
-TEST_F(runner_run_command, MissingOutputDirectoryRefusedBeforeAnyCompute) {
+TEST_F(RunCommand, MissingOutputDirectoryRefusedBeforeAnyCompute) {
   const fs::path out = dir_ / "no_such_dir" / "x.h5";
   const fs::path file = job("missing_dir", "", out.string());
   const CommandResult r = run(0, file.string(), "missing_dir");
@@ -150,7 +150,7 @@ TEST_F(runner_run_command, MissingOutputDirectoryRefusedBeforeAnyCompute) {
   EXPECT_FALSE(fs::exists(dir_ / "no_such_dir"));
 }
 
-TEST_F(runner_run_command, DryRunPrintsThePlanAndWritesNothing) {
+TEST_F(RunCommand, DryRunPrintsThePlanAndWritesNothing) {
   const fs::path file = job("dry");
   const CommandResult r = run(0, file.string() + " --dry-run", "dry");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -197,7 +197,7 @@ TEST_F(runner_run_command, DryRunPrintsThePlanAndWritesNothing) {
   fs::remove(dir_ / "out" / "dry.h5");
 }
 
-TEST_F(runner_run_command, GroupThatNeverOccursIsAClearError) {
+TEST_F(RunCommand, GroupThatNeverOccursIsAClearError) {
   const fs::path file = job("empty_group", "", "");
   const CommandResult r = run(0, file.string() + " --contrast.group_b=zebra", "empty_group");
   EXPECT_EQ(r.code, 1) << r.output;
@@ -231,7 +231,7 @@ Welch welch(const std::vector<double>& a, const std::vector<double>& b) {
   return {ma, mb, (ma - mb) / std::sqrt(qa + qb), df};
 }
 
-TEST_F(runner_run_command, ResultsFileLayoutAndIndependentWelch) {
+TEST_F(RunCommand, ResultsFileLayoutAndIndependentWelch) {
   const fs::path file = job("layout", "save_samples = true");
   const CommandResult r = run(0, file.string(), "layout");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -377,7 +377,7 @@ double max_rel_difference(const io::H5File& a, const io::H5File& b, const std::s
 
 }  // namespace
 
-TEST_F(runner_run_command, BroadcastLoadGivesTheMmapResultsBitwise) {
+TEST_F(RunCommand, BroadcastLoadGivesTheMmapResultsBitwise) {
   const CommandResult mm = run(2, job("load_mmap").string(), "load_mmap");
   ASSERT_EQ(mm.code, 0) << mm.output;
   const CommandResult bc =
@@ -392,7 +392,7 @@ TEST_F(runner_run_command, BroadcastLoadGivesTheMmapResultsBitwise) {
   }
 }
 
-TEST_F(runner_run_command, Bf16ComputeIsCloseToFp32OrRefusedWithoutAvx512Bf16) {
+TEST_F(RunCommand, Bf16ComputeIsCloseToFp32OrRefusedWithoutAvx512Bf16) {
   const fs::path file = job("bf16", "compute = bf16");
   const CommandResult r = run(0, file.string(), "bf16");
   if (!model::bf16_compute_supported()) {

@@ -30,7 +30,7 @@ namespace {
 // point is reached on every rank within milliseconds: the plan is collective).
 const char* kComputing = "neurolens: contrast study, ";
 
-class runner_run_faults : public ::testing::Test {
+class RunFaults : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = fresh_dir("run_faults");
@@ -56,9 +56,9 @@ class runner_run_faults : public ::testing::Test {
   }
   static fs::path dir_;
 };
-fs::path runner_run_faults::dir_;
+fs::path RunFaults::dir_;
 
-TEST_F(runner_run_faults, KilledRankEndsTheWholeJobWithoutOutput) {
+TEST_F(RunFaults, KilledRankEndsTheWholeJobWithoutOutput) {
   const std::string name = "killed_" + std::to_string(::getpid());
   const fs::path file = job(name);
   Background b(neurolens_command(3, "run " + file.string()), dir_ / (name + ".log"));
@@ -89,7 +89,7 @@ TEST_F(runner_run_faults, KilledRankEndsTheWholeJobWithoutOutput) {
   send(left, SIGKILL);
 }
 
-TEST_F(runner_run_faults, StopAtCheckpointThenResumeEqualsUninterrupted) {
+TEST_F(RunFaults, StopAtCheckpointThenResumeEqualsUninterrupted) {
   // The uninterrupted reference (a different output, hence a different job hash).
   const fs::path ref_job = job("reference");
   const CommandResult ref = run(2, ref_job.string(), "reference");
@@ -200,7 +200,7 @@ TEST_F(runner_run_faults, StopAtCheckpointThenResumeEqualsUninterrupted) {
   fs::remove_all(saved);
 }
 
-TEST_F(runner_run_faults, SameOutputTwoJobsAtOnce) {
+TEST_F(RunFaults, SameOutputTwoJobsAtOnce) {
   const std::string name = "shared_" + std::to_string(::getpid());
   const fs::path first = job(name);
   {

@@ -19,7 +19,7 @@ using namespace neurolens::test;
 
 namespace {
 
-TEST(runner_run_ranks, SameResultsOnOneToFourRanks) {
+TEST(RunRanks, SameResultsOnOneToFourRanks) {
   const fs::path dir = fresh_dir("run_ranks");
   write_tiny_model(dir / "model");
   write_corpus(dir / "corpus", 9, 30);

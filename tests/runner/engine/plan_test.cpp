@@ -17,13 +17,13 @@ Plan plan_of(int64_t n_windows, int batch_size) {
 
 }  // namespace
 
-TEST(runner_plan, BatchesAreWholeChunksOfBatchSize) {
+TEST(PlanBatches, BatchesAreWholeChunksOfBatchSize) {
   const Plan plan = plan_of(120, 32);
   EXPECT_EQ(plan.batch_offsets, (std::vector<int64_t>{0, 32, 64, 96, 120}));
   EXPECT_EQ(plan.n_batches(), 4);
 }
 
-TEST(runner_plan, BalanceWarningNamesABatchSizeThatSpreadsTheWindows) {
+TEST(PlanBatches, BalanceWarningNamesABatchSizeThatSpreadsTheWindows) {
   // 4 batches over 3 ranks: the busiest rank runs 2, 4 / 6 of the time is used.
   const std::string w = plan_of(120, 32).balance_warning(32, 3);
   EXPECT_NE(w.find("4 batches of up to 32 windows over 3 ranks"), std::string::npos) << w;

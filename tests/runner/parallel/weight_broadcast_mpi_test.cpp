@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "io/error.hpp"
-#include "model/load/checkpoint.hpp"
 #include "model/arch/forward.hpp"
+#include "model/load/checkpoint.hpp"
 #include "model/synth/synth.hpp"
 #include "runner/parallel/mpi.hpp"
 #include "runner/parallel/weight_broadcast.hpp"
