@@ -5,7 +5,7 @@
 namespace neurolens::runner {
 
 // The registered studies, each declared in its own runner/studies/study_<name>.cpp. Adding a
-// study: one line here and one below (docs/adding_a_study.md).
+// study: one line here and one below (docs/architecture.md, "Adding a study").
 const StudySpec& contrast_study_spec();
 const StudySpec& paired_study_spec();
 const StudySpec& sampling_study_spec();

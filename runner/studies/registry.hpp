@@ -6,7 +6,7 @@
 // resume state, written to the results file), in `neurolens run --help` and in docs/jobs.md.
 // An explicit list rather than self-registering static objects: the order stays fixed, and a
 // static library cannot drop a study whose object file nothing else references.
-// Adding a study: docs/adding_a_study.md.
+// Adding a study: docs/architecture.md, "Adding a study".
 // Example (runner/studies/study_<name>.cpp):
 //   const StudySpec& my_study_spec() {
 //     static const StudySpec spec{.name = "mine", .summary = "...",
