@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(NEUROLENS_ASAN)
 // Open MPI's plugins leak inside dlclose()d modules at MPI_Finalize (see runner/cli/main.cpp).
 extern "C" const char* __asan_default_options() {
   return "detect_leaks=0";

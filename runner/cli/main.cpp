@@ -8,7 +8,7 @@
 #include "io/error.hpp"
 #include "runner/cli/commands.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(NEUROLENS_ASAN)
 // Under AddressSanitizer (NEUROLENS_SANITIZE=ON) the binary runs without LeakSanitizer by
 // default: Open MPI, PMIx and their plugins leak at MPI_Finalize inside modules they have
 // already dlclose()d, which LSan reports as "<unknown module>" frames that no suppression can
