@@ -25,27 +25,11 @@ int64_t attr_count(const io::H5File& f, const std::string& obj, const std::strin
   return std::isnan(v) ? -1 : static_cast<int64_t>(v);
 }
 
-herr_t collect_name(hid_t, const char* name, const H5A_info_t*, void* out) {
-  static_cast<std::vector<std::string>*>(out)->push_back(name);
-  return 0;
-}
-
 // Every attribute of an object, in creation (or name) order, as text.
 AttributeList all_attributes(const io::H5File& f, const std::string& obj) {
-  std::vector<std::string> names;
-  hid_t o = H5Oopen(f.id(), obj.c_str(), H5P_DEFAULT);
-  if (o < 0) return {};
-  hsize_t idx = 0;
-  H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, collect_name, &names);
+  const std::vector<std::string> names = f.attribute_names(obj);
   std::vector<bool> is_string;
-  for (const std::string& n : names) {
-    hid_t a = H5Aopen(o, n.c_str(), H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    is_string.push_back(t >= 0 && H5Tget_class(t) == H5T_STRING);
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
-  }
-  H5Oclose(o);
+  for (const std::string& n : names) is_string.push_back(f.is_string_attribute(obj, n));
   AttributeList out;
   for (size_t i = 0; i < names.size(); ++i) {
     out.emplace_back(names[i], is_string[i] ? f.string_attribute(obj, names[i])
@@ -64,10 +48,7 @@ std::vector<T> read_as(const io::H5Dataset& d, io::H5Type type) {
 }
 
 bool is_string_dataset(const io::H5Dataset& d) {
-  hid_t t = H5Dget_type(d.id());
-  const bool s = t >= 0 && H5Tget_class(t) == H5T_STRING;
-  if (t >= 0) H5Tclose(t);
-  return s;
+  return d.is_string();
 }
 
 void read_site(const io::H5File& f, const std::string& name, SiteResults& site) {
@@ -80,11 +61,7 @@ void read_site(const io::H5File& f, const std::string& name, SiteResults& site) 
   for (const std::string& member : f.list(g)) {
     const std::string path = g + "/" + member;
     if (member == "layer" || member == "neuron") continue;
-    H5O_info_t info{};
-    if (H5Oget_info_by_name2(f.id(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
-        info.type != H5O_TYPE_DATASET) {
-      continue;
-    }
+    if (!f.is_dataset(path)) continue;
     io::H5Dataset d = f.open_dataset(path);
     const auto& dims = d.dims();
     if (is_string_dataset(d)) {
