@@ -215,18 +215,6 @@ std::string Results::token_text(int32_t id) const {
   return "#" + std::to_string(id);
 }
 
-std::string format_number(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[32];
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.3g", v);
-  }
-  return buf;
-}
-
 Results read_results(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) {
     throw Error(path.string(), "no such file",

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/format.hpp"  // format_number
 #include "model/synth/plant.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 
@@ -132,8 +133,5 @@ Results read_results(const std::filesystem::path& path);
 // The most interesting neurons over all sites: with a test, by p ascending then |statistic|
 // descending (NaN last); sampling, by the winning token's share of repetitions. At most n.
 std::vector<NeuronRef> top_neurons(const Results& r, size_t n);
-
-// Human name of a number for tables: %.3g, "NaN", "inf".
-std::string format_number(double v);
 
 }  // namespace neurolens::runner
