@@ -215,6 +215,18 @@ std::string Results::token_text(int32_t id) const {
   return "#" + std::to_string(id);
 }
 
+const std::vector<std::string>& StudyData::strings_of(const std::string& name) const {
+  static const std::vector<std::string> none;
+  const auto it = strings.find(name);
+  return it == strings.end() ? none : it->second;
+}
+
+const std::vector<double>& StudyData::numbers_of(const std::string& name) const {
+  static const std::vector<double> none;
+  const auto it = numbers.find(name);
+  return it == numbers.end() ? none : it->second;
+}
+
 Results read_results(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) {
     throw Error(path.string(), "no such file",
@@ -275,16 +287,21 @@ Results read_results(const std::filesystem::path& path) {
     }
     AttributeList attrs = all_attributes(f, g);
     if (!attrs.empty()) r.study_attributes[member] = std::move(attrs);
+    if (f.is_dataset(g)) continue;
+    StudyData data;
+    for (const std::string& name : f.list(g)) {
+      const std::string dataset_path = g + "/" + name;
+      if (!f.is_dataset(dataset_path)) continue;
+      io::H5Dataset d = f.open_dataset(dataset_path);
+      if (d.dims().size() != 1) continue;
+      if (is_string_dataset(d)) {
+        data.strings[name] = f.read_strings(dataset_path);
+      } else {
+        data.numbers[name] = read_as<double>(d, io::H5Type::F64);
+      }
+    }
+    if (!data.strings.empty() || !data.numbers.empty()) r.study_data[member] = std::move(data);
   }
-  if (f.exists("/contrast/word")) {
-    r.contrast_words = f.read_strings("/contrast/word");
-    if (f.exists("/contrast/count"))
-      r.contrast_count = f.open_dataset("/contrast/count").read_i64();
-    if (f.exists("/contrast/label"))
-      r.contrast_label = f.open_dataset("/contrast/label").read_i64();
-  }
-  if (f.exists("/paired/noun")) r.paired_a = f.read_strings("/paired/noun");
-  if (f.exists("/paired/verb")) r.paired_b = f.read_strings("/paired/verb");
   read_heatmap(f, r);
   read_out_of_sample(f, r);
 
