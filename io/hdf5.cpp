@@ -1,11 +1,14 @@
 #include "io/hdf5.hpp"
 
+#include <hdf5.h>
 #include <hdf5_hl.h>
+#include <mpi.h>
 
 #include <algorithm>
 #include <mutex>
 
 #include "io/error.hpp"
+#include "io/mpi_handle_cast.hpp"
 
 namespace neurolens::io {
 namespace {
@@ -268,7 +271,12 @@ void H5Dataset::label_dimension(unsigned dim, const std::string& label) {
 
 // ---- H5File ----------------------------------------------------------------------------------
 
-H5File H5File::create(const std::filesystem::path& path, MPI_Comm comm) {
+H5File H5File::create(const std::filesystem::path& path) {
+  return create(path, to_handle(MPI_COMM_NULL));
+}
+
+H5File H5File::create(const std::filesystem::path& path, MpiHandle handle) {
+  const MPI_Comm comm = to_comm(handle);
   silence_hdf5_error_printing();
   const std::string context = path.string();
   H5Handle fapl(h5_check_id(H5Pcreate(H5P_FILE_ACCESS), context, "H5Pcreate"), H5Pclose);
@@ -550,6 +558,48 @@ void H5File::close() {
   }
   h5_check(H5Fflush(handle_.id(), H5F_SCOPE_GLOBAL), path_.string(), "flush");
   h5_check(handle_.close_checked(), path_.string(), "close");
+}
+
+namespace {
+herr_t collect_attribute_name(hid_t, const char* name, const H5A_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->push_back(name);
+  return 0;
+}
+}  // namespace
+
+std::vector<std::string> H5File::attribute_names(const std::string& object_path) const {
+  std::vector<std::string> names;
+  hid_t o = H5Oopen(id(), object_path.c_str(), H5P_DEFAULT);
+  if (o < 0) return names;
+  hsize_t idx = 0;
+  H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, collect_attribute_name, &names);
+  H5Oclose(o);
+  return names;
+}
+
+bool H5File::is_string_attribute(const std::string& object_path, const std::string& name) const {
+  hid_t o = H5Oopen(id(), object_path.c_str(), H5P_DEFAULT);
+  if (o < 0) return false;
+  hid_t a = H5Aopen(o, name.c_str(), H5P_DEFAULT);
+  hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+  const bool s = t >= 0 && H5Tget_class(t) == H5T_STRING;
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  H5Oclose(o);
+  return s;
+}
+
+bool H5Dataset::is_string() const {
+  hid_t t = H5Dget_type(id());
+  const bool s = t >= 0 && H5Tget_class(t) == H5T_STRING;
+  if (t >= 0) H5Tclose(t);
+  return s;
+}
+
+bool H5File::is_dataset(const std::string& object_path) const {
+  H5O_info_t info{};
+  return H5Oget_info_by_name2(id(), object_path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 &&
+         info.type == H5O_TYPE_DATASET;
 }
 
 }  // namespace neurolens::io

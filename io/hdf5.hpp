@@ -5,14 +5,11 @@
 // see named dimensions). HDF5's own error printing is switched off; its innermost message is
 // folded into our one-line error instead.
 // Example:
-//   H5File f = H5File::create("out.h5.tmp", MPI_COMM_WORLD);   // or MPI_COMM_NULL: serial
+//   H5File f = H5File::create("out.h5.tmp", comm.raw());   // or create(path): serial
 //   H5Dataset d = f.create_dataset("/mlp.hook_pre/t", H5Type::F64, {n_layers, width});
 //   d.write_block({0, first_neuron}, {n_layers, my_count}, my_values.data());   // collective
 //   f.close();
 #pragma once
-
-#include <hdf5.h>
-#include <mpi.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -21,6 +18,15 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "io/mpi_handle.hpp"
+
+// The HDF5 scalar types this API shows, declared exactly as <hdf5.h> declares them (hdf5.cpp
+// includes both, so a mismatch does not compile). This header includes neither <hdf5.h> nor,
+// through parallel HDF5, <mpi.h>: the studies that write results see no MPI.
+typedef int64_t hid_t;
+typedef int herr_t;
+typedef unsigned long long hsize_t;
 
 namespace neurolens::io {
 
@@ -98,6 +104,7 @@ class H5Dataset {
   std::vector<float> read_f32() const;
   std::vector<double> read_f64() const;
   std::vector<int64_t> read_i64() const;
+  bool is_string() const;  // a dataset of strings (read_strings), not numbers
 
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, double value);
@@ -119,9 +126,11 @@ class H5Dataset {
 
 class H5File {
  public:
-  // Creates (truncates) a file. comm == MPI_COMM_NULL: a serial file written by one process;
-  // otherwise an MPI-IO file that every rank of comm opens collectively.
-  static H5File create(const std::filesystem::path& path, MPI_Comm comm);
+  // Creates (truncates) a serial file written by one process.
+  static H5File create(const std::filesystem::path& path);
+  // Creates (truncates) an MPI-IO file that every rank of the MPI_Comm `comm` (io/mpi_handle.hpp)
+  // opens collectively.
+  static H5File create(const std::filesystem::path& path, MpiHandle comm);
   static H5File open_read_only(const std::filesystem::path& path);
 
   const std::filesystem::path& path() const { return path_; }
@@ -131,6 +140,7 @@ class H5File {
   // Creates a group (and its parents) if it does not exist yet.
   void create_group(const std::string& group_path);
   bool exists(const std::string& object_path) const;
+  bool is_dataset(const std::string& object_path) const;  // exists and is a dataset
   H5Dataset create_dataset(const std::string& dataset_path, H5Type type, std::vector<hsize_t> dims);
   H5Dataset open_dataset(const std::string& dataset_path) const;
   std::vector<std::string> list(const std::string& group_path) const;  // member names
@@ -147,6 +157,9 @@ class H5File {
   std::string string_attribute(const std::string& object_path, const std::string& name) const;
   double number_attribute(const std::string& object_path, const std::string& name) const;
   bool has_attribute(const std::string& object_path, const std::string& name) const;
+  // The names of an object's attributes (in name order); whether one holds a string.
+  std::vector<std::string> attribute_names(const std::string& object_path) const;
+  bool is_string_attribute(const std::string& object_path, const std::string& name) const;
 
   // Flushes and closes; throws if HDF5 reports a failure (e.g. disk full). Collective.
   void close();

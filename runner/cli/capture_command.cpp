@@ -154,7 +154,7 @@ int run_capture(const Args& args) {
   const int B = std::min(batch_size, seqs.n_sequences);
 
   {
-    io::H5File file = io::H5File::create(output.temp_path(), MPI_COMM_NULL);
+    io::H5File file = io::H5File::create(output.temp_path());
     std::vector<io::H5Dataset> datasets;
     std::vector<std::vector<float>> buffers;
     for (const auto& point : points) {

@@ -1,11 +1,14 @@
 #include "runner/parallel/mpi.hpp"
 
+#include <mpi.h>
+
 #include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 
 #include "io/error.hpp"
+#include "io/mpi_handle_cast.hpp"
 
 namespace neurolens::runner {
 namespace {
@@ -61,24 +64,26 @@ void mpi_check(int rc, std::string_view what) {
               "check the MPI installation and that all ranks run the same job");
 }
 
-Comm::Comm(MPI_Comm comm) : comm_(comm) {
-  mpi_check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
-  mpi_check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+Comm::Comm() : Comm(io::to_handle(MPI_COMM_WORLD)) {}
+
+Comm::Comm(io::MpiHandle comm) : comm_(comm) {
+  mpi_check(MPI_Comm_rank(io::to_comm(comm_), &rank_), "MPI_Comm_rank");
+  mpi_check(MPI_Comm_size(io::to_comm(comm_), &size_), "MPI_Comm_size");
 }
 
 void Comm::barrier() const {
-  mpi_check(MPI_Barrier(comm_), "MPI_Barrier");
+  mpi_check(MPI_Barrier(io::to_comm(comm_)), "MPI_Barrier");
 }
 
 void Comm::allreduce_sum(std::span<double> values) const {
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
-                          MPI_SUM, comm_),
+                          MPI_SUM, io::to_comm(comm_)),
             "MPI_Allreduce");
 }
 
 void Comm::allreduce_sum(std::span<int64_t> values) const {
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_INT64_T,
-                          MPI_SUM, comm_),
+                          MPI_SUM, io::to_comm(comm_)),
             "MPI_Allreduce");
 }
 
@@ -88,12 +93,14 @@ int64_t Comm::allreduce_sum(int64_t value) const {
 }
 
 double Comm::allreduce_max(double value) const {
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, comm_), "MPI_Allreduce");
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, io::to_comm(comm_)),
+            "MPI_Allreduce");
   return value;
 }
 
 int Comm::allreduce_max(int value) const {
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT, MPI_MAX, comm_), "MPI_Allreduce");
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT, MPI_MAX, io::to_comm(comm_)),
+            "MPI_Allreduce");
   return value;
 }
 
@@ -102,7 +109,7 @@ static_assert(sizeof(MomentRecord) == 5 * sizeof(double));
 void Comm::allreduce_moments(std::span<MomentRecord> records) const {
   make_moment_ops();
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, records.data(), static_cast<int>(records.size()),
-                          g_moment_type, g_moment_merge, comm_),
+                          g_moment_type, g_moment_merge, io::to_comm(comm_)),
             "MPI_Allreduce(moments)");
 }
 
@@ -112,7 +119,7 @@ std::vector<MomentRecord> Comm::reduce_scatter_moments(std::span<const MomentRec
   const std::vector<int> counts = counts_from_offsets(offsets, size_, "reduce_scatter_moments");
   std::vector<MomentRecord> mine(static_cast<size_t>(counts[static_cast<size_t>(rank_)]));
   mpi_check(MPI_Reduce_scatter(records.data(), mine.data(), counts.data(), g_moment_type,
-                               g_moment_merge, comm_),
+                               g_moment_merge, io::to_comm(comm_)),
             "MPI_Reduce_scatter(moments)");
   return mine;
 }
@@ -121,9 +128,9 @@ std::vector<double> Comm::reduce_scatter_sum(std::span<const double> values,
                                              std::span<const int64_t> offsets) const {
   const std::vector<int> counts = counts_from_offsets(offsets, size_, "reduce_scatter_sum");
   std::vector<double> mine(static_cast<size_t>(counts[static_cast<size_t>(rank_)]));
-  mpi_check(
-      MPI_Reduce_scatter(values.data(), mine.data(), counts.data(), MPI_DOUBLE, MPI_SUM, comm_),
-      "MPI_Reduce_scatter");
+  mpi_check(MPI_Reduce_scatter(values.data(), mine.data(), counts.data(), MPI_DOUBLE, MPI_SUM,
+                               io::to_comm(comm_)),
+            "MPI_Reduce_scatter");
   return mine;
 }
 
@@ -155,31 +162,34 @@ std::vector<T> allgatherv_impl(MPI_Comm comm, int size, std::span<const T> mine,
 }  // namespace
 
 std::vector<double> Comm::allgatherv(std::span<const double> mine) const {
-  return allgatherv_impl(comm_, size_, mine, MPI_DOUBLE, false);
+  return allgatherv_impl(io::to_comm(comm_), size_, mine, MPI_DOUBLE, false);
 }
 
 std::vector<int64_t> Comm::allgatherv(std::span<const int64_t> mine) const {
-  return allgatherv_impl(comm_, size_, mine, MPI_INT64_T, false);
+  return allgatherv_impl(io::to_comm(comm_), size_, mine, MPI_INT64_T, false);
 }
 
 std::vector<double> Comm::gatherv_root(std::span<const double> mine) const {
-  return allgatherv_impl(comm_, size_, mine, MPI_DOUBLE, true);
+  return allgatherv_impl(io::to_comm(comm_), size_, mine, MPI_DOUBLE, true);
 }
 
 void Comm::broadcast(std::string& text, int from) const {
   int64_t length = static_cast<int64_t>(text.size());
-  mpi_check(MPI_Bcast(&length, 1, MPI_INT64_T, from, comm_), "MPI_Bcast");
+  mpi_check(MPI_Bcast(&length, 1, MPI_INT64_T, from, io::to_comm(comm_)), "MPI_Bcast");
   text.resize(static_cast<size_t>(length));
-  mpi_check(MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, from, comm_), "MPI_Bcast");
+  mpi_check(MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, from, io::to_comm(comm_)),
+            "MPI_Bcast");
 }
 
 void Comm::broadcast(std::span<double> values, int from) const {
-  mpi_check(MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, from, comm_),
+  mpi_check(MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, from,
+                      io::to_comm(comm_)),
             "MPI_Bcast");
 }
 
 void Comm::broadcast(std::span<int64_t> values, int from) const {
-  mpi_check(MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_INT64_T, from, comm_),
+  mpi_check(MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_INT64_T, from,
+                      io::to_comm(comm_)),
             "MPI_Bcast");
 }
 
@@ -218,7 +228,8 @@ void collective_check(const Comm& comm, const std::function<void()>& step) {
     failed_rank = comm.rank();
   }
   int first = failed_rank;
-  mpi_check(MPI_Allreduce(&failed_rank, &first, 1, MPI_INT, MPI_MIN, comm.raw()), "MPI_Allreduce");
+  mpi_check(MPI_Allreduce(&failed_rank, &first, 1, MPI_INT, MPI_MIN, io::to_comm(comm.raw())),
+            "MPI_Allreduce");
   if (first == comm.size()) return;
   comm.broadcast(message, first);
   throw CollectiveFailure{message};
@@ -244,28 +255,29 @@ void abort_with(const Comm& comm, const std::string& message) {
     } catch (...) {
     }
   }
-  MPI_Abort(comm.raw(), 1);
+  MPI_Abort(io::to_comm(comm.raw()), 1);
   std::abort();
 }
 
 // ---- Added for the studies and the engine (no MPI outside runner/parallel) -----------------
 
 int64_t Comm::allreduce_max(int64_t value) const {
-  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, comm_), "MPI_Allreduce");
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, io::to_comm(comm_)),
+            "MPI_Allreduce");
   return value;
 }
 
 void Comm::allreduce_max(std::span<double> values) const {
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(),
                           to_int(static_cast<int64_t>(values.size()), "allreduce_max"), MPI_DOUBLE,
-                          MPI_MAX, comm_),
+                          MPI_MAX, io::to_comm(comm_)),
             "MPI_Allreduce");
 }
 
 void Comm::allreduce_min(std::span<double> values) const {
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(),
                           to_int(static_cast<int64_t>(values.size()), "allreduce_min"), MPI_DOUBLE,
-                          MPI_MIN, comm_),
+                          MPI_MIN, io::to_comm(comm_)),
             "MPI_Allreduce");
 }
 
@@ -279,7 +291,8 @@ std::vector<std::string> Comm::allgather_strings(const std::vector<std::string>&
   const std::vector<int64_t> all_lengths = allgatherv(lengths);
   int my_bytes = static_cast<int>(joined.size());
   std::vector<int> bytes(static_cast<size_t>(size_)), displs(static_cast<size_t>(size_));
-  mpi_check(MPI_Allgather(&my_bytes, 1, MPI_INT, bytes.data(), 1, MPI_INT, comm_), "MPI_Allgather");
+  mpi_check(MPI_Allgather(&my_bytes, 1, MPI_INT, bytes.data(), 1, MPI_INT, io::to_comm(comm_)),
+            "MPI_Allgather");
   int64_t total = 0;
   for (int r = 0; r < size_; ++r) {
     if (total > INT_MAX) {
@@ -291,7 +304,7 @@ std::vector<std::string> Comm::allgather_strings(const std::vector<std::string>&
   }
   std::string all(static_cast<size_t>(total), '\0');
   mpi_check(MPI_Allgatherv(joined.data(), my_bytes, MPI_CHAR, all.data(), bytes.data(),
-                           displs.data(), MPI_CHAR, comm_),
+                           displs.data(), MPI_CHAR, io::to_comm(comm_)),
             "MPI_Allgatherv");
   std::vector<std::string> out;
   size_t at = 0;
@@ -322,15 +335,15 @@ void Comm::alltoallv_bytes(const void* send, std::span<const int64_t> send_count
   mpi_check(MPI_Type_contiguous(static_cast<int>(record_bytes), MPI_BYTE, &record),
             "MPI_Type_contiguous");
   mpi_check(MPI_Type_commit(&record), "MPI_Type_commit");
-  const int status =
-      MPI_Alltoallv(send, sc.data(), sd.data(), record, recv, rc.data(), rd.data(), record, comm_);
+  const int status = MPI_Alltoallv(send, sc.data(), sd.data(), record, recv, rc.data(), rd.data(),
+                                   record, io::to_comm(comm_));
   MPI_Type_free(&record);
   mpi_check(status, "MPI_Alltoallv");
 }
 
 int Comm::ranks_on_node() const {
   MPI_Comm node;
-  mpi_check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+  mpi_check(MPI_Comm_split_type(io::to_comm(comm_), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
             "MPI_Comm_split_type");
   int on_node = 1;
   MPI_Comm_size(node, &on_node);
@@ -339,20 +352,29 @@ int Comm::ranks_on_node() const {
 }
 
 Comm::MaxVote::~MaxVote() {
-  if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  if (!pending_) return;
+  auto request = io::from_handle<MPI_Request>(request_);
+  MPI_Wait(&request, MPI_STATUS_IGNORE);
 }
 
 void Comm::MaxVote::start(std::span<const int> mine) {
-  if (request_ != MPI_REQUEST_NULL) throw Error("MaxVote", "internal: a vote is already pending");
+  if (pending_) throw Error("MaxVote", "internal: a vote is already pending");
   out_.assign(mine.begin(), mine.end());
   in_.assign(mine.size(), 0);
+  MPI_Request request = MPI_REQUEST_NULL;
   mpi_check(MPI_Iallreduce(out_.data(), in_.data(), static_cast<int>(out_.size()), MPI_INT, MPI_MAX,
-                           comm_.comm_, &request_),
+                           io::to_comm(comm_.comm_), &request),
             "MPI_Iallreduce");
+  request_ = io::to_handle(request);
+  pending_ = true;
 }
 
 std::span<const int> Comm::MaxVote::wait() {
-  if (request_ != MPI_REQUEST_NULL) mpi_check(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Wait");
+  if (pending_) {
+    pending_ = false;
+    auto request = io::from_handle<MPI_Request>(request_);
+    mpi_check(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait");
+  }
   return in_;
 }
 

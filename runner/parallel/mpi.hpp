@@ -12,8 +12,6 @@
 //   auto mine = world.reduce_scatter_moments(records, counts);
 #pragma once
 
-#include <mpi.h>
-
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -22,11 +20,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "io/mpi_handle.hpp"
 #include "stats/moments.hpp"
 
 namespace neurolens::runner {
 
-// Throws neurolens::Error naming the call when rc != MPI_SUCCESS.
+// Throws neurolens::Error naming the call when rc is not MPI_SUCCESS.
 void mpi_check(int rc, std::string_view what);
 
 // Per-neuron moments as MPI sees them: 5 doubles, merged with stats::merge_moments (Chan's
@@ -35,8 +34,10 @@ using MomentRecord = stats::MomentCell;
 
 class Comm {
  public:
-  explicit Comm(MPI_Comm comm = MPI_COMM_WORLD);
-  MPI_Comm raw() const { return comm_; }
+  Comm();  // MPI_COMM_WORLD
+  // An MPI_Comm as io::MpiHandle (io/mpi_handle_cast.hpp converts, in code that includes <mpi.h>).
+  explicit Comm(io::MpiHandle comm);
+  io::MpiHandle raw() const { return comm_; }
   int rank() const { return rank_; }
   int size() const { return size_; }
   bool root() const { return rank_ == 0; }
@@ -90,12 +91,13 @@ class Comm {
     MaxVote(const MaxVote&) = delete;
     MaxVote& operator=(const MaxVote&) = delete;
     void start(std::span<const int> mine);
-    bool pending() const { return request_ != MPI_REQUEST_NULL; }
+    bool pending() const { return pending_; }
     std::span<const int> wait();
 
    private:
     const Comm& comm_;
-    MPI_Request request_ = MPI_REQUEST_NULL;
+    io::MpiHandle request_;  // an MPI_Request while pending_
+    bool pending_ = false;
     std::vector<int> out_, in_;
   };
   void broadcast(std::string& text, int from = 0) const;
@@ -106,7 +108,7 @@ class Comm {
   void alltoallv_bytes(const void* send, std::span<const int64_t> send_counts,
                        std::span<const int64_t> send_displs, void* recv,
                        std::span<const int64_t> recv_counts, size_t record_bytes) const;
-  MPI_Comm comm_;
+  io::MpiHandle comm_;
   int rank_ = 0;
   int size_ = 1;
 };
@@ -118,7 +120,7 @@ class MpiSession {
   ~MpiSession();
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
-  Comm world() const { return Comm(MPI_COMM_WORLD); }
+  Comm world() const { return Comm(); }
   static bool initialized();
 };
 

@@ -1,6 +1,7 @@
 #include "runner/parallel/weight_broadcast.hpp"
 
 #include <fcntl.h>
+#include <mpi.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "io/error.hpp"
+#include "io/mpi_handle_cast.hpp"
 
 namespace neurolens::runner {
 namespace {
@@ -34,14 +36,14 @@ struct NodeComms {
   std::string token;  // shared-memory names: unique per load
 
   explicit NodeComms(const Comm& world) {
-    mpi_check(
-        MPI_Comm_split_type(world.raw(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node),
-        "MPI_Comm_split_type");
+    mpi_check(MPI_Comm_split_type(io::to_comm(world.raw()), MPI_COMM_TYPE_SHARED, world.rank(),
+                                  MPI_INFO_NULL, &node),
+              "MPI_Comm_split_type");
     mpi_check(MPI_Comm_rank(node, &node_rank), "MPI_Comm_rank");
     mpi_check(MPI_Comm_size(node, &node_size), "MPI_Comm_size");
-    mpi_check(
-        MPI_Comm_split(world.raw(), node_rank == 0 ? 0 : MPI_UNDEFINED, world.rank(), &leaders),
-        "MPI_Comm_split");
+    mpi_check(MPI_Comm_split(io::to_comm(world.raw()), node_rank == 0 ? 0 : MPI_UNDEFINED,
+                             world.rank(), &leaders),
+              "MPI_Comm_split");
     if (world.root()) {
       std::random_device rd;
       token = std::to_string(::getpid()) + "-" + std::to_string(rd());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "io/error.hpp"
+#include "io/format.hpp"
 #include "runner/cli/commands.hpp"
 #include "runner/results/reader.hpp"
 
@@ -40,13 +41,6 @@ std::string quoted(const std::string& s) {
     }
   }
   return out + "'";
-}
-
-std::string fixed(double v, int decimals) {
-  if (std::isnan(v)) return "NaN";
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
 }
 
 // A table printed with columns padded to their widest cell (first column left-aligned).
@@ -101,12 +95,13 @@ void print_run(std::ostream& out, const Results& r) {
   if (run.tokens_processed >= 0) facts << run.tokens_processed << " tokens, ";
   if (run.n_windows >= 0) facts << run.n_windows << " windows, ";
   if (run.n_samples >= 0) facts << run.n_samples << " samples, ";
-  if (!std::isnan(run.wall_time)) facts << "wall " << fixed(run.wall_time, 2) << " s";
+  if (!std::isnan(run.wall_time)) facts << "wall " << fixed_number(run.wall_time, 2) << " s";
   out << "run      " << facts.str();
   if (!std::isnan(run.time_forward)) {
-    out << " (load " << fixed(run.time_load, 2) << ", plan " << fixed(run.time_plan, 2)
-        << ", forward " << fixed(run.time_forward, 2) << ", reduce " << fixed(run.time_reduce, 2)
-        << ", write " << fixed(run.time_write, 2) << ")";
+    out << " (load " << fixed_number(run.time_load, 2) << ", plan "
+        << fixed_number(run.time_plan, 2) << ", forward " << fixed_number(run.time_forward, 2)
+        << ", reduce " << fixed_number(run.time_reduce, 2) << ", write "
+        << fixed_number(run.time_write, 2) << ")";
   }
   out << '\n';
   if (!run.created.empty())
@@ -145,7 +140,8 @@ void print_site(std::ostream& out, const Results& r, const SiteResults& s) {
     }
     total += n;
     t.add({std::to_string(s.layers[i]), std::to_string(n), std::to_string(s.width),
-           std::isinf(hi) ? "NaN" : fixed(hi, 3), std::isinf(lo) ? "NaN" : fixed(lo, 3)});
+           std::isinf(hi) ? "NaN" : fixed_number(hi, 3),
+           std::isinf(lo) ? "NaN" : fixed_number(lo, 3)});
   }
   t.add({"all", std::to_string(total), std::to_string(s.neurons()), "", ""});
   t.print(out, "  ");
@@ -178,10 +174,10 @@ void print_top(std::ostream& out, const Results& r, size_t n) {
                                       s.name,
                                       std::to_string(s.layer_of(k)),
                                       std::to_string(s.neuron_of(k)),
-                                      fixed(s.value(stat, k), 3),
+                                      fixed_number(s.value(stat, k), 3),
                                       format_number(s.value("p", k)),
                                       format_number(s.value("p_adjusted", k))};
-      for (const std::string& c : extra) row.push_back(fixed(s.value(c, k), 3));
+      for (const std::string& c : extra) row.push_back(fixed_number(s.value(c, k), 3));
       row.push_back(s.value("significant", k) == 1 ? "yes" : "no");
       const std::string planted = r.planted_at(top[i]);
       row.push_back(planted.empty() ? "" : "planted: " + planted);
@@ -230,7 +226,7 @@ void print_planted(std::ostream& out, const Results& r) {
           s.neuron_of(order[i].flat) == p.neuron) {
         rank = std::to_string(i + 1) + " of " + std::to_string(order.size());
         const std::string stat = r.statistic();
-        value = stat.empty() ? "" : stat + " " + fixed(s.value(stat, order[i].flat), 3);
+        value = stat.empty() ? "" : stat + " " + fixed_number(s.value(stat, order[i].flat), 3);
         break;
       }
     }

@@ -264,21 +264,33 @@ std::string attributes_table(const AttributeList& attrs) {
 
 std::string study_section(const Results& r) {
   std::ostringstream b;
-  if (!r.contrast_words.empty()) {
+  static const StudyData none;
+  const auto data_of = [&](const std::string& name) -> const StudyData& {
+    const auto it = r.study_data.find(name);
+    return it == r.study_data.end() ? none : it->second;
+  };
+  // contrast: /contrast/word, label, count.
+  const std::vector<std::string>& words = data_of("contrast").strings_of("word");
+  const std::vector<double>& label = data_of("contrast").numbers_of("label");
+  const std::vector<double>& count = data_of("contrast").numbers_of("count");
+  if (!words.empty()) {
     b << "<table class=\"data\"><tr><th>word</th><th>group</th><th>targets found</th></tr>\n";
-    for (size_t i = 0; i < r.contrast_words.size(); ++i) {
-      b << "<tr><td>" << token_html(r.contrast_words[i]) << "</td><td>"
-        << (i < r.contrast_label.size() ? (r.contrast_label[i] == 0 ? "a" : "b") : "")
-        << "</td><td>" << (i < r.contrast_count.size() ? std::to_string(r.contrast_count[i]) : "")
+    for (size_t i = 0; i < words.size(); ++i) {
+      b << "<tr><td>" << token_html(words[i]) << "</td><td>"
+        << (i < label.size() ? (label[i] == 0 ? "a" : "b") : "") << "</td><td>"
+        << (i < count.size() ? std::to_string(static_cast<int64_t>(count[i])) : "")
         << "</td></tr>\n";
     }
     b << "</table>\n";
   }
-  if (!r.paired_a.empty()) {
-    b << "<p>" << r.paired_a.size() << " pairs (group a - group b): ";
-    for (size_t i = 0; i < r.paired_a.size() && i < 200; ++i) {
-      b << (i ? ", " : "") << html_escape(r.paired_a[i]) << ":"
-        << (i < r.paired_b.size() ? html_escape(r.paired_b[i]) : "");
+  // paired: /paired/noun, /paired/verb.
+  const std::vector<std::string>& pair_a = data_of("paired").strings_of("noun");
+  const std::vector<std::string>& pair_b = data_of("paired").strings_of("verb");
+  if (!pair_a.empty()) {
+    b << "<p>" << pair_a.size() << " pairs (group a - group b): ";
+    for (size_t i = 0; i < pair_a.size() && i < 200; ++i) {
+      b << (i ? ", " : "") << html_escape(pair_a[i]) << ":"
+        << (i < pair_b.size() ? html_escape(pair_b[i]) : "");
     }
     b << "</p>\n";
   }

@@ -77,17 +77,6 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
-std::string trimmed_number(double v, int decimals) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  std::string s = buf;
-  if (s.find('.') != std::string::npos) {
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
-  }
-  return s == "-0" ? "0" : s;
-}
-
 namespace {
 
 // "Nice" tick values covering [lo, hi], about n of them.

@@ -16,14 +16,12 @@
 #include <utility>
 #include <vector>
 
+#include "io/format.hpp"  // trimmed_number: the coordinates and short values
+
 namespace neurolens::runner {
 
 // Escapes & < > " ' for text and attribute values; invalid UTF-8 bytes become U+FFFD.
 std::string html_escape(std::string_view text);
-
-// v with at most `decimals` decimals, trailing zeros (and a bare point) dropped, "-0" as "0":
-// the coordinates of the charts and short values of the page.
-std::string trimmed_number(double v, int decimals = 1);
 
 // Counts of points in a cols x rows grid over [x0, x1] x [y0, y1]; points outside are clamped
 // into the edge cells. Cell (c, r): c from the left, r from the bottom.

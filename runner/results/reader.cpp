@@ -25,27 +25,11 @@ int64_t attr_count(const io::H5File& f, const std::string& obj, const std::strin
   return std::isnan(v) ? -1 : static_cast<int64_t>(v);
 }
 
-herr_t collect_name(hid_t, const char* name, const H5A_info_t*, void* out) {
-  static_cast<std::vector<std::string>*>(out)->push_back(name);
-  return 0;
-}
-
 // Every attribute of an object, in creation (or name) order, as text.
 AttributeList all_attributes(const io::H5File& f, const std::string& obj) {
-  std::vector<std::string> names;
-  hid_t o = H5Oopen(f.id(), obj.c_str(), H5P_DEFAULT);
-  if (o < 0) return {};
-  hsize_t idx = 0;
-  H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, collect_name, &names);
+  const std::vector<std::string> names = f.attribute_names(obj);
   std::vector<bool> is_string;
-  for (const std::string& n : names) {
-    hid_t a = H5Aopen(o, n.c_str(), H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    is_string.push_back(t >= 0 && H5Tget_class(t) == H5T_STRING);
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
-  }
-  H5Oclose(o);
+  for (const std::string& n : names) is_string.push_back(f.is_string_attribute(obj, n));
   AttributeList out;
   for (size_t i = 0; i < names.size(); ++i) {
     out.emplace_back(names[i], is_string[i] ? f.string_attribute(obj, names[i])
@@ -64,10 +48,7 @@ std::vector<T> read_as(const io::H5Dataset& d, io::H5Type type) {
 }
 
 bool is_string_dataset(const io::H5Dataset& d) {
-  hid_t t = H5Dget_type(d.id());
-  const bool s = t >= 0 && H5Tget_class(t) == H5T_STRING;
-  if (t >= 0) H5Tclose(t);
-  return s;
+  return d.is_string();
 }
 
 void read_site(const io::H5File& f, const std::string& name, SiteResults& site) {
@@ -80,11 +61,7 @@ void read_site(const io::H5File& f, const std::string& name, SiteResults& site) 
   for (const std::string& member : f.list(g)) {
     const std::string path = g + "/" + member;
     if (member == "layer" || member == "neuron") continue;
-    H5O_info_t info{};
-    if (H5Oget_info_by_name2(f.id(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
-        info.type != H5O_TYPE_DATASET) {
-      continue;
-    }
+    if (!f.is_dataset(path)) continue;
     io::H5Dataset d = f.open_dataset(path);
     const auto& dims = d.dims();
     if (is_string_dataset(d)) {
@@ -238,16 +215,16 @@ std::string Results::token_text(int32_t id) const {
   return "#" + std::to_string(id);
 }
 
-std::string format_number(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[32];
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.3g", v);
-  }
-  return buf;
+const std::vector<std::string>& StudyData::strings_of(const std::string& name) const {
+  static const std::vector<std::string> none;
+  const auto it = strings.find(name);
+  return it == strings.end() ? none : it->second;
+}
+
+const std::vector<double>& StudyData::numbers_of(const std::string& name) const {
+  static const std::vector<double> none;
+  const auto it = numbers.find(name);
+  return it == numbers.end() ? none : it->second;
 }
 
 Results read_results(const std::filesystem::path& path) {
@@ -310,16 +287,21 @@ Results read_results(const std::filesystem::path& path) {
     }
     AttributeList attrs = all_attributes(f, g);
     if (!attrs.empty()) r.study_attributes[member] = std::move(attrs);
+    if (f.is_dataset(g)) continue;
+    StudyData data;
+    for (const std::string& name : f.list(g)) {
+      const std::string dataset_path = g + "/" + name;
+      if (!f.is_dataset(dataset_path)) continue;
+      io::H5Dataset d = f.open_dataset(dataset_path);
+      if (d.dims().size() != 1) continue;
+      if (is_string_dataset(d)) {
+        data.strings[name] = f.read_strings(dataset_path);
+      } else {
+        data.numbers[name] = read_as<double>(d, io::H5Type::F64);
+      }
+    }
+    if (!data.strings.empty() || !data.numbers.empty()) r.study_data[member] = std::move(data);
   }
-  if (f.exists("/contrast/word")) {
-    r.contrast_words = f.read_strings("/contrast/word");
-    if (f.exists("/contrast/count"))
-      r.contrast_count = f.open_dataset("/contrast/count").read_i64();
-    if (f.exists("/contrast/label"))
-      r.contrast_label = f.open_dataset("/contrast/label").read_i64();
-  }
-  if (f.exists("/paired/noun")) r.paired_a = f.read_strings("/paired/noun");
-  if (f.exists("/paired/verb")) r.paired_b = f.read_strings("/paired/verb");
   read_heatmap(f, r);
   read_out_of_sample(f, r);
 

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/format.hpp"  // format_number
 #include "model/synth/plant.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 
@@ -97,6 +98,15 @@ struct NeuronRef {
 // One attribute value as text (strings as they are, numbers formatted).
 using AttributeList = std::vector<std::pair<std::string, std::string>>;
 
+// A study group's 1-D datasets by name: strings as they are, numbers as doubles.
+struct StudyData {
+  std::map<std::string, std::vector<std::string>> strings;
+  std::map<std::string, std::vector<double>> numbers;
+  // The named dataset, or an empty one.
+  const std::vector<std::string>& strings_of(const std::string& name) const;
+  const std::vector<double>& numbers_of(const std::string& name) const;
+};
+
 struct Results {
   std::filesystem::path path;
   RunInfo run;
@@ -106,11 +116,10 @@ struct Results {
   // Attributes of every study group present (root groups other than sites, /run, /samples,
   // /heatmap), by group name.
   std::map<std::string, AttributeList> study_attributes;
-  // /contrast/word, count, label.
-  std::vector<std::string> contrast_words;
-  std::vector<int64_t> contrast_count, contrast_label;
-  // /paired/noun, /paired/verb.
-  std::vector<std::string> paired_a, paired_b;
+  // The 1-D datasets of the same study groups, by group: e.g.
+  // study_data["contrast"].strings["word"], study_data["contrast"].numbers["count"]
+  // (/contrast/word, /contrast/count).
+  std::map<std::string, StudyData> study_data;
   std::vector<model::PlantedNeuron> planted;
   std::string planted_warning;  // why planted.json could not be read, if it could not
   std::shared_ptr<const model::Tokenizer> tokenizer;  // the model's, when its files are there
@@ -132,8 +141,5 @@ Results read_results(const std::filesystem::path& path);
 // The most interesting neurons over all sites: with a test, by p ascending then |statistic|
 // descending (NaN last); sampling, by the winning token's share of repetitions. At most n.
 std::vector<NeuronRef> top_neurons(const Results& r, size_t n);
-
-// Human name of a number for tables: %.3g, "NaN", "inf".
-std::string format_number(double v);
 
 }  // namespace neurolens::runner

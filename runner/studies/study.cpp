@@ -61,13 +61,6 @@ double samples_per_rank(const RunContext& ctx, const Plan& plan) {
   return static_cast<double>(plan.samples.size()) / std::max(1, ctx.comm.size()) + 1;
 }
 
-std::string format_p(double p) {
-  char buf[64];
-  if (p == 0.0) return "p < 1e-300";
-  std::snprintf(buf, sizeof buf, "p = %.3g", p);
-  return buf;
-}
-
 std::vector<std::string> planted_lines(const model::Model& model,
                                        const std::vector<SiteSpace>& sites,
                                        const std::vector<GroupStatistics::SiteSummary>& summaries,

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "io/format.hpp"  // format_p, format_number
 #include "runner/engine/engine.hpp"
 #include "runner/engine/plan.hpp"
 #include "runner/results/writer.hpp"
@@ -64,8 +65,5 @@ void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
 
 // Samples a rank holds at most (balanced blocks), for --dry-run memory estimates.
 double samples_per_rank(const RunContext& ctx, const Plan& plan);
-
-// "p = 0.0123", or "p < 1e-300" when p underflows.
-std::string format_p(double p);
 
 }  // namespace neurolens::runner

@@ -128,43 +128,155 @@ struct Selected {
   bool separated = false;
 };
 
-// GroupStatistics (batch 1) plus this rank's batch-2 rows, saved together in checkpoints.
-class LogisticState : public Accumulator {
+// Selection order on batch 1: |AUC - 0.5|, then |d|, then site and neuron.
+bool better(const Selected& x, const Selected& y) {
+  const double ex = std::fabs(x.auc1 - 0.5), ey = std::fabs(y.auc1 - 0.5);
+  if (ex != ey) return ex > ey;
+  if (std::fabs(x.d) != std::fabs(y.d)) return std::fabs(x.d) > std::fabs(y.d);
+  return x.site != y.site ? x.site < y.site : x.k < y.k;
+}
+
+// Batch 1 (samples [0, n1)): GroupStatistics; at finalize, the group statistics reduced and
+// written, then every neuron's AUC, standardized difference and separation (auc_batch1), the
+// selection of the top neurons and their decision rules (batch-1 fits, Firth where separated).
+class BatchOneFit : public Accumulator {
  public:
-  // Samples [0, n1) (batch 1) go to `stats`; later ones (batch 2) are held as rows.
-  LogisticState(GroupStatistics& stats, const std::vector<SiteSpace>& sites, int64_t n1)
-      : stats_(stats), sites_(sites), n1_(n1), held_(sites.size()) {}
-  // Batch 1's group statistics, reduced and written (the held batch-2 rows stay for the study's
-  // out-of-sample scores).
+  BatchOneFit(GroupStatistics& stats, int64_t n1, int top_neurons)
+      : stats_(stats), n1_(n1), top_neurons_(top_neurons) {}
+  void add(const SampleBatch& b) override { stats_.add(b); }
+  std::vector<double> save_state() const override { return stats_.save_state(); }
+  void load_state(std::span<const double> state) override { stats_.load_state(state); }
   void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) override {
+    const Comm& comm = ctx.comm;
+    const size_t n_sites = ctx.sites.size();
     Plan plan1 = plan;
     plan1.samples.resize(static_cast<size_t>(n1_));
     stats_.finalize(ctx, plan1, out);
-  }
-  void add(const SampleBatch& b) override {
-    const size_t n_sites = sites_.size();
-    const auto n = static_cast<int64_t>(b.samples.size());
-    const int64_t split = std::clamp<int64_t>(n1_ - b.first_sample, 0, n);
-    if (split > 0) {
-      std::vector<std::vector<float>> rows(n_sites);
-      for (size_t s = 0; s < n_sites; ++s) {
-        const auto K = static_cast<size_t>(sites_[s].neurons());
-        rows[s].assign(b.rows[s].begin(),
-                       b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K));
+
+    // Batch 1, all neurons: AUC, standardized difference, separation (chunks of neurons
+    // all-gathered; every rank computes the same values).
+    const std::vector<int64_t> ids1 =
+        comm.allgatherv(std::span<const int64_t>(stats_.kept_sample_ids()));
+    const size_t N1 = ids1.size();
+    auc1.assign(n_sites, {});
+    d1.assign(n_sites, {});
+    sep1.assign(n_sites, {});
+    for (size_t s = 0; s < n_sites; ++s) {
+      const auto K = static_cast<size_t>(ctx.sites[s].neurons());
+      const std::vector<float>& local = stats_.kept_rows(s);
+      const size_t n_local = stats_.kept_sample_ids().size();
+      auc1[s].resize(K);
+      d1[s].resize(K);
+      sep1[s].resize(K);
+      const size_t C = std::max<size_t>(1, (size_t{4} << 20) / std::max<size_t>(1, N1));
+      for (size_t c0 = 0; c0 < K; c0 += C) {
+        const size_t c = std::min(C, K - c0);
+        std::vector<double> mine(n_local * c);
+        for (size_t i = 0; i < n_local; ++i) {
+          for (size_t j = 0; j < c; ++j) mine[i * c + j] = local[i * K + c0 + j];
+        }
+        const std::vector<double> gathered = comm.allgatherv(std::span<const double>(mine));
+        std::vector<float> a, b;
+        size_t na = 0, nb = 0;
+        for (size_t i = 0; i < N1; ++i) {
+          auto& dst = plan.samples[static_cast<size_t>(ids1[i])].label == 1 ? b : a;
+          (plan.samples[static_cast<size_t>(ids1[i])].label == 1 ? nb : na) += 1;
+          for (size_t j = 0; j < c; ++j) dst.push_back(static_cast<float>(gathered[i * c + j]));
+        }
+        stats::AucAccumulator acc(c);
+        acc.add_a(a, na, c);
+        acc.add_b(b, nb, c);
+        const stats::AucResult r = acc.finalize();
+        for (size_t j = 0; j < c; ++j) {
+          double sa = 0, sb = 0, qa = 0, qb = 0;
+          double mina = INFINITY, maxa = -INFINITY, minb = INFINITY, maxb = -INFINITY;
+          for (size_t i = 0; i < na; ++i) {
+            const double v = a[i * c + j];
+            sa += v;
+            mina = std::min(mina, v);
+            maxa = std::max(maxa, v);
+          }
+          for (size_t i = 0; i < nb; ++i) {
+            const double v = b[i * c + j];
+            sb += v;
+            minb = std::min(minb, v);
+            maxb = std::max(maxb, v);
+          }
+          const double ma = sa / static_cast<double>(na), mb = sb / static_cast<double>(nb);
+          for (size_t i = 0; i < na; ++i) qa += (a[i * c + j] - ma) * (a[i * c + j] - ma);
+          for (size_t i = 0; i < nb; ++i) qb += (b[i * c + j] - mb) * (b[i * c + j] - mb);
+          const double pooled =
+              std::sqrt((qa + qb) / std::max(1.0, static_cast<double>(na + nb - 2)));
+          auc1[s][c0 + j] = r.auc[j];
+          d1[s][c0 + j] = pooled > 0 ? (mb - ma) / pooled : 0.0;
+          sep1[s][c0 + j] = maxa <= minb || maxb <= mina;
+        }
       }
-      stats_.add(
-          SampleBatch{b.samples.subspan(0, static_cast<size_t>(split)), b.first_sample, rows});
+      const std::vector<int64_t> offsets = block_offsets(static_cast<int64_t>(K), comm.size());
+      const auto b0 = static_cast<size_t>(offsets[static_cast<size_t>(comm.rank())]);
+      const auto b1 = static_cast<size_t>(offsets[static_cast<size_t>(comm.rank()) + 1]);
+      out.write_neuron_slice(ctx.sites[s], "auc_batch1", static_cast<int64_t>(b0),
+                             std::span<const double>(auc1[s].data() + b0, b1 - b0));
     }
-    for (size_t s = 0; s < n_sites && split < n; ++s) {
-      const auto K = static_cast<size_t>(sites_[s].neurons());
-      held_[s].insert(held_[s].end(),
-                      b.rows[s].begin() + static_cast<long>(static_cast<size_t>(split) * K),
-                      b.rows[s].end());
+
+    // Selection: |AUC - 0.5|, then |d|, then order.
+    all.clear();
+    for (size_t s = 0; s < n_sites; ++s) {
+      for (size_t k = 0; k < auc1[s].size(); ++k) {
+        all.push_back({s, k, auc1[s][k], d1[s][k], sep1[s][k] != 0});
+      }
     }
-    for (int64_t i = split; i < n; ++i) held_ids_.push_back(b.first_sample + i);
+    const size_t n_top = std::min(all.size(), static_cast<size_t>(top_neurons_));
+    std::vector<Selected> ranked = all;
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<long>(n_top), ranked.end(),
+                      better);
+    top.assign(ranked.begin(), ranked.begin() + static_cast<long>(n_top));
+
+    // Decision rules: batch-1 fit of the selected neurons, Firth where separated.
+    const size_t n_local1 = stats_.kept_sample_ids().size();
+    std::vector<float> x1(n_local1 * n_top);
+    std::vector<uint8_t> y1(n_local1);
+    for (size_t i = 0; i < n_local1; ++i) {
+      y1[i] = static_cast<uint8_t>(
+          plan.samples[static_cast<size_t>(stats_.kept_sample_ids()[i])].label);
+      for (size_t j = 0; j < n_top; ++j) {
+        const auto K = static_cast<size_t>(ctx.sites[top[j].site].neurons());
+        x1[i * n_top + j] = stats_.kept_rows(top[j].site)[i * K + top[j].k];
+      }
+    }
+    stats::LogisticOptions firth;
+    firth.firth = stats::FirthMode::Separated;
+    rule = distributed_logistic(comm, x1, y1, n_local1, n_top, firth);
+  }
+  const std::vector<GroupStatistics::SiteSummary>& summaries() const { return stats_.summaries(); }
+
+  // Every rank the same, after finalize: [site][flat neuron] batch-1 AUC, d and separation;
+  // every neuron as a candidate; the selected top ones and their decision rules.
+  std::vector<std::vector<double>> auc1, d1;
+  std::vector<std::vector<uint8_t>> sep1;
+  std::vector<Selected> all, top;
+  stats::LogisticFit rule;
+
+ private:
+  GroupStatistics& stats_;
+  int64_t n1_;
+  int top_neurons_;
+};
+
+// Batch 2 (held out, samples n1 on): this rank's rows of its batch-2 samples (at most
+// 2 * logistic.max_per_group samples in all, whatever the corpus); at finalize, the
+// out-of-sample AUC and accuracy of the neurons and rules BatchOneFit selected (/out_of_sample).
+class HeldOutScore : public Accumulator {
+ public:
+  HeldOutScore(const BatchOneFit& fit, const std::vector<SiteSpace>& sites)
+      : fit_(fit), held_(sites.size()) {}
+  void add(const SampleBatch& b) override {
+    for (size_t s = 0; s < held_.size(); ++s)
+      held_[s].insert(held_[s].end(), b.rows[s].begin(), b.rows[s].end());
+    for (size_t i = 0; i < b.samples.size(); ++i)
+      held_ids_.push_back(b.first_sample + static_cast<int64_t>(i));
   }
   std::vector<double> save_state() const override {
-    std::vector<double> out = stats_.save_state();
     std::vector<double> tail;
     for (const auto& rows : held_) {
       tail.push_back(static_cast<double>(rows.size()));
@@ -172,6 +284,147 @@ class LogisticState : public Accumulator {
     }
     tail.push_back(static_cast<double>(held_ids_.size()));
     tail.insert(tail.end(), held_ids_.begin(), held_ids_.end());
+    return tail;
+  }
+  void load_state(std::span<const double> state) override {
+    size_t i = 0;
+    for (auto& rows : held_) {
+      const auto n = static_cast<size_t>(state[i++]);
+      rows.assign(state.begin() + static_cast<long>(i), state.begin() + static_cast<long>(i + n));
+      i += n;
+    }
+    const auto n = static_cast<size_t>(state[i++]);
+    held_ids_.assign(state.begin() + static_cast<long>(i),
+                     state.begin() + static_cast<long>(i + n));
+  }
+  void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) override {
+    const Comm& comm = ctx.comm;
+    const std::vector<Selected>& top = fit_.top;
+    const stats::LogisticFit& rule = fit_.rule;
+    const size_t n_top = top.size();
+    // Batch 2: the selected neurons' values, gathered in sample order.
+    const size_t n_local2 = held_ids_.size();
+    std::vector<double> mine2(n_local2 * n_top);
+    for (size_t i = 0; i < n_local2; ++i) {
+      for (size_t j = 0; j < n_top; ++j) {
+        const auto K = static_cast<size_t>(ctx.sites[top[j].site].neurons());
+        mine2[i * n_top + j] = held_[top[j].site][i * K + top[j].k];
+      }
+    }
+    const std::vector<int64_t> ids2 = comm.allgatherv(std::span<const int64_t>(held_ids_));
+    const std::vector<double> x2 = comm.allgatherv(std::span<const double>(mine2));
+    N2 = ids2.size();
+    std::vector<int32_t> y2(N2);
+    std::vector<float> a2, b2, act2(n_top * N2);
+    na2 = nb2 = 0;
+    for (size_t i = 0; i < N2; ++i) {
+      y2[i] = plan.samples[static_cast<size_t>(ids2[i])].label;
+      auto& dst = y2[i] == 1 ? b2 : a2;
+      (y2[i] == 1 ? nb2 : na2) += 1;
+      for (size_t j = 0; j < n_top; ++j) {
+        dst.push_back(static_cast<float>(x2[i * n_top + j]));
+        act2[j * N2 + i] = static_cast<float>(x2[i * n_top + j]);
+      }
+    }
+    stats::AucAccumulator acc2(n_top);
+    acc2.add_a(a2, na2, n_top);
+    acc2.add_b(b2, nb2, n_top);
+    oos = acc2.finalize();
+    accuracy.assign(n_top, NAN);
+    for (size_t j = 0; j < n_top; ++j) {
+      if (!std::isfinite(rule.beta0[j]) || !std::isfinite(rule.beta1[j])) continue;
+      size_t correct = 0;
+      for (size_t i = 0; i < N2; ++i) {
+        const bool predict = rule.beta0[j] + rule.beta1[j] * x2[i * n_top + j] > 0;
+        correct += predict == (y2[i] == 1);
+      }
+      accuracy[j] = static_cast<double>(correct) / static_cast<double>(N2);
+    }
+
+    // /out_of_sample
+    sel_site.clear();
+    sel_layer.clear();
+    sel_neuron.clear();
+    sel_auc1.clear();
+    sel_beta.clear();
+    sel_intercept.clear();
+    sel_engine_beta.clear();
+    sel_sep.clear();
+    sel_firth.clear();
+    for (size_t j = 0; j < n_top; ++j) {
+      const SiteSpace& site = ctx.sites[top[j].site];
+      sel_site.push_back(site.site);
+      sel_layer.push_back(site.layers[top[j].k / static_cast<size_t>(site.width)]);
+      sel_neuron.push_back(static_cast<int64_t>(top[j].k % static_cast<size_t>(site.width)));
+      sel_auc1.push_back(top[j].auc1);
+      sel_beta.push_back(rule.beta1[j]);
+      sel_intercept.push_back(rule.beta0[j]);
+      sel_engine_beta.push_back(fit_.summaries()[top[j].site].values[top[j].k]);
+      sel_sep.push_back(top[j].separated);
+      sel_firth.push_back(stats::has_flag(rule.flags[j], stats::Flag::Firth));
+    }
+    const std::vector<hsize_t> dtop = {static_cast<hsize_t>(n_top)};
+    out.write_shared_strings("/out_of_sample/site", sel_site);
+    out.write_shared("/out_of_sample/layer", io::H5Type::I64, dtop, sel_layer.data());
+    out.write_shared("/out_of_sample/neuron", io::H5Type::I64, dtop, sel_neuron.data());
+    out.write_shared("/out_of_sample/auc_batch1", io::H5Type::F64, dtop, sel_auc1.data());
+    out.write_shared("/out_of_sample/beta_batch1", io::H5Type::F64, dtop, sel_engine_beta.data());
+    out.write_shared("/out_of_sample/rule_beta", io::H5Type::F64, dtop, sel_beta.data());
+    out.write_shared("/out_of_sample/rule_intercept", io::H5Type::F64, dtop, sel_intercept.data());
+    out.write_shared("/out_of_sample/separated_batch1", io::H5Type::U8, dtop, sel_sep.data());
+    out.write_shared("/out_of_sample/rule_firth", io::H5Type::U8, dtop, sel_firth.data());
+    out.write_shared("/out_of_sample/auc", io::H5Type::F64, dtop, oos.auc.data());
+    out.write_shared("/out_of_sample/auc_p", io::H5Type::F64, dtop, oos.p.data());
+    out.write_shared("/out_of_sample/accuracy", io::H5Type::F64, dtop, accuracy.data());
+    out.write_shared("/out_of_sample/label", io::H5Type::I32, {static_cast<hsize_t>(N2)},
+                     y2.data());
+    out.write_shared("/out_of_sample/activation", io::H5Type::F32,
+                     {static_cast<hsize_t>(n_top), static_cast<hsize_t>(N2)}, act2.data());
+    out.set_attribute("/out_of_sample", "n_a", static_cast<int64_t>(na2));
+    out.set_attribute("/out_of_sample", "n_b", static_cast<int64_t>(nb2));
+    out.set_attribute(
+        "/out_of_sample", "selection",
+        std::string("top by |AUC - 0.5| on batch 1, ties by |standardized mean difference|"));
+  }
+
+  // Every rank the same, after finalize.
+  size_t N2 = 0, na2 = 0, nb2 = 0;  // batch-2 samples: all, group a, group b
+  stats::AucResult oos;
+  std::vector<double> accuracy;
+  std::vector<std::string> sel_site;
+  std::vector<int64_t> sel_layer, sel_neuron;
+  std::vector<double> sel_auc1, sel_beta, sel_intercept, sel_engine_beta;
+  std::vector<uint8_t> sel_sep, sel_firth;
+
+ private:
+  const BatchOneFit& fit_;
+  std::vector<std::vector<float>> held_;  // [site] rows [n_held, K]
+  std::vector<int64_t> held_ids_;
+};
+
+// The engine's accumulator: samples [0, n1) go to BatchOneFit, later ones to HeldOutScore. The
+// resume state is batch 1's, batch 2's, then batch 2's length; finalize is batch 1's, then 2's.
+class LogisticAccumulator : public Accumulator {
+ public:
+  LogisticAccumulator(BatchOneFit& fit, HeldOutScore& held, const std::vector<SiteSpace>& sites,
+                      int64_t n1)
+      : fit_(fit), held_(held), sites_(sites), n1_(n1) {}
+  void add(const SampleBatch& b) override {
+    const auto n = static_cast<int64_t>(b.samples.size());
+    const int64_t split = std::clamp<int64_t>(n1_ - b.first_sample, 0, n);
+    if (split > 0) {
+      const auto rows = sample_rows(b, 0, split);
+      fit_.add(SampleBatch{b.samples.subspan(0, static_cast<size_t>(split)), b.first_sample, rows});
+    }
+    if (split < n) {
+      const auto rows = sample_rows(b, split, n);
+      held_.add(
+          SampleBatch{b.samples.subspan(static_cast<size_t>(split)), b.first_sample + split, rows});
+    }
+  }
+  std::vector<double> save_state() const override {
+    std::vector<double> out = fit_.save_state();
+    const std::vector<double> tail = held_.save_state();
     out.insert(out.end(), tail.begin(), tail.end());
     out.push_back(static_cast<double>(tail.size()));
     return out;
@@ -182,22 +435,30 @@ class LogisticState : public Accumulator {
     if (tail_n + 1 > state.size())
       throw Error("checkpoint", "state is truncated", "start without --resume");
     const size_t head = state.size() - 1 - tail_n;
-    stats_.load_state(state.subspan(0, head));
-    size_t i = head;
-    for (auto& rows : held_) {
-      const auto n = static_cast<size_t>(state[i++]);
-      rows.assign(state.begin() + static_cast<long>(i), state.begin() + static_cast<long>(i + n));
-      i += n;
-    }
-    const auto n = static_cast<size_t>(state[i++]);
-    held_ids_.assign(state.begin() + static_cast<long>(i),
-                     state.begin() + static_cast<long>(i + n));
+    fit_.load_state(state.subspan(0, head));
+    held_.load_state(state.subspan(head, tail_n));
   }
-  GroupStatistics& stats_;
+  void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) override {
+    fit_.finalize(ctx, plan, out);
+    held_.finalize(ctx, plan, out);
+  }
+
+ private:
+  // Rows of the batch's samples [from, to), per site.
+  std::vector<std::vector<float>> sample_rows(const SampleBatch& b, int64_t from,
+                                              int64_t to) const {
+    std::vector<std::vector<float>> rows(sites_.size());
+    for (size_t s = 0; s < sites_.size(); ++s) {
+      const auto K = static_cast<size_t>(sites_[s].neurons());
+      rows[s].assign(b.rows[s].begin() + static_cast<long>(static_cast<size_t>(from) * K),
+                     b.rows[s].begin() + static_cast<long>(static_cast<size_t>(to) * K));
+    }
+    return rows;
+  }
+  BatchOneFit& fit_;
+  HeldOutScore& held_;
   const std::vector<SiteSpace>& sites_;
   int64_t n1_;
-  std::vector<std::vector<float>> held_;  // [site] rows [n_held, K]
-  std::vector<int64_t> held_ids_;
 };
 
 class LogisticStudy : public Study {
@@ -299,193 +560,30 @@ class LogisticStudy : public Study {
   }
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
-    const Comm& comm = ctx.comm;
     const size_t n_sites = ctx.sites.size();
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, true);
     const int64_t n1 = batch1_samples_;
-    LogisticState state(stats, ctx.sites, n1);
+    BatchOneFit fit(stats, n1, logistic_options(ctx.job).top_neurons);
+    HeldOutScore held(fit, ctx.sites);
+    LogisticAccumulator state(fit, held, ctx.sites, n1);
     ResultsWriter& out = accumulate(ctx, plan, state, open);
     const auto& summaries = stats.summaries();
-
-    // Batch 1, all neurons: AUC, standardized difference, separation (chunks of neurons
-    // all-gathered; every rank computes the same values).
-    const std::vector<int64_t> ids1 =
-        comm.allgatherv(std::span<const int64_t>(stats.kept_sample_ids()));
-    const size_t N1 = ids1.size();
-    std::vector<std::vector<double>> auc1(n_sites), d1(n_sites);
-    std::vector<std::vector<uint8_t>> sep1(n_sites);
-    for (size_t s = 0; s < n_sites; ++s) {
-      const auto K = static_cast<size_t>(ctx.sites[s].neurons());
-      const std::vector<float>& local = stats.kept_rows(s);
-      const size_t n_local = stats.kept_sample_ids().size();
-      auc1[s].resize(K);
-      d1[s].resize(K);
-      sep1[s].resize(K);
-      const size_t C = std::max<size_t>(1, (size_t{4} << 20) / std::max<size_t>(1, N1));
-      for (size_t c0 = 0; c0 < K; c0 += C) {
-        const size_t c = std::min(C, K - c0);
-        std::vector<double> mine(n_local * c);
-        for (size_t i = 0; i < n_local; ++i) {
-          for (size_t j = 0; j < c; ++j) mine[i * c + j] = local[i * K + c0 + j];
-        }
-        const std::vector<double> all = comm.allgatherv(std::span<const double>(mine));
-        std::vector<float> a, b;
-        size_t na = 0, nb = 0;
-        for (size_t i = 0; i < N1; ++i) {
-          auto& dst = plan.samples[static_cast<size_t>(ids1[i])].label == 1 ? b : a;
-          (plan.samples[static_cast<size_t>(ids1[i])].label == 1 ? nb : na) += 1;
-          for (size_t j = 0; j < c; ++j) dst.push_back(static_cast<float>(all[i * c + j]));
-        }
-        stats::AucAccumulator acc(c);
-        acc.add_a(a, na, c);
-        acc.add_b(b, nb, c);
-        const stats::AucResult r = acc.finalize();
-        for (size_t j = 0; j < c; ++j) {
-          double sa = 0, sb = 0, qa = 0, qb = 0;
-          double mina = INFINITY, maxa = -INFINITY, minb = INFINITY, maxb = -INFINITY;
-          for (size_t i = 0; i < na; ++i) {
-            const double v = a[i * c + j];
-            sa += v;
-            mina = std::min(mina, v);
-            maxa = std::max(maxa, v);
-          }
-          for (size_t i = 0; i < nb; ++i) {
-            const double v = b[i * c + j];
-            sb += v;
-            minb = std::min(minb, v);
-            maxb = std::max(maxb, v);
-          }
-          const double ma = sa / static_cast<double>(na), mb = sb / static_cast<double>(nb);
-          for (size_t i = 0; i < na; ++i) qa += (a[i * c + j] - ma) * (a[i * c + j] - ma);
-          for (size_t i = 0; i < nb; ++i) qb += (b[i * c + j] - mb) * (b[i * c + j] - mb);
-          const double pooled =
-              std::sqrt((qa + qb) / std::max(1.0, static_cast<double>(na + nb - 2)));
-          auc1[s][c0 + j] = r.auc[j];
-          d1[s][c0 + j] = pooled > 0 ? (mb - ma) / pooled : 0.0;
-          sep1[s][c0 + j] = maxa <= minb || maxb <= mina;
-        }
-      }
-      const std::vector<int64_t> offsets = block_offsets(static_cast<int64_t>(K), comm.size());
-      const auto b0 = static_cast<size_t>(offsets[static_cast<size_t>(comm.rank())]);
-      const auto b1 = static_cast<size_t>(offsets[static_cast<size_t>(comm.rank()) + 1]);
-      out.write_neuron_slice(ctx.sites[s], "auc_batch1", static_cast<int64_t>(b0),
-                             std::span<const double>(auc1[s].data() + b0, b1 - b0));
-    }
-
-    // Selection: |AUC - 0.5|, then |d|, then order.
-    std::vector<Selected> all;
-    for (size_t s = 0; s < n_sites; ++s) {
-      for (size_t k = 0; k < auc1[s].size(); ++k) {
-        all.push_back({s, k, auc1[s][k], d1[s][k], sep1[s][k] != 0});
-      }
-    }
-    auto better = [](const Selected& x, const Selected& y) {
-      const double ex = std::fabs(x.auc1 - 0.5), ey = std::fabs(y.auc1 - 0.5);
-      if (ex != ey) return ex > ey;
-      if (std::fabs(x.d) != std::fabs(y.d)) return std::fabs(x.d) > std::fabs(y.d);
-      return x.site != y.site ? x.site < y.site : x.k < y.k;
-    };
-    const size_t n_top =
-        std::min(all.size(), static_cast<size_t>(logistic_options(ctx.job).top_neurons));
-    std::vector<Selected> ranked = all;
-    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<long>(n_top), ranked.end(),
-                      better);
-    const std::vector<Selected> top(ranked.begin(), ranked.begin() + static_cast<long>(n_top));
-
-    // Decision rules: batch-1 fit of the selected neurons, Firth where separated.
-    const size_t n_local1 = stats.kept_sample_ids().size();
-    std::vector<float> x1(n_local1 * n_top);
-    std::vector<uint8_t> y1(n_local1);
-    for (size_t i = 0; i < n_local1; ++i) {
-      y1[i] =
-          static_cast<uint8_t>(plan.samples[static_cast<size_t>(stats.kept_sample_ids()[i])].label);
-      for (size_t j = 0; j < n_top; ++j) {
-        const auto K = static_cast<size_t>(ctx.sites[top[j].site].neurons());
-        x1[i * n_top + j] = stats.kept_rows(top[j].site)[i * K + top[j].k];
-      }
-    }
-    stats::LogisticOptions firth;
-    firth.firth = stats::FirthMode::Separated;
-    const stats::LogisticFit rule = distributed_logistic(comm, x1, y1, n_local1, n_top, firth);
-
-    // Batch 2: the selected neurons' values, gathered in sample order.
-    const size_t n_local2 = state.held_ids_.size();
-    std::vector<double> mine2(n_local2 * n_top);
-    for (size_t i = 0; i < n_local2; ++i) {
-      for (size_t j = 0; j < n_top; ++j) {
-        const auto K = static_cast<size_t>(ctx.sites[top[j].site].neurons());
-        mine2[i * n_top + j] = state.held_[top[j].site][i * K + top[j].k];
-      }
-    }
-    const std::vector<int64_t> ids2 = comm.allgatherv(std::span<const int64_t>(state.held_ids_));
-    const std::vector<double> x2 = comm.allgatherv(std::span<const double>(mine2));
-    const size_t N2 = ids2.size();
-    std::vector<int32_t> y2(N2);
-    std::vector<float> a2, b2, act2(n_top * N2);
-    size_t na2 = 0, nb2 = 0;
-    for (size_t i = 0; i < N2; ++i) {
-      y2[i] = plan.samples[static_cast<size_t>(ids2[i])].label;
-      auto& dst = y2[i] == 1 ? b2 : a2;
-      (y2[i] == 1 ? nb2 : na2) += 1;
-      for (size_t j = 0; j < n_top; ++j) {
-        dst.push_back(static_cast<float>(x2[i * n_top + j]));
-        act2[j * N2 + i] = static_cast<float>(x2[i * n_top + j]);
-      }
-    }
-    stats::AucAccumulator acc2(n_top);
-    acc2.add_a(a2, na2, n_top);
-    acc2.add_b(b2, nb2, n_top);
-    const stats::AucResult oos = acc2.finalize();
-    std::vector<double> accuracy(n_top, NAN);
-    for (size_t j = 0; j < n_top; ++j) {
-      if (!std::isfinite(rule.beta0[j]) || !std::isfinite(rule.beta1[j])) continue;
-      size_t correct = 0;
-      for (size_t i = 0; i < N2; ++i) {
-        const bool predict = rule.beta0[j] + rule.beta1[j] * x2[i * n_top + j] > 0;
-        correct += predict == (y2[i] == 1);
-      }
-      accuracy[j] = static_cast<double>(correct) / static_cast<double>(N2);
-    }
-
-    // /out_of_sample
-    std::vector<std::string> sel_site;
-    std::vector<int64_t> sel_layer, sel_neuron;
-    std::vector<double> sel_auc1, sel_beta, sel_intercept, sel_engine_beta;
-    std::vector<uint8_t> sel_sep, sel_firth;
-    for (size_t j = 0; j < n_top; ++j) {
-      const SiteSpace& site = ctx.sites[top[j].site];
-      sel_site.push_back(site.site);
-      sel_layer.push_back(site.layers[top[j].k / static_cast<size_t>(site.width)]);
-      sel_neuron.push_back(static_cast<int64_t>(top[j].k % static_cast<size_t>(site.width)));
-      sel_auc1.push_back(top[j].auc1);
-      sel_beta.push_back(rule.beta1[j]);
-      sel_intercept.push_back(rule.beta0[j]);
-      sel_engine_beta.push_back(summaries[top[j].site].values[top[j].k]);
-      sel_sep.push_back(top[j].separated);
-      sel_firth.push_back(stats::has_flag(rule.flags[j], stats::Flag::Firth));
-    }
-    const std::vector<hsize_t> dtop = {static_cast<hsize_t>(n_top)};
-    out.write_shared_strings("/out_of_sample/site", sel_site);
-    out.write_shared("/out_of_sample/layer", io::H5Type::I64, dtop, sel_layer.data());
-    out.write_shared("/out_of_sample/neuron", io::H5Type::I64, dtop, sel_neuron.data());
-    out.write_shared("/out_of_sample/auc_batch1", io::H5Type::F64, dtop, sel_auc1.data());
-    out.write_shared("/out_of_sample/beta_batch1", io::H5Type::F64, dtop, sel_engine_beta.data());
-    out.write_shared("/out_of_sample/rule_beta", io::H5Type::F64, dtop, sel_beta.data());
-    out.write_shared("/out_of_sample/rule_intercept", io::H5Type::F64, dtop, sel_intercept.data());
-    out.write_shared("/out_of_sample/separated_batch1", io::H5Type::U8, dtop, sel_sep.data());
-    out.write_shared("/out_of_sample/rule_firth", io::H5Type::U8, dtop, sel_firth.data());
-    out.write_shared("/out_of_sample/auc", io::H5Type::F64, dtop, oos.auc.data());
-    out.write_shared("/out_of_sample/auc_p", io::H5Type::F64, dtop, oos.p.data());
-    out.write_shared("/out_of_sample/accuracy", io::H5Type::F64, dtop, accuracy.data());
-    out.write_shared("/out_of_sample/label", io::H5Type::I32, {static_cast<hsize_t>(N2)},
-                     y2.data());
-    out.write_shared("/out_of_sample/activation", io::H5Type::F32,
-                     {static_cast<hsize_t>(n_top), static_cast<hsize_t>(N2)}, act2.data());
-    out.set_attribute("/out_of_sample", "n_a", static_cast<int64_t>(na2));
-    out.set_attribute("/out_of_sample", "n_b", static_cast<int64_t>(nb2));
-    out.set_attribute(
-        "/out_of_sample", "selection",
-        std::string("top by |AUC - 0.5| on batch 1, ties by |standardized mean difference|"));
+    const auto& auc1 = fit.auc1;
+    const auto& d1 = fit.d1;
+    const auto& sep1 = fit.sep1;
+    const auto& all = fit.all;
+    const auto& top = fit.top;
+    const size_t n_top = top.size();
+    const size_t N2 = held.N2, na2 = held.na2, nb2 = held.nb2;
+    const auto& oos = held.oos;
+    const auto& accuracy = held.accuracy;
+    const auto& sel_site = held.sel_site;
+    const auto& sel_layer = held.sel_layer;
+    const auto& sel_neuron = held.sel_neuron;
+    const auto& sel_auc1 = held.sel_auc1;
+    const auto& sel_beta = held.sel_beta;
+    const auto& sel_sep = held.sel_sep;
+    const auto& sel_firth = held.sel_firth;
 
     // /logistic
     out.file().create_group("/logistic");

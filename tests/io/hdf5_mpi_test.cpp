@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "io/hdf5.hpp"
+#include "io/mpi_handle_cast.hpp"
 
 using namespace neurolens::io;
 
@@ -19,7 +20,7 @@ TEST(Hdf5Mpi, RanksWriteDisjointSlicesCollectively) {
   const hsize_t begin = width * static_cast<hsize_t>(rank) / static_cast<hsize_t>(size);
   const hsize_t end = width * static_cast<hsize_t>(rank + 1) / static_cast<hsize_t>(size);
   {
-    H5File f = H5File::create(path, MPI_COMM_WORLD);
+    H5File f = H5File::create(path, to_handle(MPI_COMM_WORLD));
     EXPECT_TRUE(f.collective());
     {
       H5Dataset d = f.create_dataset("/site/t", H5Type::F64, {layers, width});

@@ -22,7 +22,7 @@ fs::path temp_file(const std::string& name) {
 TEST(Hdf5, WritesAndReadsDatasetsAttributesAndScales) {
   const fs::path path = temp_file("serial.h5");
   {
-    H5File f = H5File::create(path, MPI_COMM_NULL);
+    H5File f = H5File::create(path);
     std::vector<float> values(2 * 3);
     std::iota(values.begin(), values.end(), 0.5f);
     H5Dataset d = f.create_dataset("/mlp.hook_pre/t", H5Type::F32, {2, 3});
@@ -58,7 +58,7 @@ TEST(Hdf5, WritesAndReadsDatasetsAttributesAndScales) {
 
 TEST(Hdf5, WritesBlocksAndRejectsOutOfRangeBlocks) {
   const fs::path path = temp_file("blocks.h5");
-  H5File f = H5File::create(path, MPI_COMM_NULL);
+  H5File f = H5File::create(path);
   H5Dataset d = f.create_dataset("x", H5Type::F64, {2, 4});
   const double left[] = {1, 2, 5, 6};
   const double right[] = {3, 4, 7, 8};
@@ -94,14 +94,14 @@ TEST(Hdf5, ErrorsNameTheFile) {
     EXPECT_NE(std::string(e.what()).find("not a readable HDF5 file"), std::string::npos)
         << e.what();
   }
-  EXPECT_THROW(H5File::create("/nonexistent/dir/x.h5", MPI_COMM_NULL), Error);
+  EXPECT_THROW(H5File::create("/nonexistent/dir/x.h5"), Error);
 }
 
 TEST(Hdf5, FlatRangesCoverA2DDatasetInRowMajorOrder) {
   const fs::path path = temp_file("flat.h5");
   const hsize_t rows = 3, cols = 5;
   {
-    H5File f = H5File::create(path, MPI_COMM_NULL);
+    H5File f = H5File::create(path);
     H5Dataset d = f.create_dataset("x", H5Type::F64, {rows, cols});
     // Uneven pieces: partial row, several rows, partial rows, single element.
     const std::vector<std::pair<hsize_t, hsize_t>> pieces = {{0, 3}, {3, 9}, {12, 1}, {13, 2}};

@@ -3,6 +3,7 @@
 // before any compute, --dry-run prints the plan and writes nothing, and the results file has the
 // documented layout, with t-tests that an independent recomputation from /samples reproduces.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <hdf5_hl.h>
 
 #include <algorithm>

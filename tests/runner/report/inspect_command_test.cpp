@@ -36,7 +36,7 @@ Output run(const std::string& args) {
 fs::path write_small(const fs::path& dir) {
   const fs::path path = dir / "small.h5";
   const hsize_t L = 2, W = 4;
-  H5File f = H5File::create(path, MPI_COMM_NULL);
+  H5File f = H5File::create(path);
   f.set_attribute("/", "study", std::string("contrast"));
   f.set_attribute("/", "test", std::string("welch"));
   f.set_attribute("/", "model", (dir / "model").string());

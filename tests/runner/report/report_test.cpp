@@ -92,7 +92,7 @@ TEST(Report, VolcanoDrawsMarksAndUnderflowBand) {
 fs::path write_big_results(const fs::path& dir) {
   const fs::path path = dir / "big.h5";
   const hsize_t L = 36, W = 8192;
-  io::H5File f = io::H5File::create(path, MPI_COMM_NULL);
+  io::H5File f = io::H5File::create(path);
   f.set_attribute("/", "study", std::string("contrast"));
   f.set_attribute("/", "test", std::string("welch"));
   f.set_attribute("/", "model", std::string("/nonexistent/model"));
