@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # No study, engine or subcommand sees <mpi.h>: only runner/parallel/*.cpp, runner/cli/main.cpp and
-# io/ may include it (docs/adding_a_study.md). Preprocesses every runner/studies/*.cpp,
+# io/ may include it (docs/architecture.md, "Adding a study"). Preprocesses every runner/studies/*.cpp,
 # runner/engine/*.cpp and runner/cli/*.cpp (but main.cpp) with its flags from
 # compile_commands.json (-M lists every header included) and fails naming the file when mpi.h is
 # among them.
