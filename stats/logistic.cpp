@@ -210,6 +210,9 @@ LogisticPartials accumulate(std::span<const double> beta0, std::span<const doubl
                             std::size_t k, std::span<const std::uint8_t> active, bool with_loglik,
                             std::span<const double> firth_inverse_info) {
   LogisticPartials out(k);
+  // A rank may hold no samples (its partial sums are zero); x.data() is then null and must not
+  // be offset.
+  if (n == 0) return out;
   const bool firth = !firth_inverse_info.empty();
   for (std::size_t j0 = 0; j0 < k; j0 += kBlock) {
     const std::size_t len = std::min(kBlock, k - j0);

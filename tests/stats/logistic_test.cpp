@@ -167,6 +167,14 @@ TEST(Logistic, PartialsRoundTripAndMerge) {
                         std::vector<double>(back.data().begin(), back.data().end()), 1e-12, 1e-12));
 }
 
+TEST(Logistic, RankWithoutSamplesGivesZeroPartials) {
+  // A rank that holds no samples passes empty spans (null data); found by UBSan on 3 ranks.
+  const std::size_t k = 7;
+  std::vector<double> b0(k, 0.1), b1(k, -0.2);
+  const LogisticPartials none = logistic_partials(b0, b1, {}, {}, 0, k, {}, true);
+  for (double v : none.data()) EXPECT_EQ(v, 0.0);
+}
+
 TEST(Logistic, RejectsBadInput) {
   Data d;
   std::vector<std::uint8_t> y = d.y;
