@@ -1,4 +1,5 @@
 #include "model/synth/plant.hpp"
+#include "model/synth/rng.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -36,20 +37,7 @@ const char* const kNegationWords[] = {
     " didn",    " don",     " doesn",   " isn",   " wasn",    " couldn", " wouldn",  " shouldn",
     " aren",    " weren",   " hasn",    " haven", " hadn",    " ain",    " mustn",   " needn"};
 
-class Rng {  // splitmix64
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  int below(int n) { return static_cast<int>(next() % static_cast<std::uint64_t>(n)); }
-
- private:
-  std::uint64_t state_;
-};
+using Rng = SeededRng;
 
 std::vector<std::string> split_words(const char* text) {
   std::vector<std::string> out;

@@ -1,4 +1,5 @@
 #include "model/synth/synth.hpp"
+#include "model/synth/rng.hpp"
 
 #include <unistd.h>
 
@@ -16,34 +17,7 @@ namespace {
 
 const char* const kCtx = "synth-model";
 
-// splitmix64 + Box-Muller: the same numbers on every platform and standard library.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }  // (0, 1)
-  float normal() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    const double r = std::sqrt(-2.0 * std::log(uniform()));
-    const double t = 2.0 * 3.14159265358979323846 * uniform();
-    spare_ = static_cast<float>(r * std::sin(t));
-    has_spare_ = true;
-    return static_cast<float>(r * std::cos(t));
-  }
-
- private:
-  std::uint64_t state_;
-  bool has_spare_ = false;
-  float spare_ = 0.0f;
-};
+using Rng = SeededRng;
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
