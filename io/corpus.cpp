@@ -197,7 +197,8 @@ Kind classify(const fs::path& p) {
 
 // Streams a JSON Lines file in 1 MiB chunks and appends one ref per non-blank line. Checks only
 // that each such line starts with '{'; the JSON itself is parsed by read().
-void index_json_lines(uint32_t file, const fs::path& path, std::vector<DocumentRef>& refs) {
+template <class Ref>
+void index_json_lines(uint32_t file, const fs::path& path, std::vector<Ref>& refs) {
   Fd fd(path);
   const uint64_t size = fd.size();
   uint64_t pos = 0;
@@ -241,7 +242,7 @@ void index_json_lines(uint32_t file, const fs::path& path, std::vector<DocumentR
           j = chunk.size();
         } else {
           const size_t k = static_cast<size_t>(static_cast<const char*>(nl) - chunk.data());
-          refs.push_back(DocumentRef{file, line_start, pos + k - line_start, line});
+          refs.push_back(Ref{file, line_start, pos + k - line_start, line});
           ++line;
           line_start = pos + k + 1;
           in_prefix = true;
@@ -251,7 +252,7 @@ void index_json_lines(uint32_t file, const fs::path& path, std::vector<DocumentR
     }
     pos += chunk.size();
   }
-  if (!in_prefix) refs.push_back(DocumentRef{file, line_start, pos - line_start, line});
+  if (!in_prefix) refs.push_back(Ref{file, line_start, pos - line_start, line});
 }
 
 std::string_view strip_bom(std::string_view s, uint64_t offset, uint64_t& skipped) {
@@ -286,6 +287,8 @@ std::string_view to_string(CorpusFormat format) {
       return "jsonl";
     case CorpusFormat::Brown:
       return "brown";
+    case CorpusFormat::Tokens:
+      return "tokens";
   }
   return "?";
 }
@@ -343,7 +346,7 @@ size_t find_invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
-Corpus Corpus::open(const std::string& spec, CorpusFormat format) {
+Corpus Corpus::open(const std::string& spec, CorpusFormat format, uint64_t segment_bytes) {
   Expanded ex = expand_spec(spec);
   Corpus c;
   std::vector<fs::path> candidates = std::move(ex.files);
@@ -405,6 +408,19 @@ Corpus Corpus::open(const std::string& spec, CorpusFormat format) {
       c.total_bytes_ += size;
     }
   }
+  // TRANSITIONAL: segments of about segment_bytes of whole documents.
+  c.segment_first_doc_ = {0};
+  uint64_t in_segment = 0;
+  for (size_t d = 0; d < c.refs_.size(); ++d) {
+    in_segment += c.refs_[d].length;
+    if (in_segment >= segment_bytes || d + 1 == c.refs_.size()) {
+      c.segment_first_doc_.push_back(d + 1);
+      const DocumentRef& first = c.refs_[c.segment_first_doc_[c.segment_first_doc_.size() - 2]];
+      c.segments_.push_back(CorpusSegment{first.file, c.refs_[d].file, first.offset,
+                                          c.refs_[d].offset + c.refs_[d].length, in_segment});
+      in_segment = 0;
+    }
+  }
   if (c.refs_.empty()) {
     throw Error(spec, "the corpus holds no documents (every JSON Lines line is blank)",
                 "check that the files are not empty");
@@ -412,18 +428,30 @@ Corpus Corpus::open(const std::string& spec, CorpusFormat format) {
   return c;
 }
 
-const DocumentRef& Corpus::ref(size_t index) const {
-  if (index >= refs_.size()) {
+const CorpusSegment& Corpus::segment(size_t index) const {
+  if (index >= segments_.size()) {
     throw Error("corpus",
-                "document index " + std::to_string(index) + " is out of range (" +
-                    std::to_string(refs_.size()) + " documents)",
-                "use an index below n_documents()");
+                "segment " + std::to_string(index) + " is out of range (" +
+                    std::to_string(segments_.size()) + " segments)",
+                "use an index below n_segments()");
   }
-  return refs_[index];
+  return segments_[index];
 }
 
-Document Corpus::read(size_t index) const {
-  const DocumentRef& r = ref(index);
+uint64_t Corpus::read_segment(size_t index, const std::function<bool(Document&)>& fn) const {
+  segment(index);
+  uint64_t n = 0;
+  for (size_t d = segment_first_doc_[index]; d < segment_first_doc_[index + 1]; ++d) {
+    Document doc = read_indexed(d);
+    doc.index = n;
+    ++n;
+    if (!fn(doc)) break;
+  }
+  return n;
+}
+
+Document Corpus::read_indexed(size_t index) const {
+  const DocumentRef& r = refs_[index];
   const fs::path& path = files_[r.file];
   Document doc;
   doc.index = index;
@@ -431,6 +459,7 @@ Document Corpus::read(size_t index) const {
   if (r.line > 0) doc.source += ":" + std::to_string(r.line);
 
   std::string raw = Fd(path).read(r.offset, static_cast<size_t>(r.length));
+  bytes_read_->fetch_add(raw.size());
   if (raw.size() != r.length) {
     throw Error(doc.source,
                 "the file is shorter than when it was indexed (" +
@@ -444,6 +473,7 @@ Document Corpus::read(size_t index) const {
 
   switch (format_) {
     case CorpusFormat::Auto:
+    case CorpusFormat::Tokens:
     case CorpusFormat::Text:
       doc.text.assign(bytes);
       break;
