@@ -23,9 +23,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
-#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,11 +44,11 @@ CorpusFormat parse_corpus_format(std::string_view name);
 inline constexpr uint64_t kDefaultSegmentBytes = uint64_t{1} << 20;
 
 struct Document {
-  uint64_t index = 0;              // ordinal in its segment (0, 1, ...)
-  std::string text;                // UTF-8 text (Brown: converted, see io/brown.hpp)
-  std::vector<WordTag> words;      // Brown only: each word's byte span in `text` and its tag
-  std::vector<int32_t> tokens;     // Tokens format only: the ids (end-of-text excluded)
-  std::string source;              // "a.txt", "b.jsonl:123", "c.jsonl.zst:77", "d.bin@token 4096"
+  uint64_t index = 0;           // ordinal in its segment (0, 1, ...)
+  std::string text;             // UTF-8 text (Brown: converted, see io/brown.hpp)
+  std::vector<WordTag> words;   // Brown only: each word's byte span in `text` and its tag
+  std::vector<int32_t> tokens;  // Tokens format only: the ids (end-of-text excluded)
+  std::string source;           // "a.txt", "b.jsonl:123", "c.jsonl.zst:77", "d.bin@token 4096"
 };
 
 // Files [first_file, last_file]; with first_file == last_file and a splittable file (plain JSON
@@ -65,14 +65,14 @@ struct CorpusSegment {
 // What a pre-tokenized corpus says about itself: its token width, end-of-text id, and (from the
 // sidecar `<file>.json` that `neurolens tokenize` writes) the tokenizer it was made with.
 struct TokenCorpusInfo {
-  int width = 2;                    // bytes per token: 2 (uint16) or 4 (uint32 / int32)
-  int32_t eot = 50256;              // end-of-text id separating documents
-  bool has_sidecar = false;         // false: a bare nanoGPT-style .bin / .npy
-  std::string tokenizer;            // sidecar: the tokenizer's description (model dir, files)
-  std::string tokenizer_fingerprint;// sidecar: model::Tokenizer::fingerprint() of that tokenizer
-  int64_t vocab_size = 0;           // sidecar: the tokenizer's vocabulary size
-  int64_t documents = -1;           // sidecar: documents, -1 when unknown
-  int64_t tokens = -1;              // tokens including one end-of-text per document, -1 unknown
+  int width = 2;                      // bytes per token: 2 (uint16) or 4 (uint32 / int32)
+  int32_t eot = 50256;                // end-of-text id separating documents
+  bool has_sidecar = false;           // false: a bare nanoGPT-style .bin / .npy
+  std::string tokenizer;              // sidecar: the tokenizer's description (model dir, files)
+  std::string tokenizer_fingerprint;  // sidecar: model::Tokenizer::fingerprint() of that tokenizer
+  int64_t vocab_size = 0;             // sidecar: the tokenizer's vocabulary size
+  int64_t documents = -1;             // sidecar: documents, -1 when unknown
+  int64_t tokens = -1;                // tokens including one end-of-text per document, -1 unknown
 };
 
 class Corpus {
