@@ -122,7 +122,7 @@ echo "bytes per token: $bpt (tokenize --corpus: $has_tokenize_corpus)"
 corpus_tokens() {  # SIZE_M -> "TOKENS exact" (from the .bin sidecar: tokens - documents) or "TOKENS est"
   local base=$cache/corpus_s${seed}_${1}M
   if [ -s "$base.bin.json" ]; then
-    $py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(int(d["tokens"]) - int(d["documents"]), "exact")' \
+    $py -c 'import json,sys; d=json.load(open(sys.argv[1])); assert int(d["documents"]) >= 0; print(int(d["tokens"]) - int(d["documents"]), "exact")' \
       "$base.bin.json" 2>/dev/null && return
   fi
   $py -c "print(int(float('$1') * 1e6), 'est')"

@@ -183,8 +183,12 @@ def row(run_dir, size_m, form, study, ranks, corpus_tokens, tokens_kind):
                     vals["tokens"] = int(a["tokens_processed"])
                 if "wall_time" in a:
                     vals["inproc_wall"] = float(a["wall_time"])
-                if "run" in f and "bytes_read" in f["run"]:
-                    bytes_read = [float(x) for x in f["/run/bytes_read"][()].ravel()]
+                # /run/bytes_read (per rank); any /run dataset named *bytes_read* / *read_bytes*.
+                if "run" in f:
+                    names = [n for n in f["run"] if "bytes_read" in n or "read_bytes" in n]
+                    if names:
+                        name = "bytes_read" if "bytes_read" in names else names[0]
+                        bytes_read = [float(x) for x in f["run"][name][()].ravel()]
         except Exception as e:  # a results file of another layout: keep the stdout numbers
             r["note"] = f"h5: {type(e).__name__}"
     for k in ("load", "plan", "forward", "reduce", "write"):
