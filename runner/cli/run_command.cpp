@@ -214,6 +214,17 @@ int run_run(const Args& args) {
       if (!job.corpus.empty()) {
         corpus = std::make_unique<io::Corpus>(
             io::Corpus::open(job.corpus, to_io_format(job.corpus_format)));
+        // At least 4 segments per rank where the files allow it (splittable formats), so many
+        // ranks share a corpus evenly; segments never go below 64 KiB.
+        const uint64_t wanted = static_cast<uint64_t>(4 * comm.size());
+        if (corpus->n_segments() < wanted) {
+          const uint64_t bytes =
+              std::max<uint64_t>(uint64_t{64} << 10, corpus->total_bytes() / wanted);
+          if (bytes < io::kDefaultSegmentBytes) {
+            corpus = std::make_unique<io::Corpus>(
+                io::Corpus::open(job.corpus, to_io_format(job.corpus_format), bytes));
+          }
+        }
         if (corpus->n_segments() == 0) {
           throw Error("corpus", "'" + job.corpus + "' has no documents", "check the corpus path");
         }
@@ -257,8 +268,13 @@ int run_run(const Args& args) {
       return 0;
     }
     if (comm.root()) {
-      // Streamed studies print progress per round (and a bad input must stay a one-line error).
-      if (!study->streamed()) {
+      if (study->streamed()) {
+        std::fprintf(stderr,
+                     "neurolens: %s study, streaming %zu corpus segments (%.1f MB) over %d "
+                     "rank(s)\n",
+                     job.study.c_str(), ctx.corpus->n_segments(),
+                     static_cast<double>(ctx.corpus->total_bytes()) / 1e6, comm.size());
+      } else {
         std::fprintf(stderr, "neurolens: %s study, %lld windows, %lld samples, %d rank(s)\n",
                      job.study.c_str(), static_cast<long long>(plan.windows.size()),
                      static_cast<long long>(plan.samples.size()), comm.size());

@@ -9,10 +9,10 @@
 namespace neurolens::runner {
 
 std::vector<double> StreamTotals::serialize() const {
-  return {static_cast<double>(rounds),  static_cast<double>(documents),
+  return {static_cast<double>(rounds),        static_cast<double>(documents),
           static_cast<double>(corpus_tokens), static_cast<double>(windows),
-          static_cast<double>(samples), static_cast<double>(units),
-          static_cast<double>(pairs),   done ? 1.0 : 0.0};
+          static_cast<double>(samples),       static_cast<double>(units),
+          static_cast<double>(pairs),         done ? 1.0 : 0.0};
 }
 
 StreamTotals StreamTotals::deserialize(const std::vector<double>& v, size_t& offset) {
@@ -145,9 +145,9 @@ bool CorpusStream::next(Plan& round) {
   if (limits_.max_tokens > 0 && tokens_before + kept_tokens >= limits_.max_tokens) limit_hit = true;
 
   // 3. Global offsets from the kept counts of every rank.
-  const std::vector<int64_t> kept = comm_.allgatherv(std::vector<int64_t>{
-      kept_docs, kept_tokens, kept_windows, kept_samples, kept_units, kept_pairs,
-      limit_hit ? 1 : 0});
+  const std::vector<int64_t> kept =
+      comm_.allgatherv(std::vector<int64_t>{kept_docs, kept_tokens, kept_windows, kept_samples,
+                                            kept_units, kept_pairs, limit_hit ? 1 : 0});
   StreamTotals before = totals_;
   StreamTotals after = totals_;
   bool any_limit = false;

@@ -14,8 +14,8 @@ SampleSpill::SampleSpill(const std::filesystem::path& output, int rank,
   path_ += ".samples-rank" + std::to_string(rank) + ".tmp";
   file_ = std::fopen(path_.c_str(), "w+b");
   if (file_ == nullptr) {
-    throw Error(path_.string(), std::string("cannot create the save_samples scratch file: ") +
-                                    std::strerror(errno),
+    throw Error(path_.string(),
+                std::string("cannot create the save_samples scratch file: ") + std::strerror(errno),
                 "check that the output directory is writable and has room for the samples");
   }
 }

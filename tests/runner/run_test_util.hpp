@@ -128,6 +128,24 @@ inline std::string contrast_job(const fs::path& model, const fs::path& corpus,
   return j.str();
 }
 
+// Lines of a run's output other than the progress lines of a streamed study ("neurolens: <study>
+// study, streaming ..." and "neurolens: corpus round ..."): a bad input's error must be the only
+// one.
+inline size_t lines_besides_progress(const std::string& output) {
+  size_t n = 0, begin = 0;
+  while (begin < output.size()) {
+    size_t end = output.find('\n', begin);
+    if (end == std::string::npos) end = output.size();
+    const std::string line = output.substr(begin, end - begin);
+    const bool progress =
+        line.rfind("neurolens: corpus round ", 0) == 0 ||
+        (line.rfind("neurolens: ", 0) == 0 && line.find(" study, streaming ") != std::string::npos);
+    if (!progress) ++n;
+    begin = end + 1;
+  }
+  return n;
+}
+
 inline std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
