@@ -5,6 +5,7 @@
 
 #include "io/error.hpp"
 #include "runner/parallel/mpi.hpp"
+#include "runner/parallel/sharding.hpp"
 
 namespace neurolens::runner {
 
@@ -148,6 +149,7 @@ bool CorpusStream::next(Plan& round) {
   const std::vector<int64_t> kept =
       comm_.allgatherv(std::vector<int64_t>{kept_docs, kept_tokens, kept_windows, kept_samples,
                                             kept_units, kept_pairs, limit_hit ? 1 : 0});
+  const int64_t round_first_window = totals_.windows;
   StreamTotals before = totals_;
   StreamTotals after = totals_;
   bool any_limit = false;
@@ -198,7 +200,99 @@ bool CorpusStream::next(Plan& round) {
   round.documents = kept_docs;
   round.corpus_tokens = kept_tokens;
   round.finish();
+  if (R > 1 && balance_) balance(round, round_first_window, after.windows - round_first_window);
   return true;
+}
+
+// Flat encoding of windows and their samples for the balancing all-to-all:
+// per window: [global id, document, start, length, unit, n_tokens, tokens..., n_extra, extra...,
+//              n_samples, n_samples x (global sample id, position, label, pair_id, token, word)]
+void CorpusStream::balance(Plan& round, int64_t first, int64_t count) const {
+  const int R = comm_.size();
+  std::vector<std::vector<int64_t>> to(static_cast<size_t>(R));
+  size_t s = 0;
+  int target = 0;
+  for (size_t w = 0; w < round.windows.size(); ++w) {
+    const WindowSpec& win = round.windows[w];
+    const int64_t id = round.first_window + static_cast<int64_t>(w);
+    // A unit's windows follow its first window.
+    const bool same_unit = w > 0 && win.unit >= 0 && win.unit == round.windows[w - 1].unit;
+    if (!same_unit) target = block_owner(id - first, count, R);
+    std::vector<int64_t>& out = to[static_cast<size_t>(target)];
+    out.insert(out.end(), {id, win.document, win.start, win.length, win.unit});
+    out.push_back(static_cast<int64_t>(win.tokens.size()));
+    out.insert(out.end(), win.tokens.begin(), win.tokens.end());
+    out.push_back(static_cast<int64_t>(win.extra.size()));
+    out.insert(out.end(), win.extra.begin(), win.extra.end());
+    const size_t s0 = s;
+    while (s < round.samples.size() && round.samples[s].window == static_cast<int64_t>(w)) ++s;
+    out.push_back(static_cast<int64_t>(s - s0));
+    for (size_t k = s0; k < s; ++k) {
+      const Sample& x = round.samples[k];
+      out.insert(out.end(), {round.first_sample + static_cast<int64_t>(k), x.position, x.label,
+                             x.pair_id, x.token, x.word});
+    }
+  }
+  std::vector<int64_t> send, counts(static_cast<size_t>(R)), displs(static_cast<size_t>(R));
+  for (int q = 0; q < R; ++q) {
+    displs[static_cast<size_t>(q)] = static_cast<int64_t>(send.size());
+    counts[static_cast<size_t>(q)] = static_cast<int64_t>(to[static_cast<size_t>(q)].size());
+    send.insert(send.end(), to[static_cast<size_t>(q)].begin(), to[static_cast<size_t>(q)].end());
+  }
+  to.clear();
+  // Every rank's send counts, so each knows what it receives.
+  const std::vector<int64_t> all_counts = comm_.allgatherv(counts);
+  std::vector<int64_t> recv_counts(static_cast<size_t>(R));
+  for (int q = 0; q < R; ++q) {
+    recv_counts[static_cast<size_t>(q)] =
+        all_counts[static_cast<size_t>(q) * static_cast<size_t>(R) +
+                   static_cast<size_t>(comm_.rank())];
+  }
+  const std::vector<int64_t> flat = comm_.alltoallv<int64_t>(send, counts, displs, recv_counts);
+  // Received in rank order = global order (targets never decrease with the window id).
+  Plan mine;
+  mine.local = true;
+  mine.documents = round.documents;
+  mine.corpus_tokens = round.corpus_tokens;
+  size_t i = 0;
+  bool first_sample_set = false;
+  while (i < flat.size()) {
+    WindowSpec w;
+    const int64_t id = flat[i++];
+    if (mine.windows.empty()) mine.first_window = id;
+    w.document = flat[i++];
+    w.start = flat[i++];
+    w.length = static_cast<int32_t>(flat[i++]);
+    w.unit = flat[i++];
+    const auto n_tokens = static_cast<size_t>(flat[i++]);
+    w.tokens.assign(flat.begin() + static_cast<long>(i),
+                    flat.begin() + static_cast<long>(i + n_tokens));
+    i += n_tokens;
+    const auto n_extra = static_cast<size_t>(flat[i++]);
+    w.extra.assign(flat.begin() + static_cast<long>(i),
+                   flat.begin() + static_cast<long>(i + n_extra));
+    i += n_extra;
+    const auto local = static_cast<int64_t>(mine.windows.size());
+    const int64_t n_samples = flat[i++];
+    for (int64_t k = 0; k < n_samples; ++k) {
+      Sample x;
+      const int64_t global = flat[i++];
+      if (!first_sample_set) {
+        mine.first_sample = global;
+        first_sample_set = true;
+      }
+      x.window = local;
+      x.position = static_cast<int32_t>(flat[i++]);
+      x.label = static_cast<int32_t>(flat[i++]);
+      x.pair_id = flat[i++];
+      x.token = static_cast<int32_t>(flat[i++]);
+      x.word = static_cast<int32_t>(flat[i++]);
+      mine.samples.push_back(x);
+    }
+    mine.windows.push_back(std::move(w));
+  }
+  mine.finish();
+  round = std::move(mine);
 }
 
 }  // namespace neurolens::runner

@@ -6,7 +6,8 @@
 // rank the counts of the ranks and rounds before it, so ids follow corpus order and never depend
 // on the rank count. Limits (max_windows, max_tokens) apply in corpus order, as if one process
 // read the corpus from the start. Nothing of size W or S is exchanged: a rank's memory is one
-// segment's documents and finds.
+// segment's documents and finds. After each round the windows are rebalanced (whole units, in
+// global order), so a study that needs only the corpus's first windows still uses every rank.
 // Legend: R ranks, W windows, S samples.
 // Example:
 //   CorpusStream stream(corpus, tokenizer, finder, comm, {.max_windows = 0, .max_tokens = 0});
@@ -62,6 +63,10 @@ class CorpusStream {
   const StreamTotals& totals() const { return totals_; }
   // Rounds needed to read every segment: ceil(segments / R).
   int64_t n_rounds() const;
+  // Balancing (default on): after each round, windows move so that every rank runs an equal
+  // share of the round's windows (whole units, in global order; an all-to-all of the round's
+  // windows only). Off: each rank runs the windows it found.
+  void set_balance(bool on) { balance_ = on; }
   // Bytes this rank has read from the corpus so far.
   uint64_t bytes_read() const { return corpus_.bytes_read(); }
 
@@ -72,6 +77,9 @@ class CorpusStream {
   const Comm& comm_;
   StreamLimits limits_;
   StreamTotals totals_;
+  bool balance_ = true;
+
+  void balance(Plan& round, int64_t first, int64_t count) const;
 };
 
 }  // namespace neurolens::runner
