@@ -23,9 +23,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
-#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,11 +44,11 @@ CorpusFormat parse_corpus_format(std::string_view name);
 inline constexpr uint64_t kDefaultSegmentBytes = uint64_t{1} << 20;
 
 struct Document {
-  uint64_t index = 0;              // ordinal in its segment (0, 1, ...)
-  std::string text;                // UTF-8 text (Brown: converted, see io/brown.hpp)
-  std::vector<WordTag> words;      // Brown only: each word's byte span in `text` and its tag
-  std::vector<int32_t> tokens;     // Tokens format only: the ids (end-of-text excluded)
-  std::string source;              // "a.txt", "b.jsonl:123", "c.jsonl.zst:77", "d.bin@token 4096"
+  uint64_t index = 0;           // ordinal in its segment (0, 1, ...)
+  std::string text;             // UTF-8 text (Brown: converted, see io/brown.hpp)
+  std::vector<WordTag> words;   // Brown only: each word's byte span in `text` and its tag
+  std::vector<int32_t> tokens;  // Tokens format only: the ids (end-of-text excluded)
+  std::string source;           // "a.txt", "b.jsonl:123", "c.jsonl.zst:77", "d.bin@token 4096"
 };
 
 // Files [first_file, last_file]; with first_file == last_file and a splittable file (plain JSON
@@ -65,14 +65,14 @@ struct CorpusSegment {
 // What a pre-tokenized corpus says about itself: its token width, end-of-text id, and (from the
 // sidecar `<file>.json` that `neurolens tokenize` writes) the tokenizer it was made with.
 struct TokenCorpusInfo {
-  int width = 2;                    // bytes per token: 2 (uint16) or 4 (uint32 / int32)
-  int32_t eot = 50256;              // end-of-text id separating documents
-  bool has_sidecar = false;         // false: a bare nanoGPT-style .bin / .npy
-  std::string tokenizer;            // sidecar: the tokenizer's description (model dir, files)
-  std::string tokenizer_fingerprint;// sidecar: model::Tokenizer::fingerprint() of that tokenizer
-  int64_t vocab_size = 0;           // sidecar: the tokenizer's vocabulary size
-  int64_t documents = -1;           // sidecar: documents, -1 when unknown
-  int64_t tokens = -1;              // tokens including one end-of-text per document, -1 unknown
+  int width = 2;                      // bytes per token: 2 (uint16) or 4 (uint32 / int32)
+  int32_t eot = 50256;                // end-of-text id separating documents
+  bool has_sidecar = false;           // false: a bare nanoGPT-style .bin / .npy
+  std::string tokenizer;              // sidecar: the tokenizer's description (model dir, files)
+  std::string tokenizer_fingerprint;  // sidecar: model::Tokenizer::fingerprint() of that tokenizer
+  int64_t vocab_size = 0;             // sidecar: the tokenizer's vocabulary size
+  int64_t documents = -1;             // sidecar: documents, -1 when unknown
+  int64_t tokens = -1;                // tokens including one end-of-text per document, -1 unknown
 };
 
 class Corpus {
@@ -112,7 +112,6 @@ class Corpus {
 
  private:
   std::vector<std::filesystem::path> files_;
-  std::vector<uint64_t> file_sizes_;
   std::vector<std::filesystem::path> skipped_;
   std::vector<CorpusSegment> segments_;
   CorpusFormat format_ = CorpusFormat::Text;
@@ -120,16 +119,21 @@ class Corpus {
   TokenCorpusInfo token_info_;
   int64_t vocab_size_ = 0;
   std::shared_ptr<std::atomic<uint64_t>> bytes_read_ = std::make_shared<std::atomic<uint64_t>>(0);
-  // TRANSITIONAL (replaced by the segment reader): whole-corpus index.
-  struct DocumentRef {
-    uint32_t file = 0;
-    uint64_t offset = 0;
-    uint64_t length = 0;
-    uint64_t line = 0;
+  // Per file: what open() learnt from its size, name and first bytes.
+  enum class Codec : uint8_t { None, Gzip, Zstd };
+  struct FileInfo {
+    uint64_t size = 0;         // bytes on disk
+    uint64_t data_offset = 0;  // tokens: the first token's byte (.npy: after the header)
+    Codec codec = Codec::None;
+    uint8_t width = 2;        // tokens: bytes per id
+    bool signed_ids = false;  // tokens: .npy '<i4'
   };
-  std::vector<DocumentRef> refs_;
-  std::vector<size_t> segment_first_doc_;
-  Document read_indexed(size_t index) const;
+  std::vector<FileInfo> file_info_;
+  uint64_t read_json_lines(const CorpusSegment& seg,
+                           const std::function<bool(Document&)>& fn) const;
+  uint64_t read_tokens(const CorpusSegment& seg, const std::function<bool(Document&)>& fn) const;
+  uint64_t read_whole_files(const CorpusSegment& seg,
+                            const std::function<bool(Document&)>& fn) const;
 };
 
 // Byte offset of the first byte that is not part of well-formed UTF-8 (no overlong forms, no
