@@ -373,11 +373,14 @@ class ByteSource {
 
 class PlainSource final : public ByteSource {
  public:
-  PlainSource(const fs::path& path, uint64_t from, uint64_t size, Counter* counter)
-      : fd_(path, counter), pos_(from), size_(size) {}
+  // Reads [from, size) in chunks of up to 1 MiB up to `stop`, then 64 KiB at a time (past the
+  // end of a segment only its last line is needed).
+  PlainSource(const fs::path& path, uint64_t from, uint64_t stop, uint64_t size, Counter* counter)
+      : fd_(path, counter), pos_(from), stop_(stop), size_(size) {}
   bool fill(std::string& buf) override {
     if (pos_ >= size_ || shrunk_) return false;
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, size_ - pos_));
+    const uint64_t chunk = pos_ < stop_ ? std::min<uint64_t>(kChunk, stop_ - pos_) : kHead;
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, size_ - pos_));
     const size_t old = buf.size();
     buf.resize(old + want);
     const size_t got = fd_.read_into(buf.data() + old, want, pos_);
@@ -392,6 +395,7 @@ class PlainSource final : public ByteSource {
  private:
   Fd fd_;
   uint64_t pos_;
+  uint64_t stop_;
   uint64_t size_;
   bool shrunk_ = false;
 };
@@ -1074,8 +1078,8 @@ uint64_t Corpus::read_json_lines(const CorpusSegment& seg,
   switch (fi.codec) {
     case Codec::None:
       buf_off = seg.begin == 0 ? 0 : seg.begin - 1;  // the byte before: does a line start here?
-      src = std::make_unique<PlainSource>(path, buf_off, fi.size, counter);
       stop = seg.end;
+      src = std::make_unique<PlainSource>(path, buf_off, stop, fi.size, counter);
       break;
     case Codec::Gzip:
       src = std::make_unique<GzipSource>(path, fi.size, counter);
