@@ -419,8 +419,9 @@ class CompressedInput {
   }
   [[noreturn]] void truncated(const char* what) const {
     throw Error(path_.string(),
-                std::string("truncated ") + what + " data: the stream ends inside a frame at " +
-                    "compressed byte " + std::to_string(size_),
+                std::string("truncated ") + what + " data: the stream ends inside a " +
+                    (what[0] == 'g' ? "member" : "frame") + " at compressed byte " +
+                    std::to_string(size_),
                 std::string("the file is incomplete (an interrupted download or copy?); check it "
                             "with ") +
                     (what[0] == 'g' ? "gzip -t" : "zstd -t") + " and fetch it again");
