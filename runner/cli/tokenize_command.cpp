@@ -303,9 +303,8 @@ int run_tokenize(const Args& args) {
            "GPT-2 encoded exactly like OpenAI's encoder; <|endoftext|> in the text is ordinary\n"
            "text. --corpus writes every document's ids followed by the end-of-text id, in\n"
            "corpus order, as little-endian uint16 / uint32 (nanoGPT's .bin layout), and the\n"
-           "sidecar FILE.json (dtype, end-of-text id, tokenizer fingerprint, counts) that\n"
-           "`neurolens run` reads with `corpus = FILE`. The output is the same on any number\n"
-           "of ranks.\n";
+           "sidecar FILE.json (dtype, end-of-text id, tokenizer fingerprint, counts): a token\n"
+           "corpus (docs/corpus.md). The output is the same on any number of ranks.\n";
     return 0;
   }
   const bool by_model = vm.count("model") > 0;

@@ -46,8 +46,8 @@ inline Reading read_everything(const io::Corpus& corpus) {
 }
 
 // Opens `spec` with `segment_bytes` and with one segment per file; both readings must agree.
-inline void check_segments(const std::string& spec, io::CorpusFormat format,
-                           uint64_t segment_bytes, int64_t vocab_size) {
+inline void check_segments(const std::string& spec, io::CorpusFormat format, uint64_t segment_bytes,
+                           int64_t vocab_size) {
   try {
     io::Corpus split = io::Corpus::open(spec, format, segment_bytes);
     io::Corpus whole = io::Corpus::open(spec, format, std::numeric_limits<uint64_t>::max());

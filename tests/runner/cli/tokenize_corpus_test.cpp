@@ -51,8 +51,8 @@ class TokenizeCorpus : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
   static CommandResult tokenize(int ranks, const std::string& args, const std::string& log) {
-    return run_command(neurolens_command(ranks, "tokenize --model " + quote((dir_ / "model").string()) +
-                                                    " " + args),
+    return run_command(neurolens_command(ranks, "tokenize --model " +
+                                                    quote((dir_ / "model").string()) + " " + args),
                        dir_ / (log + ".log"), 120);
   }
 
@@ -61,8 +61,7 @@ class TokenizeCorpus : public ::testing::Test {
     EXPECT_FALSE(fs::exists(out));
     EXPECT_FALSE(fs::exists(out.string() + ".json"));
     for (const auto& e : fs::directory_iterator(out.parent_path())) {
-      EXPECT_EQ(e.path().filename().string().find("." + out.filename().string()),
-                std::string::npos)
+      EXPECT_EQ(e.path().filename().string().find("." + out.filename().string()), std::string::npos)
           << e.path();
     }
   }
@@ -77,10 +76,9 @@ TEST_F(TokenizeCorpus, OneAndThreeRanksWriteTheSameFileThatReadsBackAsEncode) {
   for (int ranks : {1, 3}) {
     const fs::path out = dir_ / ("ranks" + std::to_string(ranks) + ".bin");
     // 300-byte segments: many rounds, the last one not filled.
-    const CommandResult r =
-        tokenize(ranks, "--corpus " + corpus + " --out " + quote(out.string()) +
-                            " --segment-bytes 300",
-                 "ranks" + std::to_string(ranks));
+    const CommandResult r = tokenize(
+        ranks, "--corpus " + corpus + " --out " + quote(out.string()) + " --segment-bytes 300",
+        "ranks" + std::to_string(ranks));
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("wrote " + out.string()), std::string::npos) << r.output;
     bins.push_back(read_text(out));
@@ -116,8 +114,8 @@ TEST_F(TokenizeCorpus, OneAndThreeRanksWriteTheSameFileThatReadsBackAsEncode) {
   EXPECT_EQ(bins[0].size(), static_cast<size_t>(expected_tokens) * 2);
 
   for (uint64_t segment : {uint64_t{64}, io::kDefaultSegmentBytes}) {
-    io::Corpus back = io::Corpus::open((dir_ / "ranks3.bin").string(), io::CorpusFormat::Auto,
-                                       segment);
+    io::Corpus back =
+        io::Corpus::open((dir_ / "ranks3.bin").string(), io::CorpusFormat::Auto, segment);
     back.set_vocab_size(tok.vocab_size());
     EXPECT_TRUE(back.token_info().has_sidecar);
     EXPECT_EQ(back.token_info().documents, 90);
@@ -135,11 +133,11 @@ TEST_F(TokenizeCorpus, OneAndThreeRanksWriteTheSameFileThatReadsBackAsEncode) {
 
 TEST_F(TokenizeCorpus, Uint32OnTwoRanks) {
   const fs::path out = dir_ / "wide.bin";
-  const CommandResult r = tokenize(2,
-                                   "--corpus " + quote((dir_ / "corpus/a.jsonl").string()) +
-                                       " --out " + quote(out.string()) +
-                                       " --dtype uint32 --segment-bytes 1000",
-                                   "wide");
+  const CommandResult r =
+      tokenize(2,
+               "--corpus " + quote((dir_ / "corpus/a.jsonl").string()) + " --out " +
+                   quote(out.string()) + " --dtype uint32 --segment-bytes 1000",
+               "wide");
   ASSERT_EQ(r.code, 0) << r.output;
   const io::Corpus back = io::Corpus::open(out.string());
   EXPECT_EQ(back.token_info().width, 4);
@@ -168,10 +166,10 @@ TEST_F(TokenizeCorpus, ErrorsLeaveNoOutput) {
   fs::copy_file(dir_ / "corpus/a.jsonl", dir_ / "bad/a.jsonl");
   const fs::path out = dir_ / "out/bad.bin";
   fs::create_directories(out.parent_path());
-  const CommandResult r = tokenize(
-      3, "--corpus " + quote((dir_ / "bad").string()) + " --out " + quote(out.string()) +
-             " --segment-bytes 500",
-      "bad");
+  const CommandResult r = tokenize(3,
+                                   "--corpus " + quote((dir_ / "bad").string()) + " --out " +
+                                       quote(out.string()) + " --segment-bytes 500",
+                                   "bad");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("neurolens: error: "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("truncated gzip data"), std::string::npos) << r.output;
@@ -181,16 +179,16 @@ TEST_F(TokenizeCorpus, ErrorsLeaveNoOutput) {
   const fs::path taken = dir_ / "out/taken.bin";
   write_text(taken, "keep");
   const CommandResult t = tokenize(
-      2, "--corpus " + quote((dir_ / "corpus/a.jsonl").string()) + " --out " +
-             quote(taken.string()),
+      2,
+      "--corpus " + quote((dir_ / "corpus/a.jsonl").string()) + " --out " + quote(taken.string()),
       "taken");
   EXPECT_EQ(t.code, 1) << t.output;
   EXPECT_NE(t.output.find("already exists"), std::string::npos) << t.output;
   EXPECT_EQ(read_text(taken), "keep");
-  const CommandResult o = tokenize(
-      2, "--corpus " + quote((dir_ / "corpus/a.jsonl").string()) + " --out " +
-             quote(taken.string()) + " --overwrite",
-      "overwrite");
+  const CommandResult o = tokenize(2,
+                                   "--corpus " + quote((dir_ / "corpus/a.jsonl").string()) +
+                                       " --out " + quote(taken.string()) + " --overwrite",
+                                   "overwrite");
   EXPECT_EQ(o.code, 0) << o.output;
   EXPECT_NE(read_text(taken), "keep");
 
@@ -198,13 +196,13 @@ TEST_F(TokenizeCorpus, ErrorsLeaveNoOutput) {
   const CommandResult a = tokenize(0, "--corpus x", "args");
   EXPECT_NE(a.code, 0);
   EXPECT_NE(a.output.find("--corpus needs --out"), std::string::npos) << a.output;
-  const CommandResult d = tokenize(
-      0, "--corpus " + quote((dir_ / "corpus/a.jsonl").string()) + " --out " +
-             quote((dir_ / "out/d.bin").string()) + " --dtype int8",
-      "dtype");
+  const CommandResult d =
+      tokenize(0,
+               "--corpus " + quote((dir_ / "corpus/a.jsonl").string()) + " --out " +
+                   quote((dir_ / "out/d.bin").string()) + " --dtype int8",
+               "dtype");
   EXPECT_NE(d.code, 0);
-  EXPECT_NE(d.output.find("'int8' is not auto, uint16 or uint32"), std::string::npos)
-      << d.output;
+  EXPECT_NE(d.output.find("'int8' is not auto, uint16 or uint32"), std::string::npos) << d.output;
   expect_nothing_written(dir_ / "out/d.bin");
 }
 
