@@ -52,18 +52,23 @@ int main(int argc, char** argv) try {
   nr::RunContext ctx{job, comm, model, tokenizer, corpus.get(), sites, {}, 0};
   std::unique_ptr<nr::Study> study = nr::study_spec(job.study).make();
   nr::Plan plan = study->make_plan(ctx);
+  if (study->streamed()) {
+    // A streamed study's windows, gathered into one global plan (fine for a benchmark's corpus).
+    const nr::StreamLimits limits = study->limits(ctx);
+    plan = nr::build_plan(*corpus, tokenizer, study->finder(ctx), comm, limits.max_windows,
+                          limits.max_tokens);
+  }
   plan.make_batches(job.batch_size);
-  study->check_plan(ctx, plan);  // some studies label their samples here (length: median split)
+  study->check_plan(ctx, nr::count_plan(plan, comm.size()));
   std::filesystem::create_directories(out);
   const int64_t W = static_cast<int64_t>(plan.windows.size());
   const int T = plan.window_length;
-  nr::WindowTokens source(plan, corpus.get(), tokenizer);
   std::vector<int32_t> tokens;
   std::ofstream bin(out / "windows.bin", std::ios::binary);
   std::ofstream txt(out / "windows.txt");
   for (int64_t w0 = 0; w0 < W; w0 += 256) {
     const int64_t w1 = std::min<int64_t>(W, w0 + 256);
-    source.fetch(w0, w1, tokens);
+    nr::fetch_window_tokens(plan, w0, w1, tokens);
     bin.write(reinterpret_cast<const char*>(tokens.data()),
               static_cast<std::streamsize>(tokens.size() * sizeof(int32_t)));
     for (int64_t i = 0; i < w1 - w0; ++i) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -82,7 +83,7 @@ std::string megabytes(double bytes) {
   return buf;
 }
 
-void print_plan(const RunContext& ctx, const Study& study, const Plan& plan) {
+void print_plan(const RunContext& ctx, const Study& study, const PlanCounts& plan) {
   const Comm& comm = ctx.comm;
   const int B = ctx.job.batch_size;
   const int T = plan.window_length;
@@ -107,16 +108,15 @@ void print_plan(const RunContext& ctx, const Study& study, const Plan& plan) {
   std::printf("  documents    %lld (%lld tokens read)\n", static_cast<long long>(plan.documents),
               static_cast<long long>(plan.corpus_tokens));
   std::printf("  windows      %lld of %d tokens (%lld tokens through the forward pass at most)\n",
-              static_cast<long long>(plan.windows.size()), T,
-              static_cast<long long>(plan.windows.size()) * T);
-  std::printf("  samples      %lld", static_cast<long long>(plan.samples.size()));
+              static_cast<long long>(plan.windows), T, static_cast<long long>(plan.windows) * T);
+  std::printf("  samples      %lld", static_cast<long long>(plan.samples));
   for (int32_t label = 0; label < 3; ++label) {
     const int64_t n = plan.label_count(label);
     if (n > 0)
       std::printf("%sgroup %c: %lld", label == 0 ? " (" : ", ", 'a' + label,
                   static_cast<long long>(n));
   }
-  std::printf("%s\n", plan.samples.empty() ? "" : ")");
+  std::printf("%s\n", plan.samples == 0 ? "" : ")");
   for (const SiteSpace& s : ctx.sites) {
     std::printf("  site         %s: %zu layers x %d = %lld neurons\n", s.site.c_str(),
                 s.layers.size(), s.width, static_cast<long long>(s.neurons()));
@@ -124,9 +124,20 @@ void print_plan(const RunContext& ctx, const Study& study, const Plan& plan) {
   std::printf(
       "  ranks        %d (%lld batches of up to %d windows; windows per rank: %lld to "
       "%lld)\n",
-      comm.size(), static_cast<long long>(plan.n_batches()), B,
-      static_cast<long long>(plan.rank_block(comm.size() - 1, comm.size()).size()),
-      static_cast<long long>(plan.rank_block(0, comm.size()).size()));
+      comm.size(), static_cast<long long>(plan.batches), B,
+      static_cast<long long>(plan.least_rank_windows),
+      static_cast<long long>(plan.most_rank_windows));
+  if (study.streamed() && ctx.corpus != nullptr) {
+    const double segments = static_cast<double>(ctx.corpus->n_segments());
+    const double rounds = std::ceil(segments / comm.size());
+    std::printf(
+        "  corpus       %s: %.0f MB in %.0f segments, streamed in %.0f rounds; this rank read "
+        "%s (per rank: about %s, never the whole corpus)\n",
+        std::string(io::to_string(ctx.corpus->format())).c_str(),
+        static_cast<double>(ctx.corpus->total_bytes()) / 1e6, segments, rounds,
+        megabytes(static_cast<double>(ctx.bytes_read)).c_str(),
+        megabytes(static_cast<double>(ctx.corpus->total_bytes()) / comm.size()).c_str());
+  }
   std::printf("  compute      %s; weights loaded by %s\n",
               ctx.job.compute == Compute::Bf16 ? "bf16 weight GEMMs (fp32 accumulation)" : "fp32",
               ctx.job.model_load == ModelLoad::Broadcast ? "rank 0, broadcast to one rank per node"
@@ -203,9 +214,10 @@ int run_run(const Args& args) {
       if (!job.corpus.empty()) {
         corpus = std::make_unique<io::Corpus>(
             io::Corpus::open(job.corpus, to_io_format(job.corpus_format)));
-        if (corpus->n_documents() == 0) {
+        if (corpus->n_segments() == 0) {
           throw Error("corpus", "'" + job.corpus + "' has no documents", "check the corpus path");
         }
+        corpus->set_vocab_size(tokenizer->vocab_size());
       }
     });
     RunContext ctx{job, comm, *model, *tokenizer, corpus.get(), sites, {}, 0};
@@ -217,10 +229,23 @@ int run_run(const Args& args) {
     std::vector<std::string> warnings;
     collective_check(comm, [&] { study = study_spec(job.study).make(); });
     collective_check(comm, [&] { plan = study->make_plan(ctx); });
-    plan.make_batches(job.batch_size);
-    collective_check(comm, [&] { warnings = study->check_plan(ctx, plan); });
-    if (const std::string w = plan.balance_warning(job.batch_size, comm.size()); !w.empty()) {
-      warnings.push_back(w);
+    PlanCounts counts;
+    if (!study->streamed()) {
+      plan.make_batches(job.batch_size);
+      counts = count_plan(plan, comm.size());
+      ctx.n_windows = counts.windows;
+      ctx.n_samples = counts.samples;
+      ctx.corpus_tokens = counts.corpus_tokens;
+      ctx.documents = counts.documents;
+      collective_check(comm, [&] { warnings = study->check_plan(ctx, counts); });
+      if (const std::string w = plan.balance_warning(job.batch_size, comm.size()); !w.empty()) {
+        warnings.push_back(w);
+      }
+    } else if (job.dry_run) {
+      // What the stream would read and measure, without the forward pass.
+      collective_check(comm,
+                       [&] { counts = count_stream(ctx, study->finder(ctx), study->limits(ctx)); });
+      collective_check(comm, [&] { warnings = study->check_plan(ctx, counts); });
     }
     ctx.times.plan = seconds_since(t_plan);
     if (comm.root()) {
@@ -228,13 +253,16 @@ int run_run(const Args& args) {
         std::fprintf(stderr, "neurolens: warning: %s\n", w.c_str());
     }
     if (job.dry_run) {
-      if (comm.root()) print_plan(ctx, *study, plan);
+      if (comm.root()) print_plan(ctx, *study, counts);
       return 0;
     }
     if (comm.root()) {
-      std::fprintf(stderr, "neurolens: %s study, %lld windows, %lld samples, %d rank(s)\n",
-                   job.study.c_str(), static_cast<long long>(plan.windows.size()),
-                   static_cast<long long>(plan.samples.size()), comm.size());
+      // Streamed studies print progress per round (and a bad input must stay a one-line error).
+      if (!study->streamed()) {
+        std::fprintf(stderr, "neurolens: %s study, %lld windows, %lld samples, %d rank(s)\n",
+                     job.study.c_str(), static_cast<long long>(plan.windows.size()),
+                     static_cast<long long>(plan.samples.size()), comm.size());
+      }
     }
 
     install_stop_handlers();
@@ -249,6 +277,9 @@ int run_run(const Args& args) {
     // Run facts: root attributes and per-rank memory and time.
     const std::vector<double> rss = comm.allgatherv(std::vector<double>{peak_rss_bytes()});
     out.write_shared("/run/peak_rss_bytes", io::H5Type::F64, {rss.size()}, rss.data());
+    const std::vector<double> read =
+        comm.allgatherv(std::vector<double>{static_cast<double>(ctx.bytes_read)});
+    out.write_shared("/run/bytes_read", io::H5Type::F64, {read.size()}, read.data());
     const double wall = seconds_since(start);
     out.set_attribute("/", "job", job.text);
     out.set_attribute("/", "job_file", job.file.string());
@@ -261,9 +292,9 @@ int run_run(const Args& args) {
                       std::string(job.model_load == ModelLoad::Broadcast ? "broadcast" : "mmap"));
     out.set_attribute("/", "n_ranks", static_cast<int64_t>(comm.size()));
     out.set_attribute("/", "tokens_processed", ctx.tokens_processed);
-    out.set_attribute("/", "corpus_tokens", plan.corpus_tokens);
-    out.set_attribute("/", "n_windows", static_cast<int64_t>(plan.windows.size()));
-    out.set_attribute("/", "n_samples", static_cast<int64_t>(plan.samples.size()));
+    out.set_attribute("/", "corpus_tokens", ctx.corpus_tokens);
+    out.set_attribute("/", "n_windows", ctx.n_windows);
+    out.set_attribute("/", "n_samples", ctx.n_samples);
     out.set_attribute("/", "wall_time", wall);
     out.set_attribute("/", "time_load", ctx.times.load);
     out.set_attribute("/", "time_plan", ctx.times.plan);

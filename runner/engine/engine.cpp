@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <map>
 
+#include <climits>
 #include "io/error.hpp"
 #include "io/text.hpp"
 #include "model/arch/forward.hpp"
 #include "model/ops/gemm_bf16.hpp"
 #include "runner/engine/resume_state.hpp"
+#include "runner/engine/sample_spill.hpp"
 #include "runner/parallel/sharding.hpp"
 #include "stats/effect_size.hpp"
 #include "stats/multiple_testing.hpp"
@@ -91,9 +93,58 @@ void install_stop_handlers() {
   std::signal(SIGINT, request_stop);
 }
 
-void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
-  const Job& job = ctx.job;
-  const Comm& comm = ctx.comm;
+BatchRunner::BatchRunner(RunContext& ctx, Accumulator& accumulator)
+    : ctx_(ctx),
+      accumulator_(accumulator),
+      checkpoint_(std::make_unique<ResumeState>(ctx.job, ctx.comm)),
+      last_checkpoint_(std::chrono::steady_clock::now()),
+      start_(last_checkpoint_),
+      last_print_(last_checkpoint_) {}
+
+BatchRunner::~BatchRunner() = default;
+
+StreamTotals BatchRunner::resume() {
+  StreamTotals totals;
+  if (!ctx_.job.resume) return totals;
+  std::vector<double> saved = checkpoint_->load(generation_);
+  if (saved.empty())
+    throw Error("checkpoint", "the saved state is empty", "start without --resume");
+  size_t at = 0;
+  if (saved.size() < 2)
+    throw Error("checkpoint", "the saved state is truncated", "start without --resume");
+  skip_batches_ = static_cast<int64_t>(saved[at++]);
+  forward_tokens_ = static_cast<int64_t>(saved[at++]);
+  totals = StreamTotals::deserialize(saved, at);
+  accumulator_.load_state(std::span<const double>(saved).subspan(at));
+  if (ctx_.comm.root()) {
+    std::fprintf(stderr, "neurolens: resuming after batch %lld (checkpoint)\n",
+                 static_cast<long long>(generation_));
+  }
+  return totals;
+}
+
+void BatchRunner::save(int64_t skip_batches, const StreamTotals& totals) {
+  std::vector<double> state = {static_cast<double>(skip_batches),
+                               static_cast<double>(forward_tokens_)};
+  const std::vector<double> t = totals.serialize();
+  state.insert(state.end(), t.begin(), t.end());
+  const std::vector<double> acc = accumulator_.save_state();
+  state.insert(state.end(), acc.begin(), acc.end());
+  checkpoint_->save(++generation_, state);
+  last_checkpoint_ = std::chrono::steady_clock::now();
+}
+
+void BatchRunner::ensure_forward(int B, int T) {
+  if (forward_ && B <= forward_B_ && T <= forward_T_) return;
+  forward_B_ = std::max(B, forward_B_);
+  forward_T_ = std::max(T, forward_T_);
+  forward_.reset();
+  forward_ = std::make_unique<model::ForwardPass>(ctx_.model, forward_B_, std::max(forward_T_, 1),
+                                                  forward_precision(ctx_.job));
+}
+
+void BatchRunner::run(const Plan& plan, const StreamTotals& before, const StreamTotals& after) {
+  const Comm& comm = ctx_.comm;
   const Block my = plan.rank_batches(comm.rank(), comm.size());
   const Block block = plan.rank_block(comm.rank(), comm.size());
   int B = 1;
@@ -107,55 +158,41 @@ void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
   const int64_t max_batches = comm.allreduce_max(my_batches);
 
   // All samples at one position p: capture only p and stop the forward at p (a causal model's
-  // activations at p do not depend on later tokens).
+  // activations at p do not depend on later tokens). Decided on every rank alike.
   int single_position = -1;
-  if (!plan.samples.empty()) {
-    single_position = plan.samples.front().position;
+  {
+    int lo = INT32_MAX, hi = -1;
     for (const Sample& s : plan.samples) {
-      if (s.position != single_position) {
-        single_position = -1;
-        break;
-      }
+      lo = std::min(lo, s.position);
+      hi = std::max(hi, s.position);
     }
+    lo = -comm.allreduce_max(-lo);
+    hi = comm.allreduce_max(hi);
+    if (hi >= 0 && lo == hi) single_position = lo;
   }
-  const int T = plan.window_length;
+  const int T = comm.allreduce_max(plan.window_length);
   const int run_T = single_position >= 0 ? single_position + 1 : T;
   const int P = single_position >= 0 ? 1 : T;
   const std::vector<int> positions =
       single_position >= 0 ? std::vector<int>{single_position} : std::vector<int>{};
+  const int64_t start_batch = std::min(skip_batches_, max_batches);
+  skip_batches_ = 0;
+  if (max_batches > 0) ensure_forward(B, run_T);
 
-  int64_t start_batch = 0;
-  ResumeState checkpoint(job, comm);
-  if (job.resume) {
-    std::vector<double> saved = checkpoint.load(start_batch);
-    accumulator.load_state(saved);
-    if (comm.root()) {
-      std::fprintf(stderr, "neurolens: resuming after batch %lld of %lld\n",
-                   static_cast<long long>(start_batch), static_cast<long long>(max_batches));
-    }
-  }
-
-  model::ForwardPass forward(ctx.model, B, std::max(run_T, 1), forward_precision(ctx.job));
-  std::vector<std::vector<float>> capture(ctx.sites.size());
-  std::vector<std::vector<std::vector<float>>> per_point(ctx.sites.size());
-  for (size_t s = 0; s < ctx.sites.size(); ++s) {
-    per_point[s].resize(ctx.sites[s].points.size());
+  std::vector<std::vector<float>> capture(ctx_.sites.size());
+  std::vector<std::vector<std::vector<float>>> per_point(ctx_.sites.size());
+  for (size_t s = 0; s < ctx_.sites.size(); ++s) {
+    per_point[s].resize(ctx_.sites[s].points.size());
     for (auto& buf : per_point[s]) {
-      buf.resize(static_cast<size_t>(B) * P * static_cast<size_t>(ctx.sites[s].width));
+      buf.resize(static_cast<size_t>(B) * P * static_cast<size_t>(ctx_.sites[s].width));
     }
   }
-  std::vector<std::vector<float>> rows(ctx.sites.size());
-  WindowTokens tokens_source(plan, ctx.corpus, ctx.tokenizer);
+  std::vector<std::vector<float>> rows(ctx_.sites.size());
   std::vector<int32_t> tokens, run_tokens;
-  Progress progress(comm, static_cast<int64_t>(plan.windows.size()), run_T);
-  auto last_checkpoint = std::chrono::steady_clock::now();
-  // Tokens of the batches a resumed run skips count as processed (they were, before the stop).
-  int64_t forward_tokens =
-      (plan.batch_offsets.empty()
-           ? 0
-           : plan.batch_offsets[static_cast<size_t>(my.begin + std::min(start_batch, my_batches))] -
-                 block.begin) *
-      static_cast<int64_t>(run_T);
+  std::unique_ptr<Progress> progress;
+  if (!plan.local) {
+    progress = std::make_unique<Progress>(comm, static_cast<int64_t>(plan.windows.size()), run_T);
+  }
 
   Comm::MaxVote decision(comm);  // {stop, checkpoint}
   for (int64_t batch = start_batch; batch < max_batches; ++batch) {
@@ -167,7 +204,7 @@ void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
     if (w1 > w0) {
       const auto t0 = std::chrono::steady_clock::now();
       const int n = static_cast<int>(w1 - w0);
-      tokens_source.fetch(w0, w1, tokens);
+      fetch_window_tokens(plan, w0, w1, tokens);
       const int32_t* ids = tokens.data();
       if (run_T != T) {
         run_tokens.resize(static_cast<size_t>(n) * run_T);
@@ -178,22 +215,22 @@ void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
         ids = run_tokens.data();
       }
       std::vector<model::CaptureRequest> requests;
-      for (size_t s = 0; s < ctx.sites.size(); ++s) {
-        for (size_t l = 0; l < ctx.sites[s].points.size(); ++l) {
-          requests.push_back({ctx.sites[s].points[l], per_point[s][l].data()});
+      for (size_t s = 0; s < ctx_.sites.size(); ++s) {
+        for (size_t l = 0; l < ctx_.sites[s].points.size(); ++l) {
+          requests.push_back({ctx_.sites[s].points[l], per_point[s][l].data()});
         }
       }
-      forward.run(std::span<const int32_t>(ids, static_cast<size_t>(n) * run_T), n, run_T, requests,
-                  positions);
-      forward_tokens += static_cast<int64_t>(n) * run_T;
-      ctx.times.forward += seconds_since(t0);
+      forward_->run(std::span<const int32_t>(ids, static_cast<size_t>(n) * run_T), n, run_T,
+                    requests, positions);
+      forward_tokens_ += static_cast<int64_t>(n) * run_T;
+      ctx_.times.forward += seconds_since(t0);
 
       // Rows of the samples in these windows, per site: [n_samples, n_layers * width].
       const Block sample_range = plan.samples_of({w0, w1});
       const auto first = plan.samples.begin() + sample_range.begin;
       const std::span<const Sample> samples(&*first, static_cast<size_t>(sample_range.size()));
-      for (size_t s = 0; s < ctx.sites.size(); ++s) {
-        const SiteSpace& site = ctx.sites[s];
+      for (size_t s = 0; s < ctx_.sites.size(); ++s) {
+        const SiteSpace& site = ctx_.sites[s];
         const size_t width = static_cast<size_t>(site.width);
         const size_t K = static_cast<size_t>(site.neurons());
         rows[s].resize(samples.size() * K);
@@ -206,8 +243,11 @@ void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
           }
         }
       }
-      if (!samples.empty()) accumulator.add(SampleBatch{samples, sample_range.begin, rows});
-      progress.update(w1 - block.begin);
+      if (!samples.empty()) {
+        accumulator_.add(
+            SampleBatch{samples, plan.first_sample + sample_range.begin, plan.first_window, rows});
+      }
+      if (progress) progress->update(w1 - block.begin);
     }
     // Between batches, all ranks decide together: checkpoint now? stop? The decision about the
     // flags raised before batch b is exchanged with a non-blocking all-reduce that overlaps the
@@ -217,21 +257,146 @@ void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
     if (decision.pending()) {
       const std::span<const int> flags_in = decision.wait();
       if ((flags_in[0] != 0 || flags_in[1] != 0) && !last) {
-        checkpoint.save(batch + 1, accumulator.save_state());
-        last_checkpoint = std::chrono::steady_clock::now();
-        if (flags_in[0] != 0) throw Interrupted{batch + 1};
+        save(batch + 1, before);
+        if (flags_in[0] != 0) throw Interrupted{generation_};
       }
     }
-    if (!last) {
-      const int flags_out[2] = {
-          g_stop_requested.load() ? 1 : 0,
-          (job.checkpoint_every > 0 && seconds_since(last_checkpoint) >= job.checkpoint_every) ? 1
-                                                                                               : 0};
-      decision.start(flags_out);
-    }
+    if (!last) decision.start(flags());
   }
-  progress.finish();
-  ctx.tokens_processed = comm.allreduce_sum(forward_tokens);
+  if (progress) progress->finish();
+  if (plan.local) {
+    // Between rounds: one blocking vote, so rounds of a single batch still checkpoint.
+    const std::vector<int> mine = flags();
+    const int stop = comm.allreduce_max(mine[0]);
+    const int save_now = comm.allreduce_max(mine[1]);
+    if ((stop != 0 || save_now != 0) && !after.done) {
+      save(0, after);
+      if (stop != 0) throw Interrupted{generation_};
+    }
+    report_round(after);
+  }
+}
+
+std::vector<int> BatchRunner::flags() const {
+  return {g_stop_requested.load() ? 1 : 0,
+          (ctx_.job.checkpoint_every > 0 &&
+           seconds_since(last_checkpoint_) >= ctx_.job.checkpoint_every)
+              ? 1
+              : 0};
+}
+
+void BatchRunner::set_rounds(int64_t total_rounds) {
+  total_rounds_ = total_rounds;
+}
+
+void BatchRunner::report_round(const StreamTotals& after) {
+  if (!ctx_.comm.root() || total_rounds_ <= 0) return;
+  if (seconds_since(last_print_) < 10.0) return;
+  last_print_ = std::chrono::steady_clock::now();
+  const double elapsed = seconds_since(start_);
+  const double fraction =
+      std::min(1.0, static_cast<double>(after.rounds) / static_cast<double>(total_rounds_));
+  const double rate =
+      elapsed > 0 ? static_cast<double>(forward_tokens_) * ctx_.comm.size() / elapsed : 0.0;
+  const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0;
+  std::fprintf(stderr,
+               "neurolens: corpus round %lld/%lld (%.0f%%), %lld windows, %.0f tokens/s, ETA %s "
+               "(at most: limits may end it sooner)\n",
+               static_cast<long long>(after.rounds), static_cast<long long>(total_rounds_),
+               100 * fraction, static_cast<long long>(after.windows), rate,
+               format_duration(eta).c_str());
+  printed_ = true;
+}
+
+void BatchRunner::finish() {
+  ctx_.tokens_processed = ctx_.comm.allreduce_sum(forward_tokens_);
+  if (ctx_.comm.root() && printed_) {
+    std::fprintf(stderr, "neurolens: corpus done in %s\n",
+                 format_duration(seconds_since(start_)).c_str());
+  }
+}
+
+void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator) {
+  BatchRunner runner(ctx, accumulator);
+  runner.resume();
+  runner.run(plan, {}, {});
+  runner.finish();
+}
+
+namespace {
+
+// Sums each rank's counts of labels / words, and fills the stream's totals.
+PlanCounts reduce_counts(const Comm& comm, PlanCounts local, const StreamTotals& totals) {
+  PlanCounts c = std::move(local);
+  for (std::vector<int64_t>* v : {&c.labels, &c.words}) {
+    const int64_t n = comm.allreduce_max(static_cast<int64_t>(v->size()));
+    v->resize(static_cast<size_t>(n), 0);
+    comm.allreduce_sum(std::span<int64_t>(*v));
+  }
+  c.most_rank_windows = comm.allreduce_max(c.windows);
+  c.least_rank_windows = -comm.allreduce_max(-c.windows);
+  c.batches = comm.allreduce_sum(c.batches);
+  c.window_length = comm.allreduce_max(c.window_length);
+  c.documents = totals.documents;
+  c.corpus_tokens = totals.corpus_tokens;
+  c.windows = totals.windows;
+  c.samples = totals.samples;
+  return c;
+}
+
+}  // namespace
+
+PlanCounts stream_batches(RunContext& ctx, const WindowFinder& finder, StreamLimits limits,
+                          Accumulator& accumulator, const RoundHook& on_round) {
+  if (ctx.corpus == nullptr) throw Error("corpus", "internal: a streamed study without a corpus");
+  const auto t_stream = std::chrono::steady_clock::now();
+  const double forward_before = ctx.times.forward;
+  CorpusStream stream(*ctx.corpus, ctx.tokenizer, finder, ctx.comm, limits);
+  BatchRunner runner(ctx, accumulator);
+  stream.resume_from(runner.resume());
+  runner.set_rounds(stream.n_rounds());
+  PlanCounts local;
+  Plan round;
+  StreamTotals before = stream.totals();
+  while (stream.next(round)) {
+    if (on_round) on_round(round);
+    round.make_batches(ctx.job.batch_size);
+    local.add(round);
+    local.batches += round.n_batches();
+    runner.run(round, before, stream.totals());
+    before = stream.totals();
+  }
+  runner.finish();
+  // Reading, tokenizing and finding windows is the stream's "plan" time.
+  ctx.times.plan += seconds_since(t_stream) - (ctx.times.forward - forward_before);
+  ctx.bytes_read = ctx.corpus->bytes_read();
+  PlanCounts counts = reduce_counts(ctx.comm, std::move(local), stream.totals());
+  ctx.n_windows = counts.windows;
+  ctx.n_samples = counts.samples;
+  ctx.corpus_tokens = counts.corpus_tokens;
+  ctx.documents = counts.documents;
+  return counts;
+}
+
+PlanCounts count_stream(RunContext& ctx, const WindowFinder& finder, StreamLimits limits,
+                        const RoundHook& on_round) {
+  if (ctx.corpus == nullptr) throw Error("corpus", "internal: a streamed study without a corpus");
+  CorpusStream stream(*ctx.corpus, ctx.tokenizer, finder, ctx.comm, limits);
+  PlanCounts local;
+  Plan round;
+  while (stream.next(round)) {
+    if (on_round) on_round(round);
+    round.make_batches(ctx.job.batch_size);
+    local.add(round);
+    local.batches += round.n_batches();
+  }
+  ctx.bytes_read = ctx.corpus->bytes_read();
+  PlanCounts counts = reduce_counts(ctx.comm, std::move(local), stream.totals());
+  ctx.n_windows = counts.windows;
+  ctx.n_samples = counts.samples;
+  ctx.corpus_tokens = counts.corpus_tokens;
+  ctx.documents = counts.documents;
+  return counts;
 }
 
 ResultsWriter& accumulate(RunContext& ctx, const Plan& plan, Accumulator& accumulator,
@@ -279,6 +444,12 @@ GroupStatistics::GroupStatistics(const std::vector<SiteSpace>& sites, int n_grou
   }
 }
 
+GroupStatistics::~GroupStatistics() = default;
+
+void GroupStatistics::set_moments(size_t site, int group, stats::GroupMoments moments) {
+  moments_[site][static_cast<size_t>(group)] = std::move(moments);
+}
+
 const stats::GroupMoments& GroupStatistics::moments(size_t site, int group) const {
   return moments_[site][static_cast<size_t>(group)];
 }
@@ -304,6 +475,7 @@ void GroupStatistics::add(const SampleBatch& batch) {
       kept_[s].insert(kept_[s].end(), rows.begin(), rows.begin() + static_cast<long>(n * K));
     }
   }
+  if (spill_) spill_->append(batch.first_sample, batch.samples, batch.rows, batch.window_offset);
   if (keep_samples_) {
     for (size_t i = 0; i < n; ++i) {
       kept_ids_.push_back(batch.first_sample + static_cast<int64_t>(i));
@@ -410,7 +582,7 @@ void GroupStatistics::finalize(RunContext& ctx, const Plan& plan, ResultsWriter&
 }
 
 std::vector<GroupStatistics::SiteSummary> GroupStatistics::finalize_and_write(RunContext& ctx,
-                                                                              const Plan& plan,
+                                                                              const Plan& /*plan*/,
                                                                               ResultsWriter& out) {
   const Comm& comm = ctx.comm;
   const Job& job = ctx.job;
@@ -553,52 +725,113 @@ std::vector<GroupStatistics::SiteSummary> GroupStatistics::finalize_and_write(Ru
   out.set_attribute("/", "threshold", mt.threshold);
   out.set_attribute("/", "family_size", static_cast<int64_t>(mt.family_size));
 
-  if (job.save_samples) {
-    // Kept rows are this rank's samples, a contiguous range of the plan's samples.
-    const int64_t n_samples = static_cast<int64_t>(plan.samples.size());
-    const int64_t first = kept_ids_.empty() ? 0 : kept_ids_.front();
-    // Dimension scales so netCDF / xarray readers name the dimensions sample, layer, neuron
-    // (per-site layer / neuron scales carry the site in their name when there are several).
-    std::vector<int64_t> sample_ids(static_cast<size_t>(n_samples));
-    for (int64_t i = 0; i < n_samples; ++i) sample_ids[static_cast<size_t>(i)] = i;
-    out.write_scale("/samples/sample", "sample", sample_ids);
-    for (size_t s = 0; s < sites_.size(); ++s) {
-      const SiteSpace& site = sites_[s];
-      const std::string suffix = sites_.size() == 1 ? "" : "_" + site.site;
-      std::vector<int64_t> layers(site.layers.begin(), site.layers.end());
-      std::vector<int64_t> neurons(static_cast<size_t>(site.width));
-      for (int j = 0; j < site.width; ++j) neurons[static_cast<size_t>(j)] = j;
-      out.write_scale("/samples/layer" + suffix, "layer" + suffix, layers);
-      out.write_scale("/samples/neuron" + suffix, "neuron" + suffix, neurons);
-      out.write_rows(
-          "/samples/" + site.site, io::H5Type::F32,
-          {static_cast<hsize_t>(n_samples), site.layers.size(), static_cast<hsize_t>(site.width)},
-          first, static_cast<int64_t>(kept_ids_.size()), kept_[s].data());
-      out.attach_scales("/samples/" + site.site,
-                        {"/samples/sample", "/samples/layer" + suffix, "/samples/neuron" + suffix},
-                        {"sample", "layer", "neuron"});
-    }
-    std::vector<int32_t> label, token, position;
-    std::vector<int64_t> pair, window;
-    for (const Sample& sample : plan.samples) {
-      label.push_back(sample.label);
-      token.push_back(sample.token);
-      position.push_back(sample.position);
-      pair.push_back(sample.pair_id);
-      window.push_back(sample.window);
-    }
-    const std::vector<hsize_t> dims = {static_cast<hsize_t>(n_samples)};
-    out.write_shared("/samples/label", io::H5Type::I32, dims, label.data());
-    out.write_shared("/samples/token_id", io::H5Type::I32, dims, token.data());
-    out.write_shared("/samples/position", io::H5Type::I32, dims, position.data());
-    out.write_shared("/samples/pair_id", io::H5Type::I64, dims, pair.data());
-    out.write_shared("/samples/window_id", io::H5Type::I64, dims, window.data());
-    for (const char* name : {"label", "token_id", "position", "pair_id", "window_id"}) {
-      out.attach_scales(std::string("/samples/") + name, {"/samples/sample"}, {"sample"});
-    }
-  }
+  if (job.save_samples) write_samples(ctx, out);
   ctx.times.write += seconds_since(t_write);
   return summaries;
+}
+
+void GroupStatistics::spill_samples(const std::filesystem::path& output, int rank) {
+  std::vector<int64_t> neurons;
+  for (const SiteSpace& site : sites_) neurons.push_back(site.neurons());
+  spill_ = std::make_unique<SampleSpill>(output, rank, std::move(neurons));
+}
+
+void GroupStatistics::spill(const SampleBatch& batch) {
+  if (spill_) spill_->append(batch.first_sample, batch.samples, batch.rows, batch.window_offset);
+}
+
+void GroupStatistics::write_samples(RunContext& ctx, ResultsWriter& out) {
+  const Comm& comm = ctx.comm;
+  if (!spill_) throw Error("save_samples", "internal: samples were not spilled");
+  const int64_t n_samples = ctx.n_samples;
+  // Dimension scales so netCDF / xarray readers name the dimensions sample, layer, neuron
+  // (per-site layer / neuron scales carry the site in their name when there are several).
+  // The sample scale 0..n-1: each rank writes the ids of its own runs.
+  io::H5Dataset sample_scale = out.file().create_dataset("/samples/sample", io::H5Type::I64,
+                                                         {static_cast<hsize_t>(n_samples)});
+  std::vector<io::H5Dataset> rows;
+  for (size_t s = 0; s < sites_.size(); ++s) {
+    const SiteSpace& site = sites_[s];
+    const std::string suffix = sites_.size() == 1 ? "" : "_" + site.site;
+    std::vector<int64_t> layers(site.layers.begin(), site.layers.end());
+    std::vector<int64_t> neurons(static_cast<size_t>(site.width));
+    for (int j = 0; j < site.width; ++j) neurons[static_cast<size_t>(j)] = j;
+    out.write_scale("/samples/layer" + suffix, "layer" + suffix, layers);
+    out.write_scale("/samples/neuron" + suffix, "neuron" + suffix, neurons);
+    rows.push_back(out.file().create_dataset(
+        "/samples/" + site.site, io::H5Type::F32,
+        {static_cast<hsize_t>(n_samples), site.layers.size(), static_cast<hsize_t>(site.width)}));
+  }
+  const char* names[] = {"label", "token_id", "position", "pair_id", "window_id"};
+  const io::H5Type types[] = {io::H5Type::I32, io::H5Type::I32, io::H5Type::I32, io::H5Type::I64,
+                              io::H5Type::I64};
+  std::vector<io::H5Dataset> meta_sets;
+  for (size_t m = 0; m < 5; ++m) {
+    meta_sets.push_back(out.file().create_dataset(std::string("/samples/") + names[m], types[m],
+                                                  {static_cast<hsize_t>(n_samples)}));
+  }
+  // Each rank's runs of consecutive samples, one run per collective write.
+  const int64_t max_runs = comm.allreduce_max(static_cast<int64_t>(spill_->n_runs()));
+  std::vector<SampleSpill::Meta> meta;
+  std::vector<std::vector<float>> run_rows;
+  std::vector<int32_t> i32;
+  std::vector<int64_t> i64;
+  for (int64_t i = 0; i < max_runs; ++i) {
+    hsize_t first = 0, count = 0;
+    if (i < static_cast<int64_t>(spill_->n_runs())) {
+      spill_->read_run(static_cast<size_t>(i), meta, run_rows);
+      first = static_cast<hsize_t>(spill_->run(static_cast<size_t>(i)).first);
+      count = static_cast<hsize_t>(meta.size());
+    } else {
+      meta.clear();
+      run_rows.assign(sites_.size(), {});
+    }
+    for (size_t s = 0; s < sites_.size(); ++s) {
+      const hsize_t offset[3] = {first, 0, 0};
+      const hsize_t block[3] = {count, sites_[s].layers.size(),
+                                static_cast<hsize_t>(sites_[s].width)};
+      rows[s].write_block(offset, block, run_rows[s].data());
+    }
+    {
+      i64.resize(count);
+      for (hsize_t j = 0; j < count; ++j) i64[j] = static_cast<int64_t>(first + j);
+      const hsize_t offset[1] = {first};
+      const hsize_t block[1] = {count};
+      sample_scale.write_block(offset, block, i64.data());
+    }
+    for (size_t m = 0; m < 5; ++m) {
+      const hsize_t offset[1] = {first};
+      const hsize_t block[1] = {count};
+      auto field = [&](const SampleSpill::Meta& x) {
+        return m == 0   ? x.label
+               : m == 1 ? x.token
+               : m == 2 ? x.position
+               : m == 3 ? x.pair_id
+                        : x.window;
+      };
+      if (types[m] == io::H5Type::I32) {
+        i32.clear();
+        for (const auto& x : meta) i32.push_back(static_cast<int32_t>(field(x)));
+        meta_sets[m].write_block(offset, block, i32.data());
+      } else {
+        i64.clear();
+        for (const auto& x : meta) i64.push_back(field(x));
+        meta_sets[m].write_block(offset, block, i64.data());
+      }
+    }
+  }
+  rows.clear();
+  meta_sets.clear();
+  sample_scale.make_dimension_scale("sample");
+  for (size_t s = 0; s < sites_.size(); ++s) {
+    const std::string suffix = sites_.size() == 1 ? "" : "_" + sites_[s].site;
+    out.attach_scales("/samples/" + sites_[s].site,
+                      {"/samples/sample", "/samples/layer" + suffix, "/samples/neuron" + suffix},
+                      {"sample", "layer", "neuron"});
+  }
+  for (const char* name : names) {
+    out.attach_scales(std::string("/samples/") + name, {"/samples/sample"}, {"sample"});
+  }
 }
 
 // ---- Distributed logistic regression ------------------------------------------------------------

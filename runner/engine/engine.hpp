@@ -13,7 +13,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,6 +24,7 @@
 #include "model/arch/forward.hpp"
 #include "model/load/checkpoint.hpp"
 #include "model/tokenizer/tokenizer.hpp"
+#include "runner/engine/corpus_stream.hpp"
 #include "runner/engine/job.hpp"
 #include "runner/engine/plan.hpp"
 #include "runner/parallel/mpi.hpp"
@@ -72,12 +75,16 @@ struct RunContext {
   std::vector<SiteSpace> sites;
   PhaseTimes times;
   int64_t tokens_processed = 0;  // forward tokens, all ranks (filled by run_batches)
+  uint64_t bytes_read = 0;       // corpus bytes this rank read (filled by stream_batches)
+  // What the study read and measured, all ranks (set by the study: from its plan or stream).
+  int64_t n_windows = 0, n_samples = 0, corpus_tokens = 0, documents = 0;
 };
 
 // One batch of samples: rows[s] is [samples.size(), K_s] for site s.
 struct SampleBatch {
   std::span<const Sample> samples;
-  int64_t first_sample = 0;  // global index of samples[0] in plan.samples
+  int64_t first_sample = 0;   // global index of samples[0]
+  int64_t window_offset = 0;  // add to Sample::window for the global window id (local plans)
   const std::vector<std::vector<float>>& rows;
 };
 
@@ -94,6 +101,9 @@ void install_stop_handlers();
 // ranks and written at the end (finalize, collective: by neuron slice, merged in rank order, so
 // the results do not depend on the rank count).
 // The saved state is a flat vector of doubles (one per rank, in the resume state's files).
+class ResumeState;
+class SampleSpill;
+
 class Accumulator {
  public:
   virtual ~Accumulator() = default;
@@ -107,12 +117,65 @@ class Accumulator {
 // statistics are ready.
 using OpenResults = std::function<ResultsWriter&()>;
 
-// Runs the rank's batches (plan.rank_batches; plan.make_batches must have been called) and adds
-// each batch's samples to `accumulator`. Between batches all ranks decide together whether to
-// write a checkpoint (every job.checkpoint_every seconds, and on SIGTERM, after which it throws
-// Interrupted). With job.resume, the state saved in the checkpoint is loaded into `accumulator` and
-// the batches already done are skipped.
+// BatchRunner — the batch loop over plans: a global plan (this rank's block of its batches) or
+// the local plans of a corpus stream, round after round, with one forward pass workspace. Between
+// batches (and between rounds) all ranks decide together whether to write a checkpoint (every
+// job.checkpoint_every seconds, and on SIGTERM, after which it throws Interrupted); a checkpoint
+// holds the accumulator's state, the stream's totals and the batches done in the round, so
+// --resume skips the rounds and batches already done.
+class BatchRunner {
+ public:
+  BatchRunner(RunContext& ctx, Accumulator& accumulator);
+  ~BatchRunner();
+  // With job.resume: loads the saved state into the accumulator and returns the stream totals to
+  // continue from (default totals for a global plan, or without job.resume).
+  StreamTotals resume();
+  // Collective. Runs this rank's batches of `plan` (plan.make_batches must have been called) and
+  // adds each batch's samples to the accumulator. For a round of a stream, `before` and `after`
+  // are the stream's totals before and after the round (what a checkpoint saves).
+  void run(const Plan& plan, const StreamTotals& before, const StreamTotals& after);
+  // Rounds of the stream, for progress lines (rank 0, every 10 s).
+  void set_rounds(int64_t total_rounds);
+  // Collective: sums the forward tokens into ctx.tokens_processed.
+  void finish();
+
+ private:
+  void save(int64_t skip_batches, const StreamTotals& totals);
+  void ensure_forward(int B, int T);
+  std::vector<int> flags() const;
+  void report_round(const StreamTotals& after);
+
+  RunContext& ctx_;
+  Accumulator& accumulator_;
+  std::unique_ptr<ResumeState> checkpoint_;
+  std::unique_ptr<model::ForwardPass> forward_;
+  int forward_B_ = 0, forward_T_ = 0;
+  int64_t generation_ = 0;    // checkpoints written (or loaded)
+  int64_t skip_batches_ = 0;  // resumed: batches of the first round already done
+  int64_t forward_tokens_ = 0;
+  int64_t total_rounds_ = 0;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point last_checkpoint_, start_, last_print_;
+};
+
+// Runs the rank's batches of a global plan (plan.make_batches must have been called) through a
+// BatchRunner, resuming with job.resume.
 void run_batches(RunContext& ctx, const Plan& plan, Accumulator& accumulator);
+
+// Called with each round's local plan before its batches run (e.g. to drop windows, or to count).
+using RoundHook = std::function<void(Plan& round)>;
+
+// Streams the corpus (CorpusStream: each rank reads its own segments, round by round), runs each
+// round's windows in batches of job.batch_size and adds their samples to `accumulator`. Returns
+// the counts of everything streamed (identical on every rank) and sets ctx.n_windows, n_samples,
+// corpus_tokens, documents, bytes_read. Collective; resumes with job.resume.
+PlanCounts stream_batches(RunContext& ctx, const WindowFinder& finder, StreamLimits limits,
+                          Accumulator& accumulator, const RoundHook& on_round = {});
+
+// The same stream without the forward pass: what a streamed study would read and measure
+// (--dry-run). Collective.
+PlanCounts count_stream(RunContext& ctx, const WindowFinder& finder, StreamLimits limits,
+                        const RoundHook& on_round = {});
 
 // run_batches, then opens the results file and finalizes `accumulator` into it (collective).
 ResultsWriter& accumulate(RunContext& ctx, const Plan& plan, Accumulator& accumulator,
@@ -127,6 +190,7 @@ class GroupStatistics : public Accumulator {
  public:
   enum class Mode { TwoGroup, Paired };
   GroupStatistics(const std::vector<SiteSpace>& sites, int n_groups, Mode mode, bool keep_samples);
+  ~GroupStatistics() override;
 
   void add(const SampleBatch& batch) override;
   std::vector<double> save_state() const override;
@@ -147,8 +211,15 @@ class GroupStatistics : public Accumulator {
                                               ResultsWriter& out);
 
   const std::vector<SiteSummary>& summaries() const { return summaries_; }
+  // save_samples: every added sample's rows go to a scratch file next to `output` (this rank's
+  // share, never held in memory) and into /samples at finalize (ctx.n_samples rows).
+  void spill_samples(const std::filesystem::path& output, int rank);
+  // Only spills the batch's rows (a study that accumulates its own moments, e.g. length).
+  void spill(const SampleBatch& batch);
 
   const stats::GroupMoments& moments(size_t site, int group) const;
+  // Replaces a group's moments (studies that accumulate in their own classes, e.g. length).
+  void set_moments(size_t site, int group, stats::GroupMoments moments);
   bool keeps_samples() const { return keep_samples_; }
   // Kept samples of this rank: [n_kept, K_s] per site, with their global sample indices.
   const std::vector<float>& kept_rows(size_t site) const { return kept_[site]; }
@@ -161,10 +232,12 @@ class GroupStatistics : public Accumulator {
   bool keep_samples_;
   std::vector<std::vector<stats::GroupMoments>> moments_;  // [site][group]
   std::vector<stats::GroupMoments> differences_;           // [site] (paired)
-  std::vector<std::vector<float>> kept_;                   // [site] rows [n_kept, K]
-  std::vector<int64_t> kept_ids_;                          // [n_kept]
-  std::vector<SiteSummary> summaries_;                     // after finalize
-  std::vector<int32_t> kept_labels_;                       // [n_kept]
+  void write_samples(RunContext& ctx, ResultsWriter& out);
+  std::unique_ptr<SampleSpill> spill_;    // save_samples
+  std::vector<std::vector<float>> kept_;  // [site] rows [n_kept, K]
+  std::vector<int64_t> kept_ids_;         // [n_kept]
+  std::vector<SiteSummary> summaries_;    // after finalize
+  std::vector<int32_t> kept_labels_;      // [n_kept]
   // Paired: first member of a pair waiting for its partner: pair id -> rows per site.
   std::vector<std::pair<int64_t, std::vector<std::vector<float>>>> pending_;
 };

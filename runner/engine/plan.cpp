@@ -5,99 +5,89 @@
 #include <map>
 
 #include "io/error.hpp"
+#include "runner/engine/corpus_stream.hpp"
 #include "runner/parallel/mpi.hpp"
 
 namespace neurolens::runner {
 namespace {
 
-// Flat encoding of one document's finds for the all-gather:
-// [document, tokens_in_document, n_windows, n_samples,
-//  n_windows x (start, length, unit, n_tokens, tokens...),
+// Flat encoding of a local plan's windows and samples for the all-gather of build_plan:
+// [n_windows, n_samples, first_window,
+//  n_windows x (document, start, length, unit, n_tokens, tokens..., n_extra, extra...),
 //  n_samples x (window, position, label, pair_id, token, word)]
-void encode(int64_t document, int64_t n_tokens, const DocumentFinds& finds,
-            std::vector<int64_t>& out) {
-  out.push_back(document);
-  out.push_back(n_tokens);
-  out.push_back(static_cast<int64_t>(finds.windows.size()));
-  out.push_back(static_cast<int64_t>(finds.samples.size()));
-  for (const WindowSpec& w : finds.windows) {
-    out.push_back(w.start);
-    out.push_back(w.length);
-    out.push_back(w.unit);
+void encode(const Plan& round, std::vector<int64_t>& out) {
+  out.push_back(static_cast<int64_t>(round.windows.size()));
+  out.push_back(static_cast<int64_t>(round.samples.size()));
+  out.push_back(round.first_window);
+  for (const WindowSpec& w : round.windows) {
+    out.insert(out.end(), {w.document, w.start, w.length, w.unit});
     out.push_back(static_cast<int64_t>(w.tokens.size()));
     out.insert(out.end(), w.tokens.begin(), w.tokens.end());
+    out.push_back(static_cast<int64_t>(w.extra.size()));
+    out.insert(out.end(), w.extra.begin(), w.extra.end());
   }
-  for (const Sample& s : finds.samples) {
+  for (const Sample& s : round.samples) {
     out.insert(out.end(), {s.window, s.position, s.label, s.pair_id, s.token, s.word});
   }
 }
 
-struct DecodedDocument {
-  int64_t document = 0;
-  int64_t n_tokens = 0;
-  DocumentFinds finds;
-};
-
-std::vector<DecodedDocument> decode(const std::vector<int64_t>& flat) {
-  std::vector<DecodedDocument> out;
+void decode_append(const std::vector<int64_t>& flat, Plan& plan) {
   size_t i = 0;
   auto next = [&]() {
     if (i >= flat.size()) throw Error("plan", "internal: truncated plan buffer");
     return flat[i++];
   };
   while (i < flat.size()) {
-    DecodedDocument d;
-    d.document = next();
-    d.n_tokens = next();
     const int64_t n_windows = next();
     const int64_t n_samples = next();
+    next();  // first_window (informational)
+    const auto base = static_cast<int64_t>(plan.windows.size());
     for (int64_t w = 0; w < n_windows; ++w) {
       WindowSpec spec;
-      spec.document = d.document;
+      spec.document = next();
       spec.start = next();
       spec.length = static_cast<int32_t>(next());
       spec.unit = next();
       const int64_t n = next();
       for (int64_t t = 0; t < n; ++t) spec.tokens.push_back(static_cast<int32_t>(next()));
-      if (!spec.tokens.empty()) spec.document = -1;
-      d.finds.windows.push_back(std::move(spec));
+      const int64_t n_extra = next();
+      for (int64_t t = 0; t < n_extra; ++t) spec.extra.push_back(next());
+      plan.windows.push_back(std::move(spec));
     }
     for (int64_t s = 0; s < n_samples; ++s) {
       Sample sample;
-      sample.window = next();
+      sample.window = base + next();
       sample.position = static_cast<int32_t>(next());
       sample.label = static_cast<int32_t>(next());
       sample.pair_id = next();
       sample.token = static_cast<int32_t>(next());
       sample.word = static_cast<int32_t>(next());
-      d.finds.samples.push_back(sample);
-    }
-    out.push_back(std::move(d));
-  }
-  return out;
-}
-
-void finish_plan(Plan& plan) {
-  // Units: consecutive windows sharing a unit id stay together; -1 is a unit of its own.
-  plan.unit_offsets.clear();
-  for (size_t w = 0; w < plan.windows.size(); ++w) {
-    const bool joins_previous =
-        w > 0 && plan.windows[w].unit >= 0 && plan.windows[w].unit == plan.windows[w - 1].unit;
-    if (!joins_previous) plan.unit_offsets.push_back(static_cast<int64_t>(w));
-  }
-  plan.unit_offsets.push_back(static_cast<int64_t>(plan.windows.size()));
-  std::stable_sort(plan.samples.begin(), plan.samples.end(), [](const Sample& a, const Sample& b) {
-    return a.window != b.window ? a.window < b.window : a.position < b.position;
-  });
-  plan.window_length = plan.windows.empty() ? 0 : plan.windows.front().length;
-  for (const WindowSpec& w : plan.windows) {
-    if (w.length != plan.window_length) {
-      throw Error("plan", "internal: windows of different lengths in one plan");
+      plan.samples.push_back(sample);
     }
   }
 }
 
 }  // namespace
+
+void Plan::finish() {
+  // Units: consecutive windows sharing a unit id stay together; -1 is a unit of its own.
+  unit_offsets.clear();
+  for (size_t w = 0; w < windows.size(); ++w) {
+    const bool joins_previous =
+        w > 0 && windows[w].unit >= 0 && windows[w].unit == windows[w - 1].unit;
+    if (!joins_previous) unit_offsets.push_back(static_cast<int64_t>(w));
+  }
+  unit_offsets.push_back(static_cast<int64_t>(windows.size()));
+  std::stable_sort(samples.begin(), samples.end(), [](const Sample& a, const Sample& b) {
+    return a.window != b.window ? a.window < b.window : a.position < b.position;
+  });
+  window_length = windows.empty() ? 0 : windows.front().length;
+  for (const WindowSpec& w : windows) {
+    if (w.length != window_length || static_cast<int32_t>(w.tokens.size()) != w.length) {
+      throw Error("plan", "internal: windows of different lengths in one plan");
+    }
+  }
+}
 
 void Plan::make_batches(int batch_size) {
   batch_offsets = {0};
@@ -133,11 +123,13 @@ std::string Plan::balance_warning(int batch_size, int ranks) const {
 
 Block Plan::rank_batches(int rank, int size) const {
   if (n_batches() <= 0) return {0, 0};
+  if (local) return {0, n_batches()};
   return block_range(n_batches(), rank, size);
 }
 
 Block Plan::rank_block(int rank, int size) const {
   if (n_batches() <= 0) return {0, 0};
+  if (local) return {0, static_cast<int64_t>(windows.size())};
   const Block batches = rank_batches(rank, size);
   return {batch_offsets[static_cast<size_t>(batches.begin)],
           batch_offsets[static_cast<size_t>(batches.end)]};
@@ -157,72 +149,48 @@ int64_t Plan::label_count(int32_t label) const {
                        [&](const Sample& s) { return s.label == label; });
 }
 
+void keep_windows(Plan& round, const std::function<bool(int64_t)>& keep) {
+  std::vector<int64_t> index(round.windows.size(), -1);
+  std::vector<WindowSpec> kept;
+  for (size_t w = 0; w < round.windows.size(); ++w) {
+    if (!keep(round.first_window + static_cast<int64_t>(w))) continue;
+    index[w] = static_cast<int64_t>(kept.size());
+    kept.push_back(std::move(round.windows[w]));
+  }
+  std::vector<Sample> samples;
+  for (Sample s : round.samples) {
+    const int64_t w = index[static_cast<size_t>(s.window)];
+    if (w < 0) continue;
+    s.window = w;
+    samples.push_back(s);
+  }
+  round.windows = std::move(kept);
+  round.samples = std::move(samples);
+  round.finish();
+}
+
 Plan build_plan(const io::Corpus& corpus, const model::Tokenizer& tokenizer,
                 const WindowFinder& finder, const Comm& comm, int64_t max_windows,
-                int64_t max_tokens) {
-  const int64_t n_docs = static_cast<int64_t>(corpus.n_documents());
+                int64_t max_tokens, const std::function<void(Plan&)>& on_round) {
+  CorpusStream stream(corpus, tokenizer, finder, comm, {max_windows, max_tokens});
   Plan plan;
-  int64_t pair_base = 0;
-  int64_t unit_base = 0;
-  // Rounds of `size` documents: rank r takes document round * size + r. After each round the
-  // finds are all-gathered, so every rank extends the same global plan, and reading stops as
-  // soon as the window or token budget is reached.
-  const int64_t round_docs = comm.size();
-  for (int64_t first = 0; first < n_docs; first += round_docs) {
+  Plan round;
+  while (stream.next(round)) {
+    if (on_round) on_round(round);
     std::vector<int64_t> local;
-    const int64_t doc = first + comm.rank();
-    collective_check(comm, [&] {
-      if (doc < n_docs) {
-        const io::Document document = corpus.read(static_cast<size_t>(doc));
-        const std::vector<int32_t> tokens = encode_document(document, tokenizer);
-        encode(doc, static_cast<int64_t>(tokens.size()), finder(document, tokens), local);
-      }
-    });
-    std::vector<DecodedDocument> round = decode(comm.allgatherv(local));
-    std::sort(round.begin(), round.end(), [](const DecodedDocument& a, const DecodedDocument& b) {
-      return a.document < b.document;
-    });
-    bool full = false;
-    for (DecodedDocument& d : round) {
-      plan.documents += 1;
-      plan.corpus_tokens += d.n_tokens;
-      const int64_t window_base = static_cast<int64_t>(plan.windows.size());
-      std::map<int64_t, int64_t> pair_map, unit_map;
-      int64_t kept = 0;
-      for (WindowSpec& w : d.finds.windows) {
-        if (max_windows > 0 && static_cast<int64_t>(plan.windows.size()) >= max_windows) {
-          full = true;
-          break;
-        }
-        if (w.unit >= 0) {
-          auto [it, inserted] =
-              unit_map.emplace(w.unit, unit_base + static_cast<int64_t>(unit_map.size()));
-          w.unit = it->second;
-        }
-        plan.windows.push_back(std::move(w));
-        ++kept;
-      }
-      unit_base += static_cast<int64_t>(unit_map.size());
-      for (Sample s : d.finds.samples) {
-        if (s.window >= kept) continue;
-        s.window += window_base;
-        if (s.pair_id >= 0) {
-          auto [it, inserted] =
-              pair_map.emplace(s.pair_id, pair_base + static_cast<int64_t>(pair_map.size()));
-          s.pair_id = it->second;
-        }
-        plan.samples.push_back(s);
-      }
-      pair_base += static_cast<int64_t>(pair_map.size());
-      if (full || (max_tokens > 0 && plan.corpus_tokens >= max_tokens)) {
-        full = true;
-        break;
-      }
-    }
-    if (full) break;
+    encode(round, local);
+    decode_append(comm.allgatherv(local), plan);  // ranks in order: corpus order
   }
-  finish_plan(plan);
+  plan.documents = stream.totals().documents;
+  plan.corpus_tokens = stream.totals().corpus_tokens;
+  plan.finish();
   return plan;
+}
+
+std::vector<int32_t> document_tokens(const io::Document& document,
+                                     const model::Tokenizer& tokenizer) {
+  if (!document.tokens.empty() || document.text.empty()) return document.tokens;
+  return encode_document(document, tokenizer);
 }
 
 std::vector<int32_t> encode_document(const io::Document& document,
@@ -234,35 +202,51 @@ std::vector<int32_t> encode_document(const io::Document& document,
   }
 }
 
+void PlanCounts::add(const Plan& plan) {
+  windows += static_cast<int64_t>(plan.windows.size());
+  samples += static_cast<int64_t>(plan.samples.size());
+  if (plan.window_length > 0) window_length = plan.window_length;
+  for (const Sample& s : plan.samples) {
+    if (s.label >= 0) {
+      if (static_cast<size_t>(s.label) >= labels.size())
+        labels.resize(static_cast<size_t>(s.label) + 1);
+      labels[static_cast<size_t>(s.label)] += 1;
+    }
+    if (s.word >= 0) {
+      if (static_cast<size_t>(s.word) >= words.size())
+        words.resize(static_cast<size_t>(s.word) + 1);
+      words[static_cast<size_t>(s.word)] += 1;
+    }
+  }
+}
+
+PlanCounts count_plan(const Plan& plan, int ranks) {
+  PlanCounts c;
+  c.add(plan);
+  c.documents = plan.documents;
+  c.corpus_tokens = plan.corpus_tokens;
+  c.batches = plan.n_batches();
+  c.most_rank_windows = plan.rank_block(0, ranks).size();
+  c.least_rank_windows = plan.rank_block(ranks - 1, ranks).size();
+  return c;
+}
+
 Plan plan_from_windows(std::vector<WindowSpec> windows, std::vector<Sample> samples) {
   Plan plan;
   plan.windows = std::move(windows);
   plan.samples = std::move(samples);
   for (const WindowSpec& w : plan.windows) plan.corpus_tokens += w.length;
-  finish_plan(plan);
+  plan.finish();
   return plan;
 }
 
-void WindowTokens::fetch(int64_t begin, int64_t end, std::vector<int32_t>& out) {
-  const auto T = static_cast<size_t>(plan_.window_length);
+void fetch_window_tokens(const Plan& plan, int64_t begin, int64_t end, std::vector<int32_t>& out) {
+  const auto T = static_cast<size_t>(plan.window_length);
   out.resize(static_cast<size_t>(end - begin) * T);
   for (int64_t w = begin; w < end; ++w) {
-    const WindowSpec& spec = plan_.windows[static_cast<size_t>(w)];
-    int32_t* dst = out.data() + static_cast<size_t>(w - begin) * T;
-    if (spec.document < 0) {
-      std::copy(spec.tokens.begin(), spec.tokens.end(), dst);
-      continue;
-    }
-    if (spec.document != cached_document_) {
-      if (corpus_ == nullptr) throw Error("plan", "internal: window refers to a corpus document");
-      const io::Document document = corpus_->read(static_cast<size_t>(spec.document));
-      cached_tokens_ = tokenizer_.encode(document.text);
-      cached_document_ = spec.document;
-    }
-    if (spec.start < 0 || spec.start + spec.length > static_cast<int64_t>(cached_tokens_.size())) {
-      throw Error("plan", "internal: window outside its document");
-    }
-    std::copy_n(cached_tokens_.begin() + spec.start, spec.length, dst);
+    const WindowSpec& spec = plan.windows[static_cast<size_t>(w)];
+    std::copy(spec.tokens.begin(), spec.tokens.end(),
+              out.begin() + static_cast<long>(static_cast<size_t>(w - begin) * T));
   }
 }
 

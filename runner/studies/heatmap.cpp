@@ -24,9 +24,16 @@ HeatmapText read_heatmap_text(const std::string& path, const model::Tokenizer& t
   std::vector<int32_t> ids;
   try {
     const io::Corpus corpus = io::Corpus::open(path);
-    for (size_t d = 0; d < corpus.n_documents() && static_cast<int64_t>(ids.size()) < max_tokens;
-         ++d) {
-      const io::Document doc = corpus.read(d);
+    std::vector<io::Document> documents;
+    for (size_t seg = 0; seg < corpus.n_segments(); ++seg) {
+      corpus.read_segment(seg, [&](io::Document& d) {
+        documents.push_back(std::move(d));
+        return true;
+      });
+      if (!documents.empty()) break;  // a heatmap text is short: its first segment suffices
+    }
+    for (size_t d = 0; d < documents.size() && static_cast<int64_t>(ids.size()) < max_tokens; ++d) {
+      const io::Document& doc = documents[d];
       std::vector<std::pair<size_t, size_t>> offsets;
       const std::vector<int32_t> doc_ids = tokenizer.encode_with_offsets(doc.text, &offsets);
       for (size_t i = 0; i < doc_ids.size() && static_cast<int64_t>(ids.size()) < max_tokens; ++i) {

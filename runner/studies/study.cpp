@@ -57,8 +57,18 @@ void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
   summary.lines.insert(summary.lines.end(), planted.begin(), planted.end());
 }
 
-double samples_per_rank(const RunContext& ctx, const Plan& plan) {
-  return static_cast<double>(plan.samples.size()) / std::max(1, ctx.comm.size()) + 1;
+double samples_per_rank(const RunContext& ctx, const PlanCounts& counts) {
+  return static_cast<double>(counts.samples) / std::max(1, ctx.comm.size()) + 1;
+}
+
+void check_streamed(Study& study, RunContext& ctx, const PlanCounts& counts) {
+  std::vector<std::string> warnings;
+  collective_check(ctx.comm, [&] { warnings = study.check_plan(ctx, counts); });
+  if (ctx.comm.root()) {
+    for (const std::string& w : warnings) {
+      std::fprintf(stderr, "neurolens: warning: %s\n", w.c_str());
+    }
+  }
 }
 
 std::vector<std::string> planted_lines(const model::Model& model,

@@ -31,14 +31,27 @@ struct StudySummary {
 class Study {
  public:
   virtual ~Study() = default;
+  // A global plan (bounded studies), or, for streamed studies, preparation (word lists, ...) and
+  // an empty plan: they read the corpus in run().
   virtual Plan make_plan(RunContext& ctx) = 0;
-  // Throws neurolens::Error (the same on every rank) when the plan cannot give a result;
-  // returns warnings for rank 0 to print.
-  virtual std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) = 0;
+  // Throws neurolens::Error (the same on every rank) when what was found cannot give a result;
+  // returns warnings for rank 0 to print. Streamed studies call it from run(), after the stream
+  // and before the results file exists.
+  virtual std::vector<std::string> check_plan(RunContext& ctx, const PlanCounts& counts) = 0;
   virtual StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) = 0;
   // Extra memory per rank beyond the forward pass (bytes), for --dry-run.
-  virtual double extra_memory(const RunContext& ctx, const Plan& plan) const = 0;
+  virtual double extra_memory(const RunContext& ctx, const PlanCounts& counts) const = 0;
+
+  // Streamed studies: the corpus is read once, in rounds, each rank its own segments
+  // (stream_batches); --dry-run counts what they would read with these (count_stream).
+  virtual bool streamed() const { return false; }
+  virtual WindowFinder finder(RunContext& /*ctx*/) { return {}; }
+  virtual StreamLimits limits(const RunContext& /*ctx*/) const { return {}; }
 };
+
+// For streamed studies, after the stream: check_plan (collectively: an error on every rank
+// together, before any output exists), warnings printed by rank 0.
+void check_streamed(Study& study, RunContext& ctx, const PlanCounts& counts);
 
 // Shared helpers for studies.
 // The token ids of " word" (a word preceded by a space), as the tokenizer splits it.
@@ -64,6 +77,6 @@ void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
                            const std::string& concept_name);
 
 // Samples a rank holds at most (balanced blocks), for --dry-run memory estimates.
-double samples_per_rank(const RunContext& ctx, const Plan& plan);
+double samples_per_rank(const RunContext& ctx, const PlanCounts& counts);
 
 }  // namespace neurolens::runner

@@ -57,12 +57,12 @@ class ContrastStudy : public Study {
     };
     add(contrast_options(job).group_a, 0, "contrast.group_a");
     add(contrast_options(job).group_b, 1, "contrast.group_b");
-    std::unordered_map<int32_t, std::vector<const WordPattern*>> by_last;
-    for (const WordPattern& p : patterns_) by_last[p.ids.back()].push_back(&p);
-    std::vector<uint8_t> starts_with_space(static_cast<size_t>(ctx.tokenizer.vocab_size()), 0);
+    by_last_.clear();
+    for (const WordPattern& p : patterns_) by_last_[p.ids.back()].push_back(&p);
+    starts_with_space_.assign(static_cast<size_t>(ctx.tokenizer.vocab_size()), 0);
     for (int32_t id = 0; id < ctx.tokenizer.vocab_size(); ++id) {
       const std::string bytes = ctx.tokenizer.token_bytes(id);
-      starts_with_space[static_cast<size_t>(id)] = !bytes.empty() && bytes[0] == ' ';
+      starts_with_space_[static_cast<size_t>(id)] = !bytes.empty() && bytes[0] == ' ';
     }
     const int before = contrast_options(job).context_before;
     const int after = contrast_options(job).context_after;
@@ -73,8 +73,20 @@ class ContrastStudy : public Study {
                       std::to_string(ctx.model.config.n_positions) + " positions",
                   "reduce context_before / context_after");
     }
-    WindowFinder finder = [&, before, after, length](const io::Document&,
-                                                     const std::vector<int32_t>& tokens) {
+    return {};  // streamed: run() reads the corpus
+  }
+
+  bool streamed() const override { return true; }
+  StreamLimits limits(const RunContext& ctx) const override { return {0, ctx.job.max_tokens}; }
+
+  WindowFinder finder(RunContext& ctx) override {
+    const int before = contrast_options(ctx.job).context_before;
+    const int after = contrast_options(ctx.job).context_after;
+    const int length = before + 1 + after;
+    const auto& by_last = by_last_;
+    const auto& starts_with_space = starts_with_space_;
+    return [&by_last, &starts_with_space, before, after, length](
+               const io::Document&, const std::vector<int32_t>& tokens) {
       DocumentFinds finds;
       const auto n = static_cast<int64_t>(tokens.size());
       for (int64_t i = before; i + after < n; ++i) {
@@ -99,13 +111,12 @@ class ContrastStudy : public Study {
       }
       return finds;
     };
-    return build_plan(*ctx.corpus, ctx.tokenizer, finder, ctx.comm, 0, ctx.job.max_tokens);
   }
 
-  std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
+  std::vector<std::string> check_plan(RunContext& ctx, const PlanCounts& plan) override {
     std::vector<std::string> warnings;
     counts_.assign(patterns_.size(), 0);
-    for (const Sample& s : plan.samples) counts_[static_cast<size_t>(s.word)] += 1;
+    for (size_t i = 0; i < plan.words.size() && i < counts_.size(); ++i) counts_[i] = plan.words[i];
     std::string missing;
     for (size_t i = 0; i < patterns_.size(); ++i) {
       if (counts_[i] == 0) missing += (missing.empty() ? "" : ", ") + patterns_[i].word;
@@ -132,10 +143,16 @@ class ContrastStudy : public Study {
     return warnings;
   }
 
-  StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
-    const bool keep = ctx.job.save_samples || ctx.job.test == TestKind::Logistic;
+  StudySummary run(RunContext& ctx, const Plan& /*plan*/, const OpenResults& open) override {
+    // test = logistic keeps the samples' rows in memory for the Newton iterations; the t-tests
+    // stream them into moments (save_samples spills them to disk).
+    const bool keep = ctx.job.test == TestKind::Logistic;
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, keep);
-    ResultsWriter& out = accumulate(ctx, plan, stats, open);
+    if (ctx.job.save_samples) stats.spill_samples(ctx.job.output, ctx.comm.rank());
+    const PlanCounts plan = stream_batches(ctx, finder(ctx), limits(ctx), stats);
+    check_streamed(*this, ctx, plan);
+    ResultsWriter& out = open();
+    stats.finalize(ctx, Plan{}, out);
     const auto& summaries = stats.summaries();
     // Targets per word.
     std::vector<std::string> words;
@@ -158,18 +175,18 @@ class ContrastStudy : public Study {
     std::snprintf(
         line, sizeof line, "contrast: %lld targets of group a, %lld of group b, %lld windows",
         static_cast<long long>(plan.label_count(0)), static_cast<long long>(plan.label_count(1)),
-        static_cast<long long>(plan.windows.size()));
+        static_cast<long long>(plan.windows));
     summary.lines.push_back(line);
     append_neuron_summary(summary, ctx, summaries, "negation");
     return summary;
   }
 
-  double extra_memory(const RunContext& ctx, const Plan& plan) const override {
+  double extra_memory(const RunContext& ctx, const PlanCounts& plan) const override {
     double bytes = 0;
     const double per_rank = samples_per_rank(ctx, plan);
     for (const SiteSpace& s : ctx.sites) {
       bytes += 2.0 * 4 * 8 * static_cast<double>(s.neurons());  // moments of two groups
-      if (ctx.job.save_samples || ctx.job.test == TestKind::Logistic) {
+      if (ctx.job.test == TestKind::Logistic) {
         bytes += per_rank * 4.0 * static_cast<double>(s.neurons());
       }
     }
@@ -178,6 +195,8 @@ class ContrastStudy : public Study {
 
  private:
   std::vector<WordPattern> patterns_;
+  std::unordered_map<int32_t, std::vector<const WordPattern*>> by_last_;  // last token -> words
+  std::vector<uint8_t> starts_with_space_;                                // [V]
   std::vector<int64_t> counts_;
 };
 

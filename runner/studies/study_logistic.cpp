@@ -19,6 +19,7 @@
 // at the word level: a word is rule-positive when its first token is (words whose first token
 // lies in a window of batch 1 or 2).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
@@ -414,12 +415,13 @@ class LogisticAccumulator : public Accumulator {
     const int64_t split = std::clamp<int64_t>(n1_ - b.first_sample, 0, n);
     if (split > 0) {
       const auto rows = sample_rows(b, 0, split);
-      fit_.add(SampleBatch{b.samples.subspan(0, static_cast<size_t>(split)), b.first_sample, rows});
+      fit_.add(SampleBatch{b.samples.subspan(0, static_cast<size_t>(split)), b.first_sample,
+                           b.window_offset, rows});
     }
     if (split < n) {
       const auto rows = sample_rows(b, split, n);
-      held_.add(
-          SampleBatch{b.samples.subspan(static_cast<size_t>(split)), b.first_sample + split, rows});
+      held_.add(SampleBatch{b.samples.subspan(static_cast<size_t>(split)), b.first_sample + split,
+                            b.window_offset, rows});
     }
   }
   std::vector<double> save_state() const override {
@@ -479,14 +481,24 @@ class LogisticStudy : public Study {
     }
     classes_ = token_classes(ctx.tokenizer);
     const TokenClasses& classes = classes_;
-    WindowFinder finder = [&classes, L](const io::Document&, const std::vector<int32_t>& tokens) {
+    const model::Tokenizer& tokenizer = ctx.tokenizer;
+    WindowFinder finder = [&classes, &tokenizer, L](const io::Document& document,
+                                                    const std::vector<int32_t>& tokens) {
       DocumentFinds finds;
       const std::vector<uint8_t> rule = proper_noun_rule(classes, tokens);
       const auto chunks = static_cast<int64_t>(tokens.size()) / L;
+      // Brown-tagged documents: the rule's word-level hits per chunk, carried with the window.
+      const std::vector<std::array<int64_t, 4>> quality =
+          document.words.empty() ? std::vector<std::array<int64_t, 4>>{}
+                                 : chunk_rule_quality(document, tokenizer, rule, L, chunks);
       for (int64_t c = 0; c < chunks; ++c) {
         WindowSpec w;
         w.start = c * L;
         w.length = L;
+        if (!quality.empty()) {
+          const auto& q = quality[static_cast<size_t>(c)];
+          w.extra.assign(q.begin(), q.end());
+        }
         for (int p = 0; p < L; ++p) {
           const auto i = static_cast<size_t>(c * L + p);
           finds.samples.push_back(
@@ -534,7 +546,7 @@ class LogisticStudy : public Study {
     return plan;
   }
 
-  std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
+  std::vector<std::string> check_plan(RunContext& ctx, const PlanCounts& plan) override {
     (void)plan;
     std::vector<std::string> warnings;
     for (int batch = 0; batch < 2; ++batch) {
@@ -562,6 +574,7 @@ class LogisticStudy : public Study {
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     const size_t n_sites = ctx.sites.size();
     GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::TwoGroup, true);
+    if (ctx.job.save_samples) stats.spill_samples(ctx.job.output, ctx.comm.rank());
     const int64_t n1 = batch1_samples_;
     BatchOneFit fit(stats, n1, logistic_options(ctx.job).top_neurons);
     HeldOutScore held(fit, ctx.sites);
@@ -675,12 +688,11 @@ class LogisticStudy : public Study {
       HeatmapText text = heatmap_;
       if (text.pieces.empty()) {
         std::vector<std::vector<int32_t>> seqs;
-        WindowTokens source(plan, ctx.corpus, ctx.tokenizer);
         std::vector<int32_t> buf;
         int64_t total = 0;
         for (auto w = static_cast<int64_t>(batch1_windows_);
              w < static_cast<int64_t>(plan.windows.size()) && total < kHeatmapTokens; ++w) {
-          source.fetch(w, w + 1, buf);
+          fetch_window_tokens(plan, w, w + 1, buf);
           seqs.push_back(buf);
           total += static_cast<int64_t>(buf.size());
         }
@@ -699,7 +711,7 @@ class LogisticStudy : public Study {
     return summary;
   }
 
-  double extra_memory(const RunContext& ctx, const Plan& plan) const override {
+  double extra_memory(const RunContext& ctx, const PlanCounts& plan) const override {
     double bytes = 0;
     const double per_rank = samples_per_rank(ctx, plan);
     for (const SiteSpace& s : ctx.sites) {
@@ -712,39 +724,45 @@ class LogisticStudy : public Study {
 
  private:
   // Word-level precision / recall of the rule against np* tags, over the words whose first
-  // token lies in a window of the plan (every rank computes it identically).
-  void rule_quality(RunContext& ctx, const Plan& plan) {
+  // token lies in a window of the plan (every rank computes it identically): the sums of the
+  // counts the finder carried with each window.
+  void rule_quality(RunContext& /*ctx*/, const Plan& plan) {
     tagged_ = false;
     tp_ = fp_ = fn_ = words_ = 0;
-    std::set<int64_t> docs;
-    for (const WindowSpec& w : plan.windows) docs.insert(w.document);
-    for (int64_t d : docs) {
-      if (d < 0) continue;
-      const io::Document doc = ctx.corpus->read(static_cast<size_t>(d));
-      if (doc.words.empty()) continue;
+    for (const WindowSpec& w : plan.windows) {
+      if (w.extra.size() != 4) continue;
       tagged_ = true;
-      std::vector<std::pair<size_t, size_t>> offsets;
-      const std::vector<int32_t> tokens = ctx.tokenizer.encode_with_offsets(doc.text, &offsets);
-      const std::vector<uint8_t> rule = proper_noun_rule(classes_, tokens);
-      std::vector<uint8_t> in_window(tokens.size(), 0);
-      for (const WindowSpec& w : plan.windows) {
-        if (w.document != d) continue;
-        for (int64_t i = w.start; i < w.start + w.length; ++i)
-          in_window[static_cast<size_t>(i)] = 1;
-      }
-      size_t t = 0;
-      for (const io::WordTag& word : doc.words) {
-        // First token: the one holding the word's first byte.
-        while (t < offsets.size() && offsets[t].second <= word.begin) ++t;
-        if (t >= offsets.size()) break;
-        if (!in_window[t]) continue;
-        const bool positive = rule[t] != 0, proper = io::is_proper_noun_tag(word.tag);
-        words_ += 1;
-        tp_ += positive && proper;
-        fp_ += positive && !proper;
-        fn_ += !positive && proper;
-      }
+      tp_ += w.extra[0];
+      fp_ += w.extra[1];
+      fn_ += w.extra[2];
+      words_ += w.extra[3];
     }
+  }
+
+  // Per chunk of L tokens: {true positives, false positives, false negatives, words} of the rule
+  // against the np* tags, over the words whose first token lies in the chunk.
+  static std::vector<std::array<int64_t, 4>> chunk_rule_quality(const io::Document& doc,
+                                                                const model::Tokenizer& tokenizer,
+                                                                const std::vector<uint8_t>& rule,
+                                                                int L, int64_t chunks) {
+    std::vector<std::array<int64_t, 4>> out(static_cast<size_t>(chunks), {0, 0, 0, 0});
+    std::vector<std::pair<size_t, size_t>> offsets;
+    tokenizer.encode_with_offsets(doc.text, &offsets);
+    size_t t = 0;
+    for (const io::WordTag& word : doc.words) {
+      // First token: the one holding the word's first byte.
+      while (t < offsets.size() && offsets[t].second <= word.begin) ++t;
+      if (t >= offsets.size() || t >= rule.size()) break;
+      const auto chunk = static_cast<int64_t>(t) / L;
+      if (chunk >= chunks) break;
+      const bool positive = rule[t] != 0, proper = io::is_proper_noun_tag(word.tag);
+      auto& q = out[static_cast<size_t>(chunk)];
+      q[0] += positive && proper;
+      q[1] += positive && !proper;
+      q[2] += !positive && proper;
+      q[3] += 1;
+    }
+    return out;
   }
 
   HeatmapText heatmap_;

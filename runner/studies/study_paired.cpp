@@ -101,15 +101,13 @@ class PairedStudy : public Study {
     return paired_options(job).mode == "corpus" ? corpus_plan(ctx) : pairs_plan(ctx);
   }
 
-  std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
+  std::vector<std::string> check_plan(RunContext& ctx, const PlanCounts& plan) override {
     std::vector<std::string> warnings;
     if (!skipped_.empty()) {
       warnings.push_back("paired: skipped " + std::to_string(skipped_.size()) +
                          " pair(s): " + skipped_);
     }
-    std::set<int64_t> ids;
-    for (const Sample& s : plan.samples) ids.insert(s.pair_id);
-    const auto n = static_cast<int64_t>(ids.size());
+    const auto n = static_cast<int64_t>(pairs_.size());
     if (n < 2) {
       if (paired_options(ctx.job).mode == "corpus") {
         throw Error("paired.mode",
@@ -127,7 +125,8 @@ class PairedStudy : public Study {
   }
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
-    GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::Paired, ctx.job.save_samples);
+    GroupStatistics stats(ctx.sites, 2, GroupStatistics::Mode::Paired, false);
+    if (ctx.job.save_samples) stats.spill_samples(ctx.job.output, ctx.comm.rank());
     ResultsWriter& out = accumulate(ctx, plan, stats, open);
     const auto& summaries = stats.summaries();
 
@@ -177,13 +176,14 @@ class PairedStudy : public Study {
     return summary;
   }
 
-  double extra_memory(const RunContext& ctx, const Plan& plan) const override {
+  double extra_memory(const RunContext& ctx, const PlanCounts& plan) const override {
     double bytes = 0;
-    const double per_rank = samples_per_rank(ctx, plan);
+    // The global plan: every window's tokens and every sample, on every rank.
+    bytes += static_cast<double>(plan.windows) * (4.0 * plan.window_length + 64) +
+             static_cast<double>(plan.samples) * 40.0;
     for (const SiteSpace& s : ctx.sites) {
       bytes += 3.0 * 4 * 8 * static_cast<double>(s.neurons());  // moments and differences
       bytes += 4.0 * ctx.job.batch_size * static_cast<double>(s.neurons());  // pending partners
-      if (ctx.job.save_samples) bytes += per_rank * 4.0 * static_cast<double>(s.neurons());
     }
     return bytes;
   }

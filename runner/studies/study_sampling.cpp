@@ -2,23 +2,27 @@
 // requested layer at once (the original: GPT-Neo 125M, one book, 1000 random batches of 32 x 256
 // tokens, the argmax of one hidden_states dimension per batch, tallied).
 // Procedure (docs/studies.md, "sampling"):
-//  1. Chunks: every document cut into consecutive chunks of seq_len tokens (tails dropped); each
-//     chunk goes through the forward pass ONCE. Per chunk and neuron the maximum activation and
-//     where it is (position, token) are kept; ties: the smaller token id, then the smaller
-//     position (stats::ArgmaxTally's rule).
+//  1. Chunks: every document cut into consecutive chunks of seq_len tokens (tails dropped). A
+//     first read of the corpus (each rank its own segments, no forward pass) counts them.
 //  2. Batches: `repetitions` batches of `batch_sequences` distinct chunks (without replacement
 //     within a batch, batches independent), drawn by std::mt19937_64 seeded with `seed` through
-//     a partial Fisher-Yates shuffle with an unbiased rejection draw: the same on every rank,
-//     every platform and every rank count.
+//     a partial Fisher-Yates shuffle (a sparse permutation) with an unbiased rejection draw: the
+//     same on every rank, every platform and every rank count. A second read keeps only the
+//     DRAWN chunks (at most repetitions x batch_sequences); each goes through the forward pass
+//     once. Per drawn chunk and neuron the maximum activation and where it is (position, token)
+//     are kept; ties: the smaller token id, then the smaller position (stats::ArgmaxTally's rule).
+//     Memory and forward time follow the draws, not the corpus.
 //  3. Per batch and neuron the winner is the best of its chunks' maxima (same tie rule): exactly
 //     the argmax over the batch's [batch_sequences, seq_len] activations. Winners are tallied.
 // Distribution: ranks compute the maxima of their own chunks, Comm::alltoallv transposes them so
 // that each rank holds all chunks of its neuron slice, and each rank tallies, ranks contexts and
 // writes its slice. Results per site: top_token / top_token_count [L, W, top_tokens],
 // distinct_tokens [L, W], context_value / context_window / context_position / context_token
-// [L, W, top_contexts], context_text [L * W * top_contexts]; /sampling: the chunk table, the
-// batches drawn, attributes. save_samples: every batch's winner, winner_token / winner_value
-// [L, W, repetitions].
+// [L, W, top_contexts] (the highest-activating of the DRAWN chunks), context_text
+// [L * W * top_contexts]; /sampling: the table of drawn chunks (chunk_id = the chunk's index in
+// the corpus, chunk_document, chunk_start), batch_chunks [repetitions, batch_sequences] (indices
+// into that table), attributes n_chunks (the corpus's) and n_drawn_chunks. save_samples: every
+// batch's winner, winner_token / winner_value [L, W, repetitions].
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -26,6 +30,7 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <unordered_map>
 
 #include "io/error.hpp"
 #include "io/text.hpp"
@@ -87,17 +92,25 @@ uint64_t draw_below(std::mt19937_64& rng, uint64_t n) {
 // [repetitions, batch] chunk ids: each batch is a partial Fisher-Yates shuffle of a permutation
 // carried over from the previous batch (any arrangement shuffled this way gives a uniform draw
 // without replacement).
+// The permutation is sparse (only moved entries are stored), so memory follows the draws, not the
+// corpus's chunk count.
 std::vector<int64_t> draw_batches(uint64_t seed, int64_t n_chunks, int repetitions, int batch) {
   std::mt19937_64 rng(seed);
-  std::vector<int64_t> perm(static_cast<size_t>(n_chunks));
-  for (int64_t i = 0; i < n_chunks; ++i) perm[static_cast<size_t>(i)] = i;
+  std::unordered_map<int64_t, int64_t> moved;  // perm[i] where it is not i
+  auto at = [&](int64_t i) {
+    const auto it = moved.find(i);
+    return it == moved.end() ? i : it->second;
+  };
   std::vector<int64_t> out;
   out.reserve(static_cast<size_t>(repetitions) * static_cast<size_t>(batch));
   for (int r = 0; r < repetitions; ++r) {
     for (int i = 0; i < batch; ++i) {
-      const auto j = static_cast<size_t>(i) + draw_below(rng, static_cast<uint64_t>(n_chunks - i));
-      std::swap(perm[static_cast<size_t>(i)], perm[j]);
-      out.push_back(perm[static_cast<size_t>(i)]);
+      const auto j = static_cast<int64_t>(i) +
+                     static_cast<int64_t>(draw_below(rng, static_cast<uint64_t>(n_chunks - i)));
+      const int64_t a = at(i), b = at(j);
+      moved[i] = b;
+      moved[j] = a;
+      out.push_back(b);
     }
   }
   return out;
@@ -123,16 +136,53 @@ std::string quote_token(const model::Tokenizer& tok, int32_t id) {
 
 class SamplingStudy : public Study, public Accumulator {
  public:
+  // Two reads of the corpus, each rank its own segments: 1. count the chunks (no forward), draw
+  // the batches; 2. gather only the DRAWN chunks (at most repetitions x batch_sequences) into the
+  // plan, so memory and the forward pass follow the draws, not the corpus.
   Plan make_plan(RunContext& ctx) override {
     const SamplingOptions o = sampling_options(ctx.job);
     check_seq_len(o.seq_len, ctx.model.config, "sampling.seq_len");
-    return build_plan(*ctx.corpus, ctx.tokenizer, chunk_finder(o.seq_len), ctx.comm, 0,
-                      ctx.job.max_tokens);
+    const PlanCounts all = count_stream(ctx, chunk_finder(o.seq_len), {0, ctx.job.max_tokens});
+    n_chunks_ = all.windows;
+    documents_ = all.documents;
+    corpus_tokens_ = all.corpus_tokens;
+    drawn_.clear();
+    batches_.clear();
+    if (n_chunks_ < o.batch_sequences) return {};  // check_plan says why
+    std::vector<int64_t> ids =
+        draw_batches(ctx.job.seed, n_chunks_, o.repetitions, o.batch_sequences);
+    drawn_ = ids;
+    std::sort(drawn_.begin(), drawn_.end());
+    drawn_.erase(std::unique(drawn_.begin(), drawn_.end()), drawn_.end());
+    for (int64_t& id : ids) {
+      id = std::lower_bound(drawn_.begin(), drawn_.end(), id) - drawn_.begin();
+    }
+    batches_ = std::move(ids);
+    const std::vector<int64_t>& drawn = drawn_;
+    Plan plan = build_plan(*ctx.corpus, ctx.tokenizer, chunk_finder(o.seq_len), ctx.comm, 0,
+                           ctx.job.max_tokens, [&drawn](Plan& round) {
+                             keep_windows(round, [&drawn](int64_t id) {
+                               return std::binary_search(drawn.begin(), drawn.end(), id);
+                             });
+                           });
+    plan.documents = documents_;
+    plan.corpus_tokens = corpus_tokens_;
+    if (static_cast<int64_t>(plan.windows.size()) != static_cast<int64_t>(drawn_.size())) {
+      throw Error("corpus",
+                  "the corpus changed between its two reads (" +
+                      std::to_string(plan.windows.size()) + " of " + std::to_string(drawn_.size()) +
+                      " drawn chunks found)",
+                  "do not modify corpus files during a run");
+    }
+    return plan;
   }
 
-  std::vector<std::string> check_plan(RunContext& ctx, const Plan& plan) override {
+  std::vector<std::string> check_plan(RunContext& ctx, const PlanCounts& counts) override {
     const SamplingOptions o = sampling_options(ctx.job);
-    const auto n_chunks = static_cast<int64_t>(plan.windows.size());
+    const auto n_chunks = n_chunks_;
+    PlanCounts plan = counts;
+    plan.documents = documents_;
+    plan.corpus_tokens = corpus_tokens_;
     if (n_chunks < o.batch_sequences) {
       throw Error("sampling.batch_sequences",
                   "the corpus gives " + std::to_string(n_chunks) + " chunk(s) of " +
@@ -170,11 +220,8 @@ class SamplingStudy : public Study, public Accumulator {
   // Accumulator: 2. and 3. below (the transpose by neuron slice, the batch winners), then the
   // collective write.
   void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) override {
-    const SamplingOptions o = sampling_options(ctx.job);
     const auto t_reduce = std::chrono::steady_clock::now();
-    const auto n_chunks = static_cast<int64_t>(plan.windows.size());
-    const std::vector<int64_t> batches =
-        draw_batches(ctx.job.seed, n_chunks, o.repetitions, o.batch_sequences);
+    const std::vector<int64_t>& batches = batches_;  // indices into the drawn chunks
     results_.clear();
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
       results_.push_back(analyse_site(ctx, plan, s, batches));
@@ -186,8 +233,8 @@ class SamplingStudy : public Study, public Accumulator {
     ctx.times.write += seconds_since(t_write);
   }
 
-  double extra_memory(const RunContext& ctx, const Plan& plan) const override {
-    const double chunks = static_cast<double>(plan.windows.size());
+  double extra_memory(const RunContext& ctx, const PlanCounts& plan) const override {
+    const double chunks = static_cast<double>(plan.windows);
     const double per_rank = chunks / std::max(1, ctx.comm.size()) + 1;
     double bytes =
         8.0 * sampling_options(ctx.job).repetitions * sampling_options(ctx.job).batch_sequences;
@@ -408,9 +455,10 @@ class SamplingStudy : public Study, public Accumulator {
     }
     std::sort(windows.begin(), windows.end());
     windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
-    WindowTokens source(plan, ctx.corpus, ctx.tokenizer);
     std::vector<std::vector<int32_t>> tokens(windows.size());
-    for (size_t i = 0; i < windows.size(); ++i) source.fetch(windows[i], windows[i] + 1, tokens[i]);
+    for (size_t i = 0; i < windows.size(); ++i) {
+      fetch_window_tokens(plan, windows[i], windows[i] + 1, tokens[i]);
+    }
     std::vector<std::string> out(r.context_window.size());
     for (size_t i = 0; i < out.size(); ++i) {
       const int64_t w = r.context_window[i];
@@ -508,7 +556,9 @@ class SamplingStudy : public Study, public Accumulator {
     out.set_attribute("/sampling", "repetitions", static_cast<int64_t>(o.repetitions));
     out.set_attribute("/sampling", "batch_sequences", static_cast<int64_t>(o.batch_sequences));
     out.set_attribute("/sampling", "seq_len", static_cast<int64_t>(o.seq_len));
-    out.set_attribute("/sampling", "n_chunks", static_cast<int64_t>(plan.windows.size()));
+    out.set_attribute("/sampling", "n_chunks", n_chunks_);
+    out.set_attribute("/sampling", "n_drawn_chunks", static_cast<int64_t>(drawn_.size()));
+    out.write_shared("/sampling/chunk_id", io::H5Type::I64, chunk_dims, drawn_.data());
     out.set_attribute("/sampling", "seed", static_cast<int64_t>(ctx.job.seed));
     out.set_attribute("/sampling", "top_tokens", static_cast<int64_t>(o.top_tokens));
     out.set_attribute("/sampling", "top_contexts", static_cast<int64_t>(o.top_contexts));
@@ -520,7 +570,7 @@ class SamplingStudy : public Study, public Accumulator {
                       std::string("larger value; ties: smaller token id, then smaller position"));
   }
 
-  StudySummary summarize(const RunContext& ctx, const Plan& plan,
+  StudySummary summarize(const RunContext& ctx, const Plan& /*plan*/,
                          const std::vector<SiteResult>& results) const {
     const SamplingOptions o = sampling_options(ctx.job);
     StudySummary summary;
@@ -530,7 +580,7 @@ class SamplingStudy : public Study, public Accumulator {
         "sampling: %d batches of %d x %d tokens drawn (seed %llu) from %lld chunks of %lld "
         "documents",
         o.repetitions, o.batch_sequences, o.seq_len, static_cast<unsigned long long>(ctx.job.seed),
-        static_cast<long long>(plan.windows.size()), static_cast<long long>(plan.documents));
+        static_cast<long long>(n_chunks_), static_cast<long long>(documents_));
     summary.lines.push_back(line);
     const double reps = o.repetitions;
     auto describe = [&](const SiteSpace& site, const SiteResult& r, size_t k) {
@@ -580,6 +630,10 @@ class SamplingStudy : public Study, public Accumulator {
   std::vector<SiteResult>
       results_;  // per site, after finalize       // the run being accumulated (add)
   int64_t my_first_ = 0;
+  int64_t n_chunks_ = 0;  // chunks of the whole corpus
+  int64_t documents_ = 0, corpus_tokens_ = 0;
+  std::vector<int64_t> drawn_;    // global ids of the drawn chunks, sorted (= the plan's windows)
+  std::vector<int64_t> batches_;  // [repetitions, batch_sequences] indices into drawn_
 };
 
 KeySpec integer_key(const char* name, const char* default_value, const char* help, int64_t min,

@@ -2,7 +2,9 @@
 // and the same seed unplanted, with a few Brown files: the planted token-length neuron ranks
 // first by |t| with t > 0 (longer tokens higher) and passes Bonferroni, its group means are
 // ordered longer > equal > shorter; the unplanted model shows nothing there; histograms hold
-// every sample; 1 and 3 ranks agree; bad inputs give one-line errors and no file.
+// every sample (pooled by group, with under/overflow, and per neuron); 1 and 3 ranks agree; a pilot
+// shorter than the run puts the extremes in under/overflow; bad inputs give one-line errors and
+// no file.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -86,22 +88,53 @@ TEST_F(LengthStudy, PlantedLengthNeuronRanksFirstWithPositiveT) {
   EXPECT_GT(n_longer, 200);
   EXPECT_GT(n_shorter, 200);
   EXPECT_GT(n_equal, 50);
-  const auto lengths = f.open_dataset("/length/token_length").read_i64();
+  // The distribution of token lengths (samples per length) and its lower median.
+  const auto count = f.open_dataset("/length/length_count").read_i64();
   const auto median = static_cast<int64_t>(f.number_attribute("/length", "median"));
-  EXPECT_EQ(std::count_if(lengths.begin(), lengths.end(), [&](int64_t v) { return v > median; }),
-            n_longer);
+  int64_t above = 0, below = 0, total = 0;
+  for (size_t len = 0; len < count.size(); ++len) {
+    above += static_cast<int64_t>(len) > median ? count[len] : 0;
+    below += static_cast<int64_t>(len) < median ? count[len] : 0;
+    total += count[len];
+  }
+  EXPECT_EQ(above, n_longer);
+  EXPECT_EQ(below, n_shorter);
+  EXPECT_EQ(total, 8 * 256);
+  EXPECT_LE(below, (total - 1) / 2) << "the median is the lower median";
+  EXPECT_GT(below + count[static_cast<size_t>(median)], (total - 1) / 2);
+  // Histograms: in-range bins plus under- and overflow hold each group's samples x width per
+  // layer; edges increase; the per-neuron histograms hold every sample of every neuron.
   const auto hist = f.open_dataset("/mlp.hook_pre/histogram").read_i64();
+  const auto under = f.open_dataset("/mlp.hook_pre/histogram_underflow").read_i64();
+  const auto over = f.open_dataset("/mlp.hook_pre/histogram_overflow").read_i64();
   const auto edges = f.open_dataset("/mlp.hook_pre/histogram_edges").read_f64();
+  const auto neuron_hist = f.open_dataset("/mlp.hook_pre/neuron_histogram").read_i64();
+  const auto layer_min = f.open_dataset("/mlp.hook_pre/layer_min").read_f64();
+  const auto layer_max = f.open_dataset("/mlp.hook_pre/layer_max").read_f64();
   ASSERT_EQ(hist.size(), 2u * 3 * 32);
+  ASSERT_EQ(under.size(), 2u * 3);
   ASSERT_EQ(edges.size(), 2u * 33);
+  ASSERT_EQ(neuron_hist.size(), 2u * 512 * 34);
   const int64_t groups[3] = {n_longer, n_shorter, n_equal};
   for (size_t l = 0; l < 2; ++l) {
+    int64_t outside = 0;
     for (size_t g = 0; g < 3; ++g) {
-      int64_t sum = 0;
+      int64_t sum = under[l * 3 + g] + over[l * 3 + g];
+      outside += under[l * 3 + g] + over[l * 3 + g];
       for (size_t b = 0; b < 32; ++b) sum += hist[(l * 3 + g) * 32 + b];
       EXPECT_EQ(sum, groups[g] * 512) << "layer " << l << " group " << g;
     }
     for (size_t e = 0; e < 32; ++e) EXPECT_LT(edges[l * 33 + e], edges[l * 33 + e + 1]);
+    // The pilot here is the whole run (pilot_sequences 16 >= sequences 8): nothing outside, and
+    // the edges enclose the exact extremes.
+    EXPECT_EQ(outside, 0) << "layer " << l;
+    EXPECT_LE(edges[l * 33], layer_min[l]);
+    EXPECT_GE(edges[l * 33 + 32], layer_max[l]);
+    for (size_t w = 0; w < 512; ++w) {
+      int64_t sum = 0;
+      for (size_t b = 0; b < 34; ++b) sum += neuron_hist[(l * 512 + w) * 34 + b];
+      ASSERT_EQ(sum, 8 * 256) << "layer " << l << " neuron " << w;
+    }
   }
 }
 
@@ -125,7 +158,8 @@ TEST_F(LengthStudy, OneAndThreeRanksAgree) {
   CommandResult r3 = run(job("planted", three), 3);
   ASSERT_EQ(r3.code, 0) << r3.output;
   io::H5File a = io::H5File::open_read_only(one), b = io::H5File::open_read_only(three);
-  for (const char* name : {"/mlp.hook_pre/histogram", "/length/token_length"}) {
+  for (const char* name : {"/mlp.hook_pre/histogram", "/mlp.hook_pre/neuron_histogram",
+                           "/mlp.hook_pre/histogram_overflow", "/length/length_count"}) {
     EXPECT_EQ(a.open_dataset(name).read_i64(), b.open_dataset(name).read_i64()) << name;
   }
   EXPECT_EQ(a.open_dataset("/mlp.hook_pre/histogram_edges").read_f64(),
@@ -138,6 +172,25 @@ TEST_F(LengthStudy, OneAndThreeRanksAgree) {
       ASSERT_NEAR(x[i], y[i], 1e-9 * std::max(1e-300, std::fabs(x[i]))) << name << " " << i;
     }
   }
+}
+
+TEST_F(LengthStudy, ShortPilotCountsValuesOutsideItsEdges) {
+  // A pilot of one sequence: values of the other seven beyond its range land in the
+  // under/overflow counts, and every sample is still counted once.
+  const fs::path out = g_dir / "pilot1.h5";
+  CommandResult r = run(job("planted", out) + " --length.pilot_sequences=1", 2);
+  ASSERT_EQ(r.code, 0) << r.output;
+  io::H5File f = io::H5File::open_read_only(out);
+  EXPECT_EQ(f.open_dataset("/mlp.hook_pre/histogram_edges").read_f64().size(), 2u * 33);
+  const auto hist = f.open_dataset("/mlp.hook_pre/histogram").read_i64();
+  const auto under = f.open_dataset("/mlp.hook_pre/histogram_underflow").read_i64();
+  const auto over = f.open_dataset("/mlp.hook_pre/histogram_overflow").read_i64();
+  int64_t total = 0, outside = 0;
+  for (int64_t v : hist) total += v;
+  for (size_t i = 0; i < under.size(); ++i) outside += under[i] + over[i];
+  EXPECT_EQ(total + outside, int64_t{2} * 8 * 256 * 512);
+  EXPECT_GT(outside, 0) << "one pilot sequence should not cover eight sequences' extremes";
+  EXPECT_EQ(f.number_attribute("/length", "pilot_sequences"), 1.0);
 }
 
 TEST_F(LengthStudy, BadInputsFailWithOneLineAndNoFile) {
