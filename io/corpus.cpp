@@ -6,6 +6,8 @@
 #include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -19,17 +21,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t kChunk = size_t{1} << 20;  // JSON Lines index scan
+constexpr size_t kChunk = size_t{1} << 20;  // bytes read (or decompressed) at a time
 constexpr size_t kHead = size_t{64} << 10;  // bytes read to detect a file's format
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
+constexpr int32_t kGpt2Eot = 50256;
 const char* const kJqHint =
     "each line must be one JSON object with a \"text\" string, e.g. {\"text\": \"...\"}; a JSON "
     "array of strings converts with: jq -c '.[] | {text: .}' in.json > out.jsonl";
+const char* const kModifiedHint = "do not modify corpus files during a run";
 
-// An open file descriptor, closed on scope exit.
+using Counter = std::atomic<uint64_t>;
+
+// An open file descriptor, closed on scope exit; counts the bytes it reads into `counter`.
 class Fd {
  public:
-  explicit Fd(const fs::path& path) : path_(path) {
+  explicit Fd(const fs::path& path, Counter* counter = nullptr) : path_(path), counter_(counter) {
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) {
       throw Error(path.string(), std::string("cannot open: ") + std::strerror(errno),
@@ -40,13 +46,11 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   ~Fd() { ::close(fd_); }
 
-  // Reads up to `length` bytes at `offset`; fewer only at end of file.
-  std::string read(uint64_t offset, size_t length) const {
-    std::string out(length, '\0');
+  // Reads up to `length` bytes at `offset` into `out`; fewer only at end of file.
+  size_t read_into(char* out, size_t length, uint64_t offset) const {
     size_t done = 0;
     while (done < length) {
-      const ssize_t n =
-          ::pread(fd_, out.data() + done, length - done, static_cast<off_t>(offset + done));
+      const ssize_t n = ::pread(fd_, out + done, length - done, static_cast<off_t>(offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         throw Error(
@@ -57,7 +61,13 @@ class Fd {
       if (n == 0) break;
       done += static_cast<size_t>(n);
     }
-    out.resize(done);
+    if (counter_ != nullptr) counter_->fetch_add(done);
+    return done;
+  }
+
+  std::string read(uint64_t offset, size_t length) const {
+    std::string out(length, '\0');
+    out.resize(read_into(out.data(), length, offset));
     return out;
   }
 
@@ -72,8 +82,14 @@ class Fd {
 
  private:
   fs::path path_;
+  Counter* counter_ = nullptr;
   int fd_ = -1;
 };
+
+std::string shrunk_problem(uint64_t now, uint64_t then) {
+  return "the file is shorter than when the corpus was opened (" + std::to_string(now) + " < " +
+         std::to_string(then) + " bytes)";
+}
 
 bool is_blank(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -86,6 +102,28 @@ bool has_glob_chars(std::string_view s) {
 bool is_regular(const fs::path& p) {
   std::error_code ec;
   return fs::is_regular_file(p, ec);  // follows symlinks
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+std::string lower_extension(const fs::path& p) {
+  return lower(p.extension().string());
+}
+// ".jsonl" of "a.jsonl.gz".
+std::string inner_extension(const fs::path& p) {
+  return lower(p.stem().extension().string());
+}
+
+// The sidecar `neurolens tokenize` writes beside a token file: corpus.bin.json, corpus.npy.json.
+bool is_sidecar_name(const fs::path& p) {
+  const std::string ext = lower_extension(p);
+  const std::string inner = inner_extension(p);
+  return ext == ".json" && (inner == ".bin" || inner == ".npy");
 }
 
 struct Expanded {
@@ -114,7 +152,7 @@ Expanded expand_spec(const std::string& spec) {
     }
     for (const auto& entry : it) {
       const std::string name = entry.path().filename().string();
-      if (name.empty() || name[0] == '.') continue;
+      if (name.empty() || name[0] == '.' || is_sidecar_name(entry.path())) continue;
       if (is_regular(entry.path())) out.files.push_back(entry.path());
     }
     if (out.files.empty()) {
@@ -127,7 +165,7 @@ Expanded expand_spec(const std::string& spec) {
     if (rc == 0) {
       for (size_t i = 0; i < g.gl_pathc; ++i) {
         fs::path m(g.gl_pathv[i]);
-        if (is_regular(m)) out.files.push_back(std::move(m));
+        if (is_regular(m) && !is_sidecar_name(m)) out.files.push_back(std::move(m));
       }
     }
     ::globfree(&g);
@@ -149,10 +187,14 @@ Expanded expand_spec(const std::string& spec) {
   return out;
 }
 
+// The first up to 64 KiB of a file.
+std::string read_head(const fs::path& path, Counter* counter) {
+  return Fd(path, counter).read(0, kHead);
+}
+
 // First non-blank line within the head of the file (BOM removed), trimmed of '\r'.
-std::string first_nonblank_line(const fs::path& path) {
-  Fd fd(path);
-  std::string head = fd.read(0, kHead);
+std::string first_nonblank_line(const fs::path& path, Counter* counter) {
+  std::string head = read_head(path, counter);
   if (std::string_view(head).substr(0, 3) == kBom) head.erase(0, 3);
   size_t pos = 0;
   while (pos < head.size()) {
@@ -166,26 +208,44 @@ std::string first_nonblank_line(const fs::path& path) {
   return {};
 }
 
-std::string lower_extension(const fs::path& p) {
-  std::string ext = p.extension().string();
-  for (char& c : ext) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return ext;
-}
-
-bool looks_brown(const fs::path& p, size_t min_tokens) {
+bool looks_brown(const fs::path& p, size_t min_tokens, Counter* counter) {
   return is_brown_file_name(p.filename().string()) ||
-         is_brown_line(first_nonblank_line(p), min_tokens);
+         is_brown_line(first_nonblank_line(p, counter), min_tokens);
 }
 
-enum class Kind { Text, JsonLines, JsonOther, Brown };
-
-Kind classify(const fs::path& p) {
+bool is_compressed_name(const fs::path& p) {
   const std::string ext = lower_extension(p);
+  return ext == ".gz" || ext == ".zst" || ext == ".zstd";
+}
+
+bool is_json_lines_extension(const std::string& ext) {
+  return ext == ".jsonl" || ext == ".ndjson" || ext == ".json";
+}
+
+enum class Kind { Text, JsonLines, JsonOther, Brown, Tokens, CompressedOther };
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::Text:
+      return "text";
+    case Kind::JsonLines:
+      return "JSON Lines";
+    case Kind::Tokens:
+      return "a token file";
+    default:
+      return "other";
+  }
+}
+
+Kind classify(const fs::path& p, Counter* counter) {
+  const std::string ext = lower_extension(p);
+  if (ext == ".bin" || ext == ".npy") return Kind::Tokens;
+  if (is_compressed_name(p)) {
+    return is_json_lines_extension(inner_extension(p)) ? Kind::JsonLines : Kind::CompressedOther;
+  }
   if (ext == ".jsonl" || ext == ".ndjson") return Kind::JsonLines;
   if (is_brown_file_name(p.filename().string())) return Kind::Brown;
-  const std::string line = first_nonblank_line(p);
+  const std::string line = first_nonblank_line(p, counter);
   if (ext == ".json") {
     const size_t b = line.find_first_not_of(" \t");
     const bool object_line =
@@ -195,64 +255,40 @@ Kind classify(const fs::path& p) {
   return is_brown_line(line, 3) ? Kind::Brown : Kind::Text;
 }
 
-// Streams a JSON Lines file in 1 MiB chunks and appends one ref per non-blank line. Checks only
-// that each such line starts with '{'; the JSON itself is parsed by read().
-template <class Ref>
-void index_json_lines(uint32_t file, const fs::path& path, std::vector<Ref>& refs) {
-  Fd fd(path);
-  const uint64_t size = fd.size();
-  uint64_t pos = 0;
-  {
-    const std::string head = fd.read(0, 3);
-    if (head == kBom) pos = 3;
+std::string shown_byte(char c) {
+  if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x80) {
+    return "byte " + std::to_string(static_cast<unsigned char>(c));
   }
+  return std::string(1, c);
+}
+
+Error not_an_object(const std::string& where, uint64_t offset, char c) {
+  return Error(where,
+               "byte " + std::to_string(offset) + ": the line starts with '" + shown_byte(c) +
+                   "', not a JSON object",
+               kJqHint);
+}
+
+// Checks the lines of a plain JSON Lines file that start in its head (the first 64 KiB): each
+// non-blank line must start with '{'. Returns false when the whole file is in the head and no
+// line holds a document.
+bool check_json_lines_head(const fs::path& path, std::string_view head, bool whole_file) {
+  uint64_t pos = head.substr(0, 3) == kBom ? 3 : 0;
   uint64_t line = 1;
-  uint64_t line_start = pos;
-  bool in_prefix = true;  // still in the leading whitespace of the line
-  while (pos < size) {
-    const std::string chunk =
-        fd.read(pos, static_cast<size_t>(std::min<uint64_t>(kChunk, size - pos)));
-    if (chunk.empty()) break;  // file shrank while indexing
-    size_t j = 0;
-    while (j < chunk.size()) {
-      if (in_prefix) {
-        const char c = chunk[j];
-        if (c == '\n') {
-          ++line;
-          line_start = pos + j + 1;
-          ++j;
-        } else if (is_blank(c)) {
-          ++j;
-        } else if (c == '{') {
-          in_prefix = false;
-          ++j;
-        } else {
-          std::string shown(1, c);
-          if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x80) {
-            shown = "byte " + std::to_string(static_cast<unsigned char>(c));
-          }
-          throw Error(path.string() + ":" + std::to_string(line),
-                      "byte " + std::to_string(pos + j) + ": the line starts with '" + shown +
-                          "', not a JSON object",
-                      kJqHint);
-        }
-      } else {
-        const void* nl = std::memchr(chunk.data() + j, '\n', chunk.size() - j);
-        if (nl == nullptr) {
-          j = chunk.size();
-        } else {
-          const size_t k = static_cast<size_t>(static_cast<const char*>(nl) - chunk.data());
-          refs.push_back(Ref{file, line_start, pos + k - line_start, line});
-          ++line;
-          line_start = pos + k + 1;
-          in_prefix = true;
-          j = k + 1;
-        }
-      }
+  bool in_prefix = true;
+  bool any = false;
+  for (; pos < head.size(); ++pos) {
+    const char c = head[pos];
+    if (c == '\n') {
+      ++line;
+      in_prefix = true;
+    } else if (in_prefix && !is_blank(c)) {
+      if (c != '{') throw not_an_object(path.string() + ":" + std::to_string(line), pos, c);
+      in_prefix = false;
+      any = true;
     }
-    pos += chunk.size();
   }
-  if (!in_prefix) refs.push_back(Ref{file, line_start, pos - line_start, line});
+  return any || !whole_file;
 }
 
 std::string_view strip_bom(std::string_view s, uint64_t offset, uint64_t& skipped) {
@@ -273,6 +309,437 @@ void check_utf8(std::string_view bytes, uint64_t file_offset, const std::string&
               "invalid UTF-8 at byte " + std::to_string(file_offset + bad) + " (" + hex + ")",
               "re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8 in > out, or remove "
               "the damaged bytes");
+}
+
+// The "text" of one JSON Lines line (validated). `offset` is the stream offset of line[0].
+std::string json_line_text(std::string_view line, uint64_t offset, const std::string& where) {
+  check_utf8(line, offset, where);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& e) {
+    const uint64_t at = offset + (e.byte > 0 ? e.byte - 1 : 0);
+    std::string what = e.what();
+    if (const size_t colon = what.find("] "); colon != std::string::npos) what.erase(0, colon + 2);
+    if (what.size() > 160) {  // "last read" can echo a whole long line
+      size_t cut = 160;
+      while (cut > 0 && (static_cast<unsigned char>(what[cut]) & 0xC0) == 0x80) --cut;
+      what.resize(cut);
+      what += "...";
+    }
+    throw Error(where, "invalid JSON near byte " + std::to_string(at) + ": " + what,
+                "each line must be one complete JSON object; look for an unescaped quote, "
+                "newline or a truncated line");
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number overflows
+    throw Error(where, std::string("invalid JSON: ") + e.what(),
+                "each line must be one complete JSON object with numbers that fit a double");
+  }
+  if (!j.is_object()) {
+    throw Error(where, "the line is a JSON " + std::string(j.type_name()) + ", not an object",
+                kJqHint);
+  }
+  const auto it = j.find("text");
+  if (it == j.end()) {
+    std::string fields;
+    for (const auto& item : j.items()) {
+      if (fields.size() > 60) {
+        fields += ", ...";
+        break;
+      }
+      fields += (fields.empty() ? "" : ", ") + item.key();
+    }
+    throw Error(where,
+                "field \"text\" is missing (fields: " + (fields.empty() ? "none" : fields) + ")",
+                "every line needs a \"text\" string field, as in FineWeb");
+  }
+  if (!it->is_string()) {
+    throw Error(where, "field \"text\" is a " + std::string(it->type_name()) + ", not a string",
+                "store the document as a JSON string in \"text\"");
+  }
+  return std::move(it->get_ref<std::string&>());
+}
+
+// ---- Byte sources: a file's content, plain or decompressed, a chunk at a time ----------------
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Appends the next bytes to `buf`; false at the end of the content.
+  virtual bool fill(std::string& buf) = 0;
+  // Plain files: the file ended before the size it had when the corpus was opened.
+  virtual bool shrunk() const { return false; }
+  virtual uint64_t position() const = 0;  // bytes of content (plain: file offset) delivered
+};
+
+class PlainSource final : public ByteSource {
+ public:
+  // Reads [from, size) in chunks of up to 1 MiB up to `stop`, then 64 KiB at a time (past the
+  // end of a segment only its last line is needed).
+  PlainSource(const fs::path& path, uint64_t from, uint64_t stop, uint64_t size, Counter* counter)
+      : fd_(path, counter), pos_(from), stop_(stop), size_(size) {}
+  bool fill(std::string& buf) override {
+    if (pos_ >= size_ || shrunk_) return false;
+    const uint64_t chunk = pos_ < stop_ ? std::min<uint64_t>(kChunk, stop_ - pos_) : kHead;
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, size_ - pos_));
+    const size_t old = buf.size();
+    buf.resize(old + want);
+    const size_t got = fd_.read_into(buf.data() + old, want, pos_);
+    buf.resize(old + got);
+    pos_ += got;
+    if (got == 0) shrunk_ = true;
+    return got > 0;
+  }
+  bool shrunk() const override { return shrunk_; }
+  uint64_t position() const override { return pos_; }
+
+ private:
+  Fd fd_;
+  uint64_t pos_;
+  uint64_t stop_;
+  uint64_t size_;
+  bool shrunk_ = false;
+};
+
+// Reads compressed input a chunk at a time; the base of the two decompressors.
+class CompressedInput {
+ protected:
+  CompressedInput(const fs::path& path, uint64_t size, Counter* counter)
+      : path_(path), fd_(path, counter), size_(size), in_(kChunk, '\0') {}
+  // Reads the next input chunk into in_; false at end of file.
+  bool next_input() {
+    if (read_ >= size_) return false;
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, size_ - read_));
+    in_len_ = fd_.read_into(in_.data(), want, read_);
+    in_base_ = read_;
+    read_ += in_len_;
+    if (in_len_ == 0) {
+      throw Error(path_.string(), shrunk_problem(read_, size_), kModifiedHint);
+    }
+    return true;
+  }
+  [[noreturn]] void truncated(const char* what) const {
+    throw Error(path_.string(),
+                std::string("truncated ") + what + " data: the stream ends inside a " +
+                    (what[0] == 'g' ? "member" : "frame") + " at compressed byte " +
+                    std::to_string(size_),
+                std::string("the file is incomplete (an interrupted download or copy?); check it "
+                            "with ") +
+                    (what[0] == 'g' ? "gzip -t" : "zstd -t") + " and fetch it again");
+  }
+  [[noreturn]] void corrupt(const char* what, uint64_t at, const std::string& detail) const {
+    throw Error(path_.string(),
+                std::string("corrupt ") + what + " data at compressed byte " + std::to_string(at) +
+                    (detail.empty() ? "" : ": " + detail),
+                std::string("the file is damaged or not ") + what + "; check it with " +
+                    (what[0] == 'g' ? "gzip -t" : "zstd -t") + " and fetch it again");
+  }
+
+  fs::path path_;
+  Fd fd_;
+  uint64_t size_;
+  std::string in_;
+  size_t in_len_ = 0;
+  uint64_t in_base_ = 0;  // file offset of in_[0]
+  uint64_t read_ = 0;     // file bytes read so far
+  uint64_t out_ = 0;      // decompressed bytes delivered
+};
+
+// gzip (and zlib) streams, any number of concatenated members.
+class GzipSource final : public ByteSource, CompressedInput {
+ public:
+  GzipSource(const fs::path& path, uint64_t size, Counter* counter)
+      : CompressedInput(path, size, counter) {
+    if (inflateInit2(&zs_, 15 + 32) != Z_OK) {
+      throw Error(path.string(), "zlib could not be initialised", "check the available memory");
+    }
+  }
+  ~GzipSource() override { inflateEnd(&zs_); }
+  GzipSource(const GzipSource&) = delete;
+  GzipSource& operator=(const GzipSource&) = delete;
+
+  bool fill(std::string& buf) override {
+    if (done_) return false;
+    const size_t old = buf.size();
+    buf.resize(old + kChunk);
+    zs_.next_out = reinterpret_cast<Bytef*>(buf.data() + old);
+    zs_.avail_out = static_cast<uInt>(kChunk);
+    while (zs_.avail_out > 0) {
+      if (zs_.avail_in == 0) {
+        if (!next_input()) {
+          if (in_member_) truncated("gzip");
+          done_ = true;
+          break;
+        }
+        zs_.next_in = reinterpret_cast<Bytef*>(in_.data());
+        zs_.avail_in = static_cast<uInt>(in_len_);
+      }
+      in_member_ = true;
+      const int rc = inflate(&zs_, Z_NO_FLUSH);
+      if (rc == Z_STREAM_END) {
+        in_member_ = false;
+        inflateReset(&zs_);  // another member may follow
+      } else if (rc != Z_OK && !(rc == Z_BUF_ERROR && zs_.avail_in == 0)) {
+        corrupt("gzip", in_base_ + (in_len_ - zs_.avail_in), zs_.msg != nullptr ? zs_.msg : "");
+      }
+    }
+    const size_t produced = kChunk - zs_.avail_out;
+    buf.resize(old + produced);
+    out_ += produced;
+    return produced > 0 || !done_;
+  }
+  uint64_t position() const override { return out_; }
+
+ private:
+  z_stream zs_{};
+  bool in_member_ = true;  // a file must hold at least one member
+  bool done_ = false;
+};
+
+// zstd streams, any number of frames (skippable frames included).
+class ZstdSource final : public ByteSource, CompressedInput {
+ public:
+  ZstdSource(const fs::path& path, uint64_t size, Counter* counter)
+      : CompressedInput(path, size, counter), ds_(ZSTD_createDStream()) {
+    if (ds_ == nullptr) {
+      throw Error(path.string(), "zstd could not be initialised", "check the available memory");
+    }
+    ZSTD_initDStream(ds_);
+  }
+  ~ZstdSource() override { ZSTD_freeDStream(ds_); }
+  ZstdSource(const ZstdSource&) = delete;
+  ZstdSource& operator=(const ZstdSource&) = delete;
+
+  bool fill(std::string& buf) override {
+    if (done_) return false;
+    const size_t old = buf.size();
+    buf.resize(old + kChunk);
+    ZSTD_outBuffer out{buf.data() + old, kChunk, 0};
+    while (out.pos < out.size) {
+      if (zin_.pos == zin_.size) {
+        if (next_input()) {
+          zin_ = ZSTD_inBuffer{in_.data(), in_len_, 0};
+        } else if (pending_ == 0) {
+          done_ = true;
+          break;
+        }
+      }
+      const size_t before_out = out.pos;
+      const size_t rc = ZSTD_decompressStream(ds_, &out, &zin_);
+      if (ZSTD_isError(rc)) {
+        corrupt("zstd", in_base_ + zin_.pos, ZSTD_getErrorName(rc));
+      }
+      pending_ = rc;
+      if (zin_.pos == zin_.size && read_ >= size_ && out.pos == before_out && pending_ != 0) {
+        truncated("zstd");  // no input left, no progress, and the frame is not complete
+      }
+    }
+    buf.resize(old + out.pos);
+    out_ += out.pos;
+    return out.pos > 0 || !done_;
+  }
+  uint64_t position() const override { return out_; }
+
+ private:
+  ZSTD_DStream* ds_;
+  ZSTD_inBuffer zin_{nullptr, 0, 0};
+  size_t pending_ = 1;  // 0 once a frame is complete and flushed; a file must hold a frame
+  bool done_ = false;
+};
+
+// ---- Token files ---------------------------------------------------------------------------
+
+const char* const kSidecarHint =
+    "the sidecar <file>.json is written by neurolens tokenize: write it again, or remove it to "
+    "read the file as a bare nanoGPT-style uint16 .bin with end-of-text 50256";
+const char* const kNpyHint =
+    "save the ids as a 1-D array, e.g. np.save(path, ids.astype(np.uint16)) (or np.uint32 for "
+    "vocabularies above 65535)";
+
+struct TokenFile {
+  int width = 2;
+  bool signed_ids = false;
+  uint64_t data_offset = 0;
+  bool has_sidecar = false;
+  TokenCorpusInfo sidecar;
+};
+
+// Reads a little-endian unsigned integer of `width` bytes.
+uint32_t load_le(const unsigned char* p, int width) {
+  if (width == 2) return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8;
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+
+// The value of `'key': ...` in a .npy header dictionary (up to the next ',' at depth 0 or '}').
+std::string npy_field(std::string_view dict, std::string_view key, const fs::path& path) {
+  size_t at = dict.find("'" + std::string(key) + "'");
+  if (at == std::string_view::npos) at = dict.find("\"" + std::string(key) + "\"");
+  if (at == std::string_view::npos) {
+    throw Error(path.string(), "the .npy header has no '" + std::string(key) + "'", kNpyHint);
+  }
+  at = dict.find(':', at);
+  if (at == std::string_view::npos) {
+    throw Error(path.string(), "the .npy header is malformed near '" + std::string(key) + "'",
+                kNpyHint);
+  }
+  ++at;
+  int depth = 0;
+  size_t end = at;
+  for (; end < dict.size(); ++end) {
+    const char c = dict[end];
+    if (c == '(') ++depth;
+    if (c == ')') --depth;
+    if ((c == ',' && depth == 0) || c == '}') break;
+  }
+  std::string v(dict.substr(at, end - at));
+  const size_t b = v.find_first_not_of(" \t");
+  const size_t e = v.find_last_not_of(" \t");
+  return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+}
+
+// Parses the header of a 1-D little-endian '<u2' / '<u4' / '<i4' C-order .npy file.
+void parse_npy(const fs::path& path, std::string_view head, uint64_t size, TokenFile& tf) {
+  const std::string name = path.string();
+  if (head.size() < 10 || head.substr(0, 6) != std::string_view("\x93NUMPY", 6)) {
+    throw Error(name, "is not a .npy file (it does not start with \\x93NUMPY)", kNpyHint);
+  }
+  const auto* u = reinterpret_cast<const unsigned char*>(head.data());
+  uint64_t start = 0, length = 0;
+  if (u[6] == 1) {
+    start = 10;
+    length = load_le(u + 8, 2);
+  } else if ((u[6] == 2 || u[6] == 3) && head.size() >= 12) {
+    start = 12;
+    length = load_le(u + 8, 4);
+  } else {
+    throw Error(name, ".npy format version " + std::to_string(u[6]) + " is not supported",
+                kNpyHint);
+  }
+  if (start + length > head.size()) {
+    throw Error(name, "the .npy header is longer than the file or than 64 KiB", kNpyHint);
+  }
+  const std::string_view dict = head.substr(start, length);
+  std::string descr = npy_field(dict, "descr", path);
+  if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"')) {
+    descr = descr.substr(1, descr.size() - 2);
+  }
+  if (descr == "<u2") {
+    tf.width = 2;
+  } else if (descr == "<u4") {
+    tf.width = 4;
+  } else if (descr == "<i4") {
+    tf.width = 4;
+    tf.signed_ids = true;
+  } else {
+    throw Error(name, "the .npy dtype is '" + descr + "', not '<u2', '<u4' or '<i4'", kNpyHint);
+  }
+  const std::string fortran = npy_field(dict, "fortran_order", path);
+  if (fortran != "False") {
+    throw Error(name, "the .npy array is not in C order (fortran_order: " + fortran + ")",
+                kNpyHint);
+  }
+  const std::string shape = npy_field(dict, "shape", path);
+  // "(N,)" is 1-D; "(N, M)", "()" are not.
+  uint64_t n = 0;
+  size_t digits = 0;
+  size_t i = shape.empty() ? 0 : 1;
+  while (i < shape.size() && shape[i] == ' ') ++i;
+  for (; i < shape.size() && shape[i] >= '0' && shape[i] <= '9'; ++i, ++digits) {
+    n = n * 10 + static_cast<uint64_t>(shape[i] - '0');
+  }
+  std::string rest = shape.substr(std::min(i, shape.size()));
+  rest.erase(std::remove(rest.begin(), rest.end(), ' '), rest.end());
+  if (shape.empty() || shape.front() != '(' || digits == 0 || digits > 18 || rest != ",)") {
+    throw Error(name, "the .npy array has shape " + shape + ", not a 1-D (N,)", kNpyHint);
+  }
+  tf.data_offset = start + length;
+  const uint64_t data = size - std::min(size, tf.data_offset);
+  if (data != n * static_cast<uint64_t>(tf.width)) {
+    throw Error(name,
+                "the .npy header says " + std::to_string(n) + " tokens of " +
+                    std::to_string(tf.width) + " bytes but the file holds " + std::to_string(data) +
+                    " data bytes",
+                "the file is truncated or was modified; write it again");
+  }
+}
+
+// Reads `<token file>.json` if present.
+void read_sidecar(const fs::path& token_file, Counter* counter, TokenFile& tf) {
+  const fs::path sidecar = token_file.string() + ".json";
+  if (!is_regular(sidecar)) return;
+  const std::string name = sidecar.string();
+  Fd fd(sidecar, counter);
+  if (fd.size() > (uint64_t{1} << 20)) {
+    throw Error(name, "the sidecar is larger than 1 MiB", kSidecarHint);
+  }
+  const std::string text = fd.read(0, static_cast<size_t>(fd.size()));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(name, std::string("the sidecar is not valid JSON: ") + e.what(), kSidecarHint);
+  }
+  if (!j.is_object()) {
+    throw Error(name, "the sidecar is a JSON " + std::string(j.type_name()) + ", not an object",
+                kSidecarHint);
+  }
+  const auto field = [&](const char* key, bool required) -> const nlohmann::json* {
+    const auto it = j.find(key);
+    if (it == j.end()) {
+      if (required) throw Error(name + ": " + key, "is missing", kSidecarHint);
+      return nullptr;
+    }
+    return &*it;
+  };
+  const auto integer = [&](const char* key, bool required, int64_t max) -> int64_t {
+    const nlohmann::json* v = field(key, required);
+    if (v == nullptr) return -1;
+    if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > max) {
+      throw Error(
+          name + ": " + key,
+          v->dump().substr(0, 40) + " is not an integer in [0, " + std::to_string(max) + "]",
+          kSidecarHint);
+    }
+    return v->get<int64_t>();
+  };
+  const auto string = [&](const char* key, bool required) -> std::string {
+    const nlohmann::json* v = field(key, required);
+    if (v == nullptr) return {};
+    if (!v->is_string()) {
+      throw Error(name + ": " + key, "is a " + std::string(v->type_name()) + ", not a string",
+                  kSidecarHint);
+    }
+    return v->get<std::string>();
+  };
+  if (const std::string format = string("format", true); format != "neurolens-tokens") {
+    throw Error(name + ": format", "is \"" + format + "\", not \"neurolens-tokens\"", kSidecarHint);
+  }
+  if (const int64_t version = integer("version", true, 1000000); version != 1) {
+    throw Error(name + ": version", "is " + std::to_string(version) + ", this build reads 1",
+                "write the file again with this version of neurolens tokenize");
+  }
+  const std::string dtype = string("dtype", true);
+  if (dtype != "uint16" && dtype != "uint32") {
+    throw Error(name + ": dtype", "is \"" + dtype + "\", not \"uint16\" or \"uint32\"",
+                kSidecarHint);
+  }
+  const int width = dtype == "uint16" ? 2 : 4;
+  if (lower_extension(token_file) == ".npy" && width != tf.width) {
+    throw Error(name + ": dtype",
+                "says " + dtype + " but the .npy holds " + std::to_string(tf.width) + "-byte ids",
+                kSidecarHint);
+  }
+  tf.width = width;
+  TokenCorpusInfo& s = tf.sidecar;
+  s.width = width;
+  s.has_sidecar = true;
+  s.eot = static_cast<int32_t>(integer("eot", true, std::numeric_limits<int32_t>::max()));
+  s.tokenizer = string("tokenizer", false);
+  s.tokenizer_fingerprint = string("tokenizer_fingerprint", false);
+  s.vocab_size = std::max<int64_t>(0, integer("vocab_size", false, int64_t{1} << 32));
+  s.documents = integer("documents", false, std::numeric_limits<int64_t>::max());
+  s.tokens = integer("tokens", false, std::numeric_limits<int64_t>::max());
+  tf.has_sidecar = true;
 }
 
 }  // namespace
@@ -299,8 +766,9 @@ CorpusFormat parse_corpus_format(std::string_view name) {
   if (name == "jsonl" || name == "jsonlines" || name == "json-lines")
     return CorpusFormat::JsonLines;
   if (name == "brown") return CorpusFormat::Brown;
+  if (name == "tokens" || name == "bin" || name == "npy") return CorpusFormat::Tokens;
   throw Error("corpus format", "'" + std::string(name) + "' is not a corpus format",
-              "use one of auto, text, jsonl, brown");
+              "use one of auto, text, jsonl, brown, tokens");
 }
 
 size_t find_invalid_utf8(std::string_view s) {
@@ -347,14 +815,16 @@ size_t find_invalid_utf8(std::string_view s) {
 }
 
 Corpus Corpus::open(const std::string& spec, CorpusFormat format, uint64_t segment_bytes) {
+  segment_bytes = std::max<uint64_t>(segment_bytes, 1);
   Expanded ex = expand_spec(spec);
   Corpus c;
+  Counter* counter = c.bytes_read_.get();
   std::vector<fs::path> candidates = std::move(ex.files);
 
   if (format == CorpusFormat::Auto) {
     std::vector<Kind> kinds;
     kinds.reserve(candidates.size());
-    for (const auto& f : candidates) kinds.push_back(classify(f));
+    for (const auto& f : candidates) kinds.push_back(classify(f, counter));
     const auto first_of = [&](Kind k) -> const fs::path* {
       for (size_t i = 0; i < kinds.size(); ++i) {
         if (kinds[i] == k) return &candidates[i];
@@ -368,21 +838,34 @@ Corpus Corpus::open(const std::string& spec, CorpusFormat format, uint64_t segme
       }
     } else if (const fs::path* other = first_of(Kind::JsonOther)) {
       throw Error(other->string() + ":1", "is a JSON document, not JSON Lines", kJqHint);
+    } else if (const fs::path* packed = first_of(Kind::CompressedOther)) {
+      throw Error(packed->string(), "is compressed but not JSON Lines",
+                  "only JSON Lines are read compressed (name.jsonl.gz, name.jsonl.zst); "
+                  "decompress other files first");
     } else {
-      const fs::path* jl = first_of(Kind::JsonLines);
-      const fs::path* tx = first_of(Kind::Text);
-      if (jl != nullptr && tx != nullptr) {
-        throw Error(
-            spec,
-            "mixed formats: " + jl->string() + " is JSON Lines but " + tx->string() + " is text",
-            "select one kind of file with a glob such as 'dir/*.jsonl', or pass the "
-            "format (text or jsonl) explicitly");
+      const Kind order[] = {Kind::JsonLines, Kind::Text, Kind::Tokens};
+      std::vector<std::pair<Kind, const fs::path*>> present;
+      for (Kind k : order) {
+        if (const fs::path* f = first_of(k)) present.emplace_back(k, f);
       }
-      format = jl != nullptr ? CorpusFormat::JsonLines : CorpusFormat::Text;
+      if (present.size() > 1) {
+        throw Error(spec,
+                    "mixed formats: " + present[0].second->string() + " is " +
+                        kind_name(present[0].first) + " but " + present[1].second->string() +
+                        " is " + kind_name(present[1].first),
+                    "select one kind of file with a glob such as 'dir/*.jsonl', or pass the "
+                    "format (text, jsonl or tokens) explicitly");
+      }
+      const Kind k = present.empty() ? Kind::Text : present[0].first;
+      format = k == Kind::JsonLines ? CorpusFormat::JsonLines
+               : k == Kind::Tokens  ? CorpusFormat::Tokens
+                                    : CorpusFormat::Text;
       c.files_ = std::move(candidates);
     }
   } else if (format == CorpusFormat::Brown && !ex.single_file) {
-    for (auto& f : candidates) (looks_brown(f, 1) ? c.files_ : c.skipped_).push_back(std::move(f));
+    for (auto& f : candidates) {
+      (looks_brown(f, 1, counter) ? c.files_ : c.skipped_).push_back(std::move(f));
+    }
     if (c.files_.empty()) {
       throw Error(spec, "no file looks like a Brown word/TAG file",
                   "Brown files are named like ca01 or hold lines of word/tag tokens; use format "
@@ -397,34 +880,122 @@ Corpus Corpus::open(const std::string& spec, CorpusFormat format, uint64_t segme
     throw Error(spec, "matches too many files (" + std::to_string(c.files_.size()) + ")",
                 "split the corpus into several runs");
   }
+
+  // Per file: size (opening it proves it is readable), codec, token layout and sidecar.
+  bool any_documents = false;
+  bool all_sidecars = true;
+  int64_t sidecar_documents = 0, sidecar_tokens = 0;
+  c.file_info_.resize(c.files_.size());
   for (uint32_t i = 0; i < c.files_.size(); ++i) {
     const fs::path& f = c.files_[i];
+    FileInfo& fi = c.file_info_[i];
+    fi.size = Fd(f).size();
+    c.total_bytes_ += fi.size;
     if (format == CorpusFormat::JsonLines) {
-      index_json_lines(i, f, c.refs_);
-      c.total_bytes_ += Fd(f).size();
+      const std::string ext = lower_extension(f);
+      if (ext == ".gz") fi.codec = Codec::Gzip;
+      if (ext == ".zst" || ext == ".zstd") fi.codec = Codec::Zstd;
+      if (fi.codec != Codec::None) {
+        any_documents = true;  // not known without decompressing
+      } else if (fi.size > 0) {
+        const std::string head = read_head(f, counter);
+        any_documents |= check_json_lines_head(f, head, head.size() >= fi.size);
+      }
+    } else if (format == CorpusFormat::Tokens) {
+      TokenFile tf;
+      if (lower_extension(f) == ".npy") parse_npy(f, read_head(f, counter), fi.size, tf);
+      read_sidecar(f, counter, tf);
+      const uint64_t data = fi.size - tf.data_offset;
+      if (data % static_cast<uint64_t>(tf.width) != 0) {
+        throw Error(f.string(),
+                    "its size, " + std::to_string(fi.size) + " bytes, is not a multiple of the " +
+                        std::to_string(tf.width) + "-byte token width",
+                    "the file is truncated, or its token width is wrong (a uint32 file needs a "
+                    "sidecar with \"dtype\": \"uint32\")");
+      }
+      const int64_t n_tokens = static_cast<int64_t>(data / static_cast<uint64_t>(tf.width));
+      if (tf.has_sidecar && tf.sidecar.tokens >= 0 && tf.sidecar.tokens != n_tokens) {
+        throw Error(f.string() + ".json: tokens",
+                    "says " + std::to_string(tf.sidecar.tokens) + " but " + f.string() + " holds " +
+                        std::to_string(n_tokens) + " tokens",
+                    "the token file and its sidecar do not belong together; write them again");
+      }
+      TokenCorpusInfo ti = tf.has_sidecar ? tf.sidecar : TokenCorpusInfo{};
+      ti.width = tf.width;
+      if (i == 0) {
+        c.token_info_ = ti;
+      } else if (ti.width != c.token_info_.width || ti.eot != c.token_info_.eot ||
+                 ti.tokenizer_fingerprint != c.token_info_.tokenizer_fingerprint) {
+        throw Error(spec,
+                    "token files disagree: " + c.files_[0].string() + " and " + f.string() +
+                        " differ in token width, end-of-text id or tokenizer",
+                    "read token files made by one tokenizer, with one dtype, together");
+      }
+      all_sidecars &= tf.has_sidecar;
+      if (tf.has_sidecar && tf.sidecar.documents >= 0 && sidecar_documents >= 0) {
+        sidecar_documents += tf.sidecar.documents;
+      } else {
+        sidecar_documents = -1;
+      }
+      sidecar_tokens += n_tokens;
+      fi.data_offset = tf.data_offset;
+      fi.width = static_cast<uint8_t>(tf.width);
+      fi.signed_ids = tf.signed_ids;
+      any_documents |= n_tokens > 0;
     } else {
-      const uint64_t size = Fd(f).size();  // also proves the file is readable
-      c.refs_.push_back(DocumentRef{i, 0, size, 0});
-      c.total_bytes_ += size;
+      any_documents = true;  // one file is one document
     }
   }
-  // TRANSITIONAL: segments of about segment_bytes of whole documents.
-  c.segment_first_doc_ = {0};
-  uint64_t in_segment = 0;
-  for (size_t d = 0; d < c.refs_.size(); ++d) {
-    in_segment += c.refs_[d].length;
-    if (in_segment >= segment_bytes || d + 1 == c.refs_.size()) {
-      c.segment_first_doc_.push_back(d + 1);
-      const DocumentRef& first = c.refs_[c.segment_first_doc_[c.segment_first_doc_.size() - 2]];
-      c.segments_.push_back(CorpusSegment{first.file, c.refs_[d].file, first.offset,
-                                          c.refs_[d].offset + c.refs_[d].length, in_segment});
-      in_segment = 0;
-    }
+  if (format == CorpusFormat::Tokens) {
+    c.token_info_.has_sidecar = all_sidecars;
+    c.token_info_.documents = all_sidecars ? sidecar_documents : -1;
+    c.token_info_.tokens = sidecar_tokens;
   }
-  if (c.refs_.empty()) {
-    throw Error(spec, "the corpus holds no documents (every JSON Lines line is blank)",
+  if (!any_documents) {
+    throw Error(spec,
+                format == CorpusFormat::Tokens
+                    ? "the corpus holds no documents (its token files are empty)"
+                    : "the corpus holds no documents (every JSON Lines line is blank)",
                 "check that the files are not empty");
   }
+
+  // Segments, from the sizes alone.
+  bool grouping = false;
+  CorpusSegment group;
+  const auto close_group = [&] {
+    if (!grouping) return;
+    group.end = c.file_info_[group.last_file].size;
+    c.segments_.push_back(group);
+    grouping = false;
+  };
+  for (uint32_t i = 0; i < c.files_.size(); ++i) {
+    const FileInfo& fi = c.file_info_[i];
+    const bool splittable = (format == CorpusFormat::JsonLines && fi.codec == Codec::None) ||
+                            format == CorpusFormat::Tokens;
+    if (splittable) {
+      close_group();
+      uint64_t step = segment_bytes;
+      if (format == CorpusFormat::Tokens)
+        step = std::max<uint64_t>(fi.width, step / fi.width * fi.width);
+      for (uint64_t b = fi.data_offset; b < fi.size;) {
+        const uint64_t e = fi.size - b > step ? b + step : fi.size;
+        c.segments_.push_back(CorpusSegment{i, i, b, e, e - b});
+        b = e;
+      }
+    } else if (format == CorpusFormat::JsonLines) {  // compressed: one segment
+      close_group();
+      c.segments_.push_back(CorpusSegment{i, i, 0, fi.size, fi.size});
+    } else {  // whole-file documents: consecutive files share a segment
+      if (grouping && group.bytes + fi.size > segment_bytes) close_group();
+      if (!grouping) {
+        group = CorpusSegment{i, i, 0, 0, 0};
+        grouping = true;
+      }
+      group.last_file = i;
+      group.bytes += fi.size;
+    }
+  }
+  close_group();
   return c;
 }
 
@@ -439,102 +1010,228 @@ const CorpusSegment& Corpus::segment(size_t index) const {
 }
 
 uint64_t Corpus::read_segment(size_t index, const std::function<bool(Document&)>& fn) const {
-  segment(index);
+  const CorpusSegment& seg = segment(index);
+  switch (format_) {
+    case CorpusFormat::JsonLines:
+      return read_json_lines(seg, fn);
+    case CorpusFormat::Tokens:
+      return read_tokens(seg, fn);
+    default:
+      return read_whole_files(seg, fn);
+  }
+}
+
+uint64_t Corpus::read_whole_files(const CorpusSegment& seg,
+                                  const std::function<bool(Document&)>& fn) const {
   uint64_t n = 0;
-  for (size_t d = segment_first_doc_[index]; d < segment_first_doc_[index + 1]; ++d) {
-    Document doc = read_indexed(d);
+  for (uint32_t f = seg.first_file; f <= seg.last_file; ++f) {
+    const fs::path& path = files_[f];
+    const uint64_t size = file_info_[f].size;
+    Document doc;
     doc.index = n;
+    doc.source = path.string();
+    const std::string raw = Fd(path, bytes_read_.get()).read(0, static_cast<size_t>(size));
+    if (raw.size() != size)
+      throw Error(doc.source, shrunk_problem(raw.size(), size), kModifiedHint);
+    uint64_t bom = 0;
+    const std::string_view bytes = strip_bom(raw, 0, bom);
+    check_utf8(bytes, bom, doc.source);
+    if (format_ == CorpusFormat::Brown) {
+      BrownText b = parse_brown(bytes, doc.source, bom);
+      doc.text = std::move(b.text);
+      doc.words = std::move(b.words);
+    } else {
+      doc.text.assign(bytes);
+    }
     ++n;
     if (!fn(doc)) break;
   }
   return n;
 }
 
-Document Corpus::read_indexed(size_t index) const {
-  const DocumentRef& r = refs_[index];
-  const fs::path& path = files_[r.file];
-  Document doc;
-  doc.index = index;
-  doc.source = path.string();
-  if (r.line > 0) doc.source += ":" + std::to_string(r.line);
+namespace {
 
-  std::string raw = Fd(path).read(r.offset, static_cast<size_t>(r.length));
-  bytes_read_->fetch_add(raw.size());
-  if (raw.size() != r.length) {
-    throw Error(doc.source,
-                "the file is shorter than when it was indexed (" +
-                    std::to_string(r.offset + raw.size()) + " < " +
-                    std::to_string(r.offset + r.length) + " bytes)",
-                "do not modify corpus files during a run");
+// Line number (1-based) of the line starting at `offset` of a plain file: counts the newlines
+// before it. Only called to name the line of an error.
+uint64_t line_number_at(const fs::path& path, uint64_t offset, Counter* counter) {
+  Fd fd(path, counter);
+  std::string chunk;
+  uint64_t line = 1;
+  for (uint64_t pos = 0; pos < offset;) {
+    chunk = fd.read(pos, static_cast<size_t>(std::min<uint64_t>(kChunk, offset - pos)));
+    if (chunk.empty()) break;
+    line += static_cast<uint64_t>(std::count(chunk.begin(), chunk.end(), '\n'));
+    pos += chunk.size();
   }
-  uint64_t bom = 0;
-  const std::string_view bytes = strip_bom(raw, r.offset, bom);
-  check_utf8(bytes, r.offset + bom, doc.source);
+  return line;
+}
 
-  switch (format_) {
-    case CorpusFormat::Auto:
-    case CorpusFormat::Tokens:
-    case CorpusFormat::Text:
-      doc.text.assign(bytes);
+}  // namespace
+
+uint64_t Corpus::read_json_lines(const CorpusSegment& seg,
+                                 const std::function<bool(Document&)>& fn) const {
+  const fs::path& path = files_[seg.first_file];
+  const FileInfo& fi = file_info_[seg.first_file];
+  Counter* counter = bytes_read_.get();
+  std::unique_ptr<ByteSource> src;
+  uint64_t buf_off = 0;  // stream offset of buf[0]
+  uint64_t stop = std::numeric_limits<uint64_t>::max();
+  switch (fi.codec) {
+    case Codec::None:
+      buf_off = seg.begin == 0 ? 0 : seg.begin - 1;  // the byte before: does a line start here?
+      stop = seg.end;
+      src = std::make_unique<PlainSource>(path, buf_off, stop, fi.size, counter);
       break;
-    case CorpusFormat::Brown: {
-      BrownText b = parse_brown(bytes, doc.source, r.offset + bom);
-      doc.text = std::move(b.text);
-      doc.words = std::move(b.words);
+    case Codec::Gzip:
+      src = std::make_unique<GzipSource>(path, fi.size, counter);
       break;
+    case Codec::Zstd:
+      src = std::make_unique<ZstdSource>(path, fi.size, counter);
+      break;
+  }
+  std::string buf;
+  bool eof = false;
+  const auto more = [&] {
+    if (eof) return false;
+    if (!src->fill(buf)) eof = true;
+    return !eof;
+  };
+
+  // The first line this segment owns: the one starting at begin if the byte before is '\n',
+  // else the one after the next '\n'.
+  uint64_t pos = 0;
+  if (seg.begin > 0) {
+    size_t scan = 0;
+    size_t nl = std::string::npos;
+    while ((nl = buf.find('\n', scan)) == std::string::npos) {
+      scan = buf.size();
+      if (buf_off + scan >= stop || !more()) break;
     }
-    case CorpusFormat::JsonLines: {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(bytes);
-      } catch (const nlohmann::json::parse_error& e) {
-        const uint64_t at = r.offset + bom + (e.byte > 0 ? e.byte - 1 : 0);
-        std::string what = e.what();
-        if (const size_t colon = what.find("] "); colon != std::string::npos)
-          what.erase(0, colon + 2);
-        if (what.size() > 160) {  // "last read" can echo a whole long line
-          size_t cut = 160;
-          while (cut > 0 && (static_cast<unsigned char>(what[cut]) & 0xC0) == 0x80) --cut;
-          what.resize(cut);
-          what += "...";
+    if (nl == std::string::npos) {
+      if (src->shrunk()) {
+        throw Error(path.string(), shrunk_problem(src->position(), fi.size), kModifiedHint);
+      }
+      return 0;
+    }
+    pos = buf_off + nl + 1;
+  }
+  const std::string name = path.string();
+  uint64_t line = pos == 0 ? 1 : 0;  // 0: not known (counted only to name an error)
+  uint64_t n = 0;
+  while (pos < stop) {
+    const size_t i = static_cast<size_t>(pos - buf_off);
+    size_t scan = i;
+    size_t nl = std::string::npos;
+    while (i <= buf.size() && (nl = buf.find('\n', scan)) == std::string::npos) {
+      scan = buf.size();
+      if (!more()) break;
+    }
+    const std::string where =
+        line > 0 ? name + ":" + std::to_string(line) : name + "@byte " + std::to_string(pos);
+    try {
+      if (nl == std::string::npos) {
+        if (src->shrunk()) {
+          throw Error(where, shrunk_problem(src->position(), fi.size), kModifiedHint);
         }
-        throw Error(doc.source, "invalid JSON near byte " + std::to_string(at) + ": " + what,
-                    "each line must be one complete JSON object; look for an unescaped quote, "
-                    "newline or a truncated line");
-      } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number overflows
-        throw Error(doc.source, std::string("invalid JSON: ") + e.what(),
-                    "each line must be one complete JSON object with numbers that fit a double");
+        if (i >= buf.size()) break;  // end of the content
+        nl = buf.size();
       }
-      if (!j.is_object()) {
-        throw Error(doc.source,
-                    "the line is a JSON " + std::string(j.type_name()) + ", not an object",
-                    kJqHint);
+      std::string_view bytes(buf.data() + i, nl - i);
+      uint64_t offset = pos;
+      if (pos == 0 && bytes.substr(0, 3) == kBom) {
+        bytes.remove_prefix(3);
+        offset = 3;
       }
-      const auto it = j.find("text");
-      if (it == j.end()) {
-        std::string fields;
-        for (const auto& item : j.items()) {
-          if (fields.size() > 60) {
-            fields += ", ...";
-            break;
-          }
-          fields += (fields.empty() ? "" : ", ") + item.key();
-        }
-        throw Error(
-            doc.source,
-            "field \"text\" is missing (fields: " + (fields.empty() ? "none" : fields) + ")",
-            "every line needs a \"text\" string field, as in FineWeb");
+      const size_t first = static_cast<size_t>(
+          std::find_if_not(bytes.begin(), bytes.end(), is_blank) - bytes.begin());
+      if (first < bytes.size()) {
+        if (bytes[first] != '{') throw not_an_object(where, offset + first, bytes[first]);
+        Document doc;
+        doc.index = n;
+        doc.source = where;
+        doc.text = json_line_text(bytes, offset, where);
+        ++n;
+        if (!fn(doc)) break;
       }
-      if (!it->is_string()) {
-        throw Error(doc.source,
-                    "field \"text\" is a " + std::string(it->type_name()) + ", not a string",
-                    "store the document as a JSON string in \"text\"");
-      }
-      doc.text = it->get<std::string>();
-      break;
+    } catch (const Error& e) {
+      if (line > 0 || e.context() != where) throw;
+      throw Error(name + ":" + std::to_string(line_number_at(path, pos, counter)), e.problem(),
+                  e.hint());
+    }
+    pos = buf_off + nl + 1;
+    if (line > 0) ++line;
+    if (pos - buf_off >= kChunk && pos - buf_off <= buf.size()) {
+      buf.erase(0, static_cast<size_t>(pos - buf_off));
+      buf_off = pos;
     }
   }
-  return doc;
+  return n;
+}
+
+uint64_t Corpus::read_tokens(const CorpusSegment& seg,
+                             const std::function<bool(Document&)>& fn) const {
+  const fs::path& path = files_[seg.first_file];
+  const FileInfo& fi = file_info_[seg.first_file];
+  const int width = fi.width;
+  const uint64_t n_tokens = (fi.size - fi.data_offset) / static_cast<uint64_t>(width);
+  const uint64_t t_begin = (seg.begin - fi.data_offset) / static_cast<uint64_t>(width);
+  const uint64_t t_end = (seg.end - fi.data_offset) / static_cast<uint64_t>(width);
+  const auto eot = static_cast<uint32_t>(token_info_.eot);
+  const std::string name = path.string();
+  const Fd fd(path, bytes_read_.get());
+
+  // Tokens [buf_t, buf_t + buf_n) are in buf, read forward a chunk at a time.
+  std::string buf;
+  uint64_t buf_t = 0, buf_n = 0;
+  const auto at = [&](uint64_t t) -> uint32_t {
+    if (t < buf_t || t >= buf_t + buf_n) {
+      const uint64_t n = std::min<uint64_t>(kChunk / static_cast<size_t>(width), n_tokens - t);
+      buf.resize(static_cast<size_t>(n) * static_cast<size_t>(width));
+      const uint64_t offset = fi.data_offset + t * static_cast<uint64_t>(width);
+      const size_t got = fd.read_into(buf.data(), buf.size(), offset);
+      if (got != buf.size()) {
+        throw Error(name + "@token " + std::to_string(t), shrunk_problem(offset + got, fi.size),
+                    kModifiedHint);
+      }
+      buf_t = t;
+      buf_n = n;
+    }
+    return load_le(reinterpret_cast<const unsigned char*>(buf.data()) +
+                       (t - buf_t) * static_cast<uint64_t>(width),
+                   width);
+  };
+
+  uint64_t t = t_begin;
+  if (t_begin > 0) {  // the first document starting at or after t_begin
+    t = t_begin - 1;
+    while (t < t_end && at(t) != eot) ++t;
+    ++t;
+  }
+  uint64_t n = 0;
+  while (t < t_end && t < n_tokens) {
+    Document doc;
+    doc.index = n;
+    doc.source = name + "@token " + std::to_string(t);
+    for (; t < n_tokens; ++t) {
+      const uint32_t id = at(t);
+      if (id == eot) break;
+      if (id > static_cast<uint32_t>(std::numeric_limits<int32_t>::max()) ||
+          (vocab_size_ > 0 && static_cast<int64_t>(id) >= vocab_size_)) {
+        const std::string shown =
+            fi.signed_ids ? std::to_string(static_cast<int32_t>(id)) : std::to_string(id);
+        throw Error(name + "@token " + std::to_string(t),
+                    "token id " + shown + " is outside the vocabulary (size " +
+                        (vocab_size_ > 0 ? std::to_string(vocab_size_) : std::string("2^31")) + ")",
+                    "tokenize the corpus with this model's tokenizer (neurolens tokenize "
+                    "--model DIR), or check its dtype (a uint32 file needs a sidecar)");
+      }
+      doc.tokens.push_back(static_cast<int32_t>(id));
+    }
+    ++t;  // past the end-of-text
+    ++n;
+    if (!fn(doc)) break;
+  }
+  return n;
 }
 
 }  // namespace neurolens::io

@@ -112,7 +112,6 @@ class Corpus {
 
  private:
   std::vector<std::filesystem::path> files_;
-  std::vector<uint64_t> file_sizes_;
   std::vector<std::filesystem::path> skipped_;
   std::vector<CorpusSegment> segments_;
   CorpusFormat format_ = CorpusFormat::Text;
@@ -120,16 +119,21 @@ class Corpus {
   TokenCorpusInfo token_info_;
   int64_t vocab_size_ = 0;
   std::shared_ptr<std::atomic<uint64_t>> bytes_read_ = std::make_shared<std::atomic<uint64_t>>(0);
-  // TRANSITIONAL (replaced by the segment reader): whole-corpus index.
-  struct DocumentRef {
-    uint32_t file = 0;
-    uint64_t offset = 0;
-    uint64_t length = 0;
-    uint64_t line = 0;
+  // Per file: what open() learnt from its size, name and first bytes.
+  enum class Codec : uint8_t { None, Gzip, Zstd };
+  struct FileInfo {
+    uint64_t size = 0;         // bytes on disk
+    uint64_t data_offset = 0;  // tokens: the first token's byte (.npy: after the header)
+    Codec codec = Codec::None;
+    uint8_t width = 2;        // tokens: bytes per id
+    bool signed_ids = false;  // tokens: .npy '<i4'
   };
-  std::vector<DocumentRef> refs_;
-  std::vector<size_t> segment_first_doc_;
-  Document read_indexed(size_t index) const;
+  std::vector<FileInfo> file_info_;
+  uint64_t read_json_lines(const CorpusSegment& seg,
+                           const std::function<bool(Document&)>& fn) const;
+  uint64_t read_tokens(const CorpusSegment& seg, const std::function<bool(Document&)>& fn) const;
+  uint64_t read_whole_files(const CorpusSegment& seg,
+                            const std::function<bool(Document&)>& fn) const;
 };
 
 // Byte offset of the first byte that is not part of well-formed UTF-8 (no overlong forms, no

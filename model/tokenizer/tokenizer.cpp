@@ -189,6 +189,26 @@ std::string read_file(const std::filesystem::path& path, const char* what) {
   return text;
 }
 
+// FNV-1a 64, fed piece by piece.
+struct Fnv1a {
+  uint64_t h = 14695981039346656037ULL;
+  void add(const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  }
+  void add_u32(uint32_t v) {
+    const unsigned char b[4] = {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
+                                static_cast<unsigned char>(v >> 16),
+                                static_cast<unsigned char>(v >> 24)};
+    add(b, 4);
+  }
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
+};
+
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
@@ -294,6 +314,9 @@ struct Tokenizer::Impl {
   int32_t find_id(std::string_view bytes) const { return bytes_to_id.find(bytes, id_to_bytes); }
   std::array<int32_t, 256> byte_id{};
   MergeTable merges;
+
+  std::string fingerprint;  // set by load()
+  std::string description;
 
   mutable std::shared_mutex cache_mutex;
   mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache;
@@ -500,6 +523,15 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
     }
   }
 
+  // The fingerprint covers every id's bytes (absent ids as a marker), then the merges.
+  Fnv1a fp;
+  fp.add_u32(static_cast<uint32_t>(impl->id_to_bytes.size()));
+  for (size_t id = 0; id < impl->id_to_bytes.size(); ++id) {
+    fp.add_u32(impl->id_present[id] ? static_cast<uint32_t>(impl->id_to_bytes[id].size())
+                                    : 0xFFFFFFFFu);
+    fp.add(impl->id_to_bytes[id].data(), impl->id_to_bytes[id].size());
+  }
+
   // merges.txt: optional "#version" line, then "left right" per line; rank = merge order.
   {
     const std::string text = read_file(merges_txt, "the BPE merges (merges.txt)");
@@ -567,8 +599,14 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
                     "remove the duplicate line");
       }
       line_of_rank.push_back(line_no);
+      fp.add_u32(static_cast<uint32_t>(ids[0]));
+      fp.add_u32(static_cast<uint32_t>(ids[1]));
       ++rank;
     }
+    impl->fingerprint = fp.hex();
+    impl->description = "GPT-2 byte-level BPE, " + std::to_string(impl->id_to_bytes.size()) +
+                        " tokens, " + std::to_string(rank) + " merges (" + vocab_name + ", " +
+                        merges_name + ")";
   }
   return Tokenizer(std::move(impl));
 }
@@ -616,6 +654,14 @@ std::string Tokenizer::token_bytes(int32_t id) const {
 
 int Tokenizer::vocab_size() const {
   return static_cast<int>(impl_->id_to_bytes.size());
+}
+
+const std::string& Tokenizer::fingerprint() const {
+  return impl_->fingerprint;
+}
+
+const std::string& Tokenizer::describe() const {
+  return impl_->description;
 }
 
 std::optional<int32_t> Tokenizer::token_id(std::string_view token_bytes) const {

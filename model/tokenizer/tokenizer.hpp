@@ -62,6 +62,14 @@ class Tokenizer {
   // Id of the token whose raw bytes are exactly `token_bytes`, if any (e.g. " the" -> 262).
   std::optional<int32_t> token_id(std::string_view token_bytes) const;
 
+  // 16 hex digits: FNV-1a 64 of the vocabulary (every id's bytes) and the merges in rank order.
+  // Equal for equal content whatever the file names or JSON formatting; token files written by
+  // `neurolens tokenize` record it in their sidecar.
+  const std::string& fingerprint() const;
+  // One line for logs and sidecars: "GPT-2 byte-level BPE, 50257 tokens, 50000 merges
+  // (gpt2/vocab.json, gpt2/merges.txt)".
+  const std::string& describe() const;
+
  private:
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);

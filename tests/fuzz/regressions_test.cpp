@@ -19,11 +19,13 @@
 #include "model/load/config.hpp"
 #include "tests/fuzz/brown_fuzz.cpp"
 #include "tests/fuzz/checkpoint_fuzz.cpp"
+#include "tests/fuzz/compressed_fuzz.cpp"
 #include "tests/fuzz/config_fuzz.cpp"
 #include "tests/fuzz/corpus_fuzz.cpp"
 #include "tests/fuzz/job_fuzz.cpp"
 #include "tests/fuzz/safetensors_fuzz.cpp"
 #include "tests/fuzz/tokenizer_fuzz.cpp"
+#include "tests/fuzz/tokens_fuzz.cpp"
 #include "tests/fuzz/vocab_fuzz.cpp"
 
 namespace {
@@ -64,6 +66,7 @@ const Case kTargets[] = {
     {"checkpoint", checkpoint_fuzz_one},   {"vocab", vocab_fuzz_one},
     {"tokenizer", tokenizer_fuzz_one},     {"job", job_fuzz_one},
     {"corpus", corpus_fuzz_one},           {"brown", brown_fuzz_one},
+    {"tokens", tokens_fuzz_one},           {"compressed", compressed_fuzz_one},
 };
 
 TEST(FuzzSeeds, EveryTargetHasSeedsAndAcceptsThemAll) {
@@ -139,7 +142,7 @@ TEST(FuzzRegressions, JsonNumberOverflowIsAnErrorNamingTheFile) {
   neurolens::fuzz::write_file(dir / "c.jsonl", "{\"text\": \"ok\", \"n\": 1e999999}\n");
   const neurolens::io::Corpus corpus = neurolens::io::Corpus::open((dir / "c.jsonl").string());
   try {
-    corpus.read(0);
+    corpus.read_segment(0, [](neurolens::io::Document&) { return true; });
     ADD_FAILURE() << "accepted";
   } catch (const neurolens::Error& e) {
     EXPECT_NE(std::string(e.what()).find("c.jsonl"), std::string::npos) << e.what();

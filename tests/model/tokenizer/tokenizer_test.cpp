@@ -126,6 +126,13 @@ TEST(Tokenizer, KnownIdsAndVocabulary) {
   EXPECT_EQ(tok.decode(ids), "<|endoftext|>");
 }
 
+TEST(Tokenizer, Gpt2FingerprintIsStable) {
+  // Pinned: token files record it in their sidecars, so it must not change between builds.
+  EXPECT_EQ(gpt2().fingerprint(), "6ead1218d0354872");
+  EXPECT_NE(gpt2().describe().find("50257 tokens, 50000 merges"), std::string::npos)
+      << gpt2().describe();
+}
+
 TEST(Tokenizer, DecodeRejectsIdsOutsideTheVocabulary) {
   const std::vector<int32_t> bad = {15496, 50257};
   try {
@@ -319,7 +326,21 @@ TEST(TokenizerLoad, EscapedPrettyAndCompactVocabulariesLoadAlike) {
     EXPECT_EQ(t.encode(text), want) << name;
     EXPECT_EQ(t.vocab_size(), compact.vocab_size()) << name;
     EXPECT_EQ(t.decode(want), text) << name;
+    EXPECT_EQ(t.fingerprint(), compact.fingerprint()) << name;  // content, not formatting
   }
+  // Another merge order, or one token's bytes changed: another fingerprint.
+  const Tokenizer swapped = Tokenizer::load(
+      dir.write("compact.json", j.dump()),
+      dir.write("swapped.txt", "#version: 0.2\nh e\n" + symbols(" ") + " t\n" + symbols(" t") +
+                                   " h\n" + symbols(" th") + " e\n"));
+  EXPECT_NE(swapped.fingerprint(), compact.fingerprint());
+  j.erase(symbols("\xc3\xa9"));
+  j[symbols("\xc3\xa8")] = 256 + 6;
+  const Tokenizer other = Tokenizer::load(dir.write("other.json", j.dump()), merges);
+  EXPECT_NE(other.fingerprint(), compact.fingerprint());
+  EXPECT_EQ(compact.fingerprint().size(), 16u);
+  EXPECT_NE(compact.describe().find("263 tokens, 4 merges"), std::string::npos)
+      << compact.describe();
   // Escapes the scanner decodes or hands to the parser: a surrogate pair is one code point (not
   // a GPT-2 byte symbol), a lone surrogate and trailing data are JSON errors.
   expect_load_error(dir.write("pair.json", "{\"\\ud83d\\ude00\": 0}"), merges, "U+1F600");
