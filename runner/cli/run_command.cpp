@@ -83,6 +83,20 @@ std::string megabytes(double bytes) {
   return buf;
 }
 
+// A pre-tokenized corpus with a sidecar must come from the model's tokenizer (same vocabulary
+// and merges); one without (a bare nanoGPT .bin) is only checked id by id against the vocabulary.
+void require_matching_tokenizer(const io::Corpus& corpus, const model::Tokenizer& tokenizer,
+                                const std::string& spec) {
+  if (!corpus.pretokenized() || !corpus.token_info().has_sidecar) return;
+  const io::TokenCorpusInfo& info = corpus.token_info();
+  if (info.tokenizer_fingerprint == tokenizer.fingerprint()) return;
+  throw Error(spec,
+              "was tokenized with another tokenizer (fingerprint " + info.tokenizer_fingerprint +
+                  ": " + info.tokenizer + ") than the model's (fingerprint " +
+                  tokenizer.fingerprint() + ": " + tokenizer.describe() + ")",
+              "re-tokenize it: neurolens tokenize --model MODEL_DIR --corpus SOURCE --out " + spec);
+}
+
 void print_plan(const RunContext& ctx, const Study& study, const PlanCounts& plan) {
   const Comm& comm = ctx.comm;
   const int B = ctx.job.batch_size;
@@ -229,6 +243,7 @@ int run_run(const Args& args) {
           throw Error("corpus", "'" + job.corpus + "' has no documents", "check the corpus path");
         }
         corpus->set_vocab_size(tokenizer->vocab_size());
+        require_matching_tokenizer(*corpus, *tokenizer, job.corpus);
       }
     });
     RunContext ctx{job, comm, *model, *tokenizer, corpus.get(), sites, {}, 0};

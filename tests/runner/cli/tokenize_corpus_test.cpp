@@ -1,17 +1,20 @@
 // `neurolens tokenize --corpus` under mpirun: 1 and 3 ranks write byte-identical token files and
 // sidecars; the counts are right; reading the file back through io::Corpus gives, document by
 // document, Tokenizer::encode of the source text; uint32 output; a corrupt input or an existing
-// output ends with one error line and leaves no output file and no temporary behind.
+// output ends with one error line and leaves no output file and no temporary behind; a run on
+// the tokenized file equals the run on its text, and another tokenizer's file is refused.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "io/corpus.hpp"
+#include "io/hdf5.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "tests/runner/run_test_util.hpp"
 
@@ -207,3 +210,53 @@ TEST_F(TokenizeCorpus, ErrorsLeaveNoOutput) {
 }
 
 }  // namespace
+
+// A job on the tokenized file gives the same results as on the text it came from (the ids are
+// the same, so every window and statistic is), on 2 ranks; a sidecar naming another tokenizer is
+// refused with one line naming the file, and no output.
+TEST(TokenizedCorpusRun, SameResultsAsTheTextAndRefusesAnotherTokenizer) {
+  const fs::path dir = fresh_dir("tokenized_run");
+  write_tiny_model(dir / "model");
+  write_corpus(dir / "corpus", 9, 30);
+  const CommandResult t =
+      run_command(neurolens_command(2, "tokenize --model " + quote((dir / "model").string()) +
+                                           " --corpus " + quote((dir / "corpus").string()) +
+                                           " --out " + quote((dir / "corpus.bin").string())),
+                  dir / "tokenize.log", 120);
+  ASSERT_EQ(t.code, 0) << t.output;
+  const fs::path text_out = dir / "text.h5", bin_out = dir / "bin.h5";
+  write_text(dir / "text.ini", contrast_job(dir / "model", dir / "corpus", text_out, ""));
+  write_text(dir / "bin.ini", contrast_job(dir / "model", dir / "corpus.bin", bin_out, ""));
+  for (const char* name : {"text", "bin"}) {
+    const CommandResult r = run_command(
+        neurolens_command(2, std::string("run ") + (dir / (std::string(name) + ".ini")).string()),
+        dir / (std::string(name) + ".log"), 120);
+    ASSERT_EQ(r.code, 0) << name << ":\n" << r.output;
+  }
+  const io::H5File a = io::H5File::open_read_only(text_out);
+  const io::H5File b = io::H5File::open_read_only(bin_out);
+  for (const char* attr : {"n_windows", "n_samples", "corpus_tokens"}) {
+    EXPECT_EQ(a.number_attribute("/", attr), b.number_attribute("/", attr)) << attr;
+  }
+  std::ostringstream report;
+  size_t bad = 0;
+  for (const char* d : {"t", "p", "mean_a", "mean_b"}) {
+    bad += compare_dataset(a, b, std::string("/mlp.hook_pre/") + d, 1e-12, report);
+  }
+  EXPECT_EQ(bad, 0u) << report.str();
+
+  // Another tokenizer's fingerprint in the sidecar.
+  nlohmann::json sidecar = nlohmann::json::parse(read_text(dir / "corpus.bin.json"));
+  sidecar["tokenizer_fingerprint"] = "0123456789abcdef";
+  write_text(dir / "corpus.bin.json", sidecar.dump());
+  const fs::path refused = dir / "refused.h5";
+  write_text(dir / "refused.ini", contrast_job(dir / "model", dir / "corpus.bin", refused, ""));
+  const CommandResult r = run_command(neurolens_command(0, "run " + (dir / "refused.ini").string()),
+                                      dir / "refused.log", 120);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("another tokenizer"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("corpus.bin"), std::string::npos) << r.output;
+  EXPECT_EQ(lines_besides_progress(r.output), 1u) << r.output;
+  EXPECT_FALSE(fs::exists(refused));
+  fs::remove_all(dir);
+}
