@@ -24,13 +24,12 @@
 #    sweep keys: contrast: max_tokens=0 (every target of the corpus, default word lists),
 #    contrast.context_before=$NEUROLENS_SCALE_CONTRAST_BEFORE (default 30 instead of the job's
 #    90: the same targets and windows, 3x fewer forward tokens);
-#    length: max_tokens=0, length.pack=true, length.sequences = corpus tokens / 512 + 64 (more
-#    than the corpus has: the study warns and takes every chunk); sampling: max_tokens=0,
-#    sampling.repetitions=$NEUROLENS_SCALE_SAMPLING_REPS (default 200: the tally cost is
-#    repetitions x 32 per neuron, not corpus-bound; the forward sees every 256-token chunk
-#    once either way); logistic: max_tokens=0, logistic.sequences = 0.44 x corpus tokens / 256
-#    (batch 1 = that many chunks, batch 2 = the rest: ~90% of the corpus after the per-document
-#    tails; the fit itself stays 2 x 220 samples). paired reads no corpus and is not run.
+#    length: max_tokens=0, length.sequences = corpus tokens / 512 + 64 (more than the corpus
+#    has: the study warns and streams every chunk); sampling: max_tokens=0,
+#    sampling.repetitions=$NEUROLENS_SCALE_SAMPLING_REPS (default 200: two reads of the corpus,
+#    the forward pass only on the drawn chunks, at most 200 x 32); logistic: max_tokens=0 and the
+#    job's logistic.sequences (its two batches are bounded by the job, not the corpus: it reads
+#    only the chunks they need). paired reads no corpus and is not run.
 #    Each run is watched (bench/corpus_scale_tool.py run): killed past NEUROLENS_SCALE_TIMEOUT
 #    seconds or when MemAvailable falls below NEUROLENS_SCALE_MEM_FLOOR_MB (a study whose memory
 #    grows with the corpus must not wake the OOM killer on a shared machine). A failed or killed
@@ -169,9 +168,9 @@ for m in $sizes; do
     for study in $studies; do
       case $study in
         contrast) keys=(--max_tokens=0 --contrast.context_before="$before") ;;
-        length) keys=(--max_tokens=0 --length.pack=true --length.sequences=$((ctok / 512 + 64))) ;;
+        length) keys=(--max_tokens=0 --length.sequences=$((ctok / 512 + 64))) ;;
         sampling) keys=(--max_tokens=0 --sampling.repetitions="$reps") ;;
-        logistic) keys=(--max_tokens=0 --logistic.sequences=$((ctok * 44 / 100 / 256))) ;;
+        logistic) keys=(--max_tokens=0) ;;
         paired) echo "skipping paired: it reads no corpus"; continue ;;
         *) keys=(--max_tokens=0) ;;
       esac

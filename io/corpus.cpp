@@ -24,7 +24,6 @@ namespace {
 constexpr size_t kChunk = size_t{1} << 20;  // bytes read (or decompressed) at a time
 constexpr size_t kHead = size_t{64} << 10;  // bytes read to detect a file's format
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
-constexpr int32_t kGpt2Eot = 50256;
 const char* const kJqHint =
     "each line must be one JSON object with a \"text\" string, e.g. {\"text\": \"...\"}; a JSON "
     "array of strings converts with: jq -c '.[] | {text: .}' in.json > out.jsonl";
