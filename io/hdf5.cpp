@@ -87,6 +87,32 @@ hid_t h5_check_id(hid_t id, std::string_view context, std::string_view what) {
   return id;
 }
 
+namespace {
+
+// A 16-bit float type made from IEEE f32 as h5py makes its float16: fields, then size, then
+// exponent bias. Created once, locked, never closed.
+hid_t make_float16(size_t exponent_bits, size_t mantissa_bits, size_t bias) {
+  const hid_t t = h5_check_id(H5Tcopy(H5T_IEEE_F32LE), "HDF5", "H5Tcopy");
+  h5_check(H5Tset_fields(t, 15, mantissa_bits, exponent_bits, 0, mantissa_bits), "HDF5",
+           "H5Tset_fields");
+  h5_check(H5Tset_size(t, 2), "HDF5", "H5Tset_size");
+  h5_check(H5Tset_ebias(t, bias), "HDF5", "H5Tset_ebias");
+  h5_check(H5Tlock(t), "HDF5", "H5Tlock");
+  return t;
+}
+
+hid_t f16_type() {
+  static const hid_t type = make_float16(5, 10, 15);
+  return type;
+}
+
+hid_t bf16_type() {
+  static const hid_t type = make_float16(8, 7, 127);
+  return type;
+}
+
+}  // namespace
+
 hid_t native_type(H5Type type) {
   switch (type) {
     case H5Type::F32:
@@ -99,8 +125,32 @@ hid_t native_type(H5Type type) {
       return H5T_NATIVE_INT64;
     case H5Type::U8:
       return H5T_NATIVE_UINT8;
+    case H5Type::F16:
+      return f16_type();
+    case H5Type::BF16:
+      return bf16_type();
   }
   return H5T_NATIVE_FLOAT;
+}
+
+hid_t file_type(H5Type type) {
+  switch (type) {
+    case H5Type::F32:
+      return H5T_IEEE_F32LE;
+    case H5Type::F64:
+      return H5T_IEEE_F64LE;
+    case H5Type::I32:
+      return H5T_STD_I32LE;
+    case H5Type::I64:
+      return H5T_STD_I64LE;
+    case H5Type::U8:
+      return H5T_STD_U8LE;
+    case H5Type::F16:
+      return f16_type();
+    case H5Type::BF16:
+      return bf16_type();
+  }
+  return H5T_IEEE_F32LE;
 }
 
 // ---- H5Dataset -------------------------------------------------------------------------------
@@ -208,6 +258,14 @@ void H5Dataset::write_flat_range(hsize_t begin, hsize_t count, const void* data)
   H5Handle xfer = transfer_plist(collective_, context_);
   h5_check(H5Dwrite(id(), native_type(type_), mem_space.id(), file_space.id(), xfer.id(), data),
            context_, "H5Dwrite");
+}
+
+void H5Dataset::set_rows(hsize_t rows) {
+  if (dims_.empty()) throw Error(context_, "internal: set_rows on a scalar dataset");
+  std::vector<hsize_t> dims = dims_;
+  dims[0] = rows;
+  h5_check(H5Dset_extent(id(), dims.data()), context_, "H5Dset_extent");
+  dims_ = std::move(dims);
 }
 
 void H5Dataset::write_all(const void* data) {
@@ -355,31 +413,42 @@ H5Dataset H5File::create_dataset(const std::string& dataset_path, H5Type type,
                                                              dims.data(), nullptr),
                              context, "H5Screate_simple"),
                  H5Sclose);
-  hid_t file_type = H5T_IEEE_F32LE;
-  switch (type) {
-    case H5Type::F32:
-      file_type = H5T_IEEE_F32LE;
-      break;
-    case H5Type::F64:
-      file_type = H5T_IEEE_F64LE;
-      break;
-    case H5Type::I32:
-      file_type = H5T_STD_I32LE;
-      break;
-    case H5Type::I64:
-      file_type = H5T_STD_I64LE;
-      break;
-    case H5Type::U8:
-      file_type = H5T_STD_U8LE;
-      break;
-  }
   H5Handle dcpl(h5_check_id(H5Pcreate(H5P_DATASET_CREATE), context, "H5Pcreate"), H5Pclose);
   if (collective_) {
     // Contiguous, allocated at creation: what MPI-IO collective writes want.
     h5_check(H5Pset_alloc_time(dcpl.id(), H5D_ALLOC_TIME_EARLY), context, "alloc_time");
   }
-  hid_t dset = H5Dcreate2(id(), dataset_path.c_str(), file_type, space.id(), H5P_DEFAULT, dcpl.id(),
-                          H5P_DEFAULT);
+  hid_t dset = H5Dcreate2(id(), dataset_path.c_str(), file_type(type), space.id(), H5P_DEFAULT,
+                          dcpl.id(), H5P_DEFAULT);
+  h5_check_id(dset, context, "create dataset");
+  return H5Dataset(H5Handle(dset, H5Dclose), context, type, std::move(dims), collective_);
+}
+
+H5Dataset H5File::create_chunked_dataset(const std::string& dataset_path, H5Type type,
+                                         std::vector<hsize_t> dims, std::vector<hsize_t> chunk) {
+  const std::string context = path_.string() + ":" + dataset_path;
+  if (dims.empty() || chunk.size() != dims.size()) {
+    throw Error(context, "internal: a chunked dataset needs a chunk shape of its rank");
+  }
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    if (chunk[i] < 1 || (i > 0 && chunk[i] > dims[i])) {
+      throw Error(context, "internal: chunk dimension " + std::to_string(i) + " out of range");
+    }
+  }
+  const size_t slash = dataset_path.rfind('/');
+  if (slash != std::string::npos && slash > 0) create_group(dataset_path.substr(0, slash));
+  std::vector<hsize_t> max_dims = dims;
+  max_dims[0] = H5S_UNLIMITED;
+  H5Handle space(
+      h5_check_id(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max_dims.data()),
+                  context, "H5Screate_simple"),
+      H5Sclose);
+  H5Handle dcpl(h5_check_id(H5Pcreate(H5P_DATASET_CREATE), context, "H5Pcreate"), H5Pclose);
+  h5_check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), context,
+           "H5Pset_chunk");
+  h5_check(H5Pset_fill_time(dcpl.id(), H5D_FILL_TIME_NEVER), context, "H5Pset_fill_time");
+  hid_t dset = H5Dcreate2(id(), dataset_path.c_str(), file_type(type), space.id(), H5P_DEFAULT,
+                          dcpl.id(), H5P_DEFAULT);
   h5_check_id(dset, context, "create dataset");
   return H5Dataset(H5Handle(dset, H5Dclose), context, type, std::move(dims), collective_);
 }
@@ -401,6 +470,7 @@ H5Dataset H5File::open_dataset(const std::string& dataset_path) const {
   const size_t size = H5Tget_size(dtype.id());
   if (cls == H5T_FLOAT) {
     type = size == 4 ? H5Type::F32 : H5Type::F64;
+    if (size == 2) type = H5Tget_ebias(dtype.id()) == 15 ? H5Type::F16 : H5Type::BF16;
   } else if (cls == H5T_INTEGER) {
     type = size == 1 ? H5Type::U8 : size == 4 ? H5Type::I32 : H5Type::I64;
   }

@@ -1,10 +1,10 @@
 // Checked HDF5 — every HDF5 call of the project goes through these wrappers.
 // Owns: RAII handles (files, groups, datasets, attributes, property lists), error checking that
 // turns a failed call into neurolens::Error naming the file and object, serial or MPI-IO files,
-// collective hyperslab writes, attributes, and HDF5 dimension scales (so netCDF / xarray readers
-// see named dimensions). HDF5's own error printing is switched off; its innermost message is
-// folded into our one-line error instead.
-// Example:
+// collective hyperslab writes, chunked datasets that grow along their first dimension, 16-bit
+// float types (IEEE half, bfloat16), attributes, and HDF5 dimension scales (so netCDF / xarray
+// readers see named dimensions). HDF5's own error printing is switched off; its innermost message
+// is folded into our one-line error instead. Example:
 //   H5File f = H5File::create("out.h5.tmp", comm.raw());   // or create(path): serial
 //   H5Dataset d = f.create_dataset("/mlp.hook_pre/t", H5Type::F64, {n_layers, width});
 //   d.write_block({0, first_neuron}, {n_layers, my_count}, my_values.data());   // collective
@@ -73,8 +73,15 @@ class H5Handle {
   Closer closer_ = nullptr;
 };
 
-enum class H5Type { F32, F64, I32, I64, U8 };
+// F16 and BF16 are 16-bit floats on disk and their bit patterns (uint16_t, converted by the
+// caller, e.g. model/ops/half.hpp) in memory: F16 = IEEE binary16, which h5py / numpy read as
+// float16; BF16 = bfloat16 described as an HDF5 float (sign bit 15, 8-bit exponent at bit 7, bias
+// 127, 7-bit mantissa), which h5py reads as float32 (exactly), as read_f32() does.
+enum class H5Type { F32, F64, I32, I64, U8, F16, BF16 };
+// The memory type of `type` (F16 / BF16: the 16-bit float types themselves).
 hid_t native_type(H5Type type);
+// The little-endian file type of `type`.
+hid_t file_type(H5Type type);
 
 class H5Dataset {
  public:
@@ -96,6 +103,9 @@ class H5Dataset {
   void write_block(std::span<const hsize_t> offset, std::span<const hsize_t> count,
                    const void* data);
   void write_all(const void* data);  // the whole dataset (serial files, or every rank the same)
+  // Resizes dimension 0 of a dataset made by H5File::create_chunked_dataset to `rows`
+  // (H5Dset_extent). Collective in MPI-IO files: every rank passes the same rows.
+  void set_rows(hsize_t rows);
   // Writes elements [begin, begin + count) of the dataset in row-major (flattened) order; the
   // runner's neuron slices of [n_layers, width] datasets. Collective in MPI-IO files.
   void write_flat_range(hsize_t begin, hsize_t count, const void* data);
@@ -142,6 +152,11 @@ class H5File {
   bool exists(const std::string& object_path) const;
   bool is_dataset(const std::string& object_path) const;  // exists and is a dataset
   H5Dataset create_dataset(const std::string& dataset_path, H5Type type, std::vector<hsize_t> dims);
+  // A chunked dataset (chunk shape `chunk`, same rank as dims, every entry >= 1) whose first
+  // dimension can grow without limit (H5Dataset::set_rows); no fill values are written. For
+  // outputs whose row count is known only as they are written. Collective in MPI-IO files.
+  H5Dataset create_chunked_dataset(const std::string& dataset_path, H5Type type,
+                                   std::vector<hsize_t> dims, std::vector<hsize_t> chunk);
   H5Dataset open_dataset(const std::string& dataset_path) const;
   std::vector<std::string> list(const std::string& group_path) const;  // member names
   // A 1-D dataset of fixed-length UTF-8 strings (h5py reads bytes, xarray strings). In MPI-IO

@@ -1,6 +1,7 @@
 // Chunks — the windows of the corpus-sweeping studies (sampling, length): every document cut into
 // consecutive, non-overlapping chunks of T tokens from its first token, the tail shorter than T
-// dropped; every position of every chunk is a sample (label 0, its token recorded).
+// dropped; every position of every chunk is a sample (label 0, its token recorded), unless
+// `with_samples` is false (neurolens capture: the chunks only).
 // Legend: T tokens per chunk.
 // Example:
 //   Plan plan = build_plan(corpus, tok, chunk_finder(256), comm, /*max_windows=*/0, max_tokens);
@@ -16,8 +17,8 @@
 
 namespace neurolens::runner {
 
-inline WindowFinder chunk_finder(int32_t seq_len) {
-  return [seq_len](const io::Document&, const std::vector<int32_t>& tokens) {
+inline WindowFinder chunk_finder(int32_t seq_len, bool with_samples = true) {
+  return [seq_len, with_samples](const io::Document&, const std::vector<int32_t>& tokens) {
     DocumentFinds finds;
     const auto n = static_cast<int64_t>(tokens.size());
     for (int64_t start = 0; start + seq_len <= n; start += seq_len) {
@@ -26,6 +27,7 @@ inline WindowFinder chunk_finder(int32_t seq_len) {
       w.start = start;
       w.length = seq_len;
       finds.windows.push_back(w);
+      if (!with_samples) continue;
       for (int32_t p = 0; p < seq_len; ++p) {
         finds.samples.push_back({window, p, 0, -1, tokens[static_cast<size_t>(start + p)], -1});
       }

@@ -55,3 +55,42 @@ TEST(Hdf5Mpi, RanksWriteDisjointSlicesCollectively) {
     std::filesystem::remove(path);
   }
 }
+
+TEST(Hdf5Mpi, RanksGrowAChunkedDatasetRoundByRound) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                     ("neurolens_mpi_h5_chunked_" + std::to_string(size) + ".h5");
+  // Round k: rank q writes k + q rows (rank 0 none in round 0), after the rows of ranks < q.
+  hsize_t total = 0;
+  {
+    H5File f = H5File::create(path, to_handle(MPI_COMM_WORLD));
+    H5Dataset d = f.create_chunked_dataset("/rows", H5Type::I64, {0, 2}, {3, 2});
+    for (hsize_t k = 0; k < 3; ++k) {
+      hsize_t before = total;
+      for (hsize_t q = 0; q < static_cast<hsize_t>(rank); ++q) before += k + q;
+      for (hsize_t q = 0; q < static_cast<hsize_t>(size); ++q) total += k + q;
+      d.set_rows(total);
+      const hsize_t mine = k + static_cast<hsize_t>(rank);
+      std::vector<int64_t> values;
+      for (hsize_t i = 0; i < mine; ++i) {
+        values.push_back(static_cast<int64_t>(before + i));
+        values.push_back(rank);
+      }
+      const hsize_t offset[] = {mine > 0 ? before : 0, 0}, count[] = {mine, 2};
+      d.write_block(offset, count, values.data());
+    }
+    d = H5Dataset();
+    f.close();
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank == 0) {
+    H5File r = H5File::open_read_only(path);
+    const H5Dataset d = r.open_dataset("/rows");
+    ASSERT_EQ(d.dims(), (std::vector<hsize_t>{total, 2}));
+    const std::vector<int64_t> all = d.read_i64();
+    for (hsize_t i = 0; i < total; ++i) EXPECT_EQ(all[2 * i], static_cast<int64_t>(i)) << i;
+    std::filesystem::remove(path);
+  }
+}

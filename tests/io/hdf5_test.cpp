@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <numeric>
 
@@ -116,4 +118,58 @@ TEST(Hdf5, FlatRangesCoverA2DDatasetInRowMajorOrder) {
   H5File r = H5File::open_read_only(path);
   std::vector<double> all = r.open_dataset("x").read_f64();
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<double>(i)) << i;
+}
+
+TEST(Hdf5, ChunkedDatasetsGrowRowByRow) {
+  const fs::path path = temp_file("chunked.h5");
+  {
+    H5File f = H5File::create(path);
+    H5Dataset d = f.create_chunked_dataset("/x", H5Type::I32, {0, 3}, {2, 3});
+    EXPECT_EQ(d.dims(), (std::vector<hsize_t>{0, 3}));
+    for (int round = 0; round < 3; ++round) {
+      d.set_rows(static_cast<hsize_t>(2 * round + 2));
+      const std::vector<int32_t> rows = {6 * round,     6 * round + 1, 6 * round + 2,
+                                         6 * round + 3, 6 * round + 4, 6 * round + 5};
+      const hsize_t offset[] = {static_cast<hsize_t>(2 * round), 0}, count[] = {2, 3};
+      d.write_block(offset, count, rows.data());
+    }
+    EXPECT_EQ(d.dims(), (std::vector<hsize_t>{6, 3}));
+    EXPECT_THROW(f.create_chunked_dataset("/bad", H5Type::I32, {0, 3}, {1, 4}), Error);
+    f.close();
+  }
+  H5File r = H5File::open_read_only(path);
+  const std::vector<int64_t> all = r.open_dataset("/x").read_i64();
+  ASSERT_EQ(all.size(), 18u);
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<int64_t>(i));
+}
+
+TEST(Hdf5, SixteenBitFloatsReadBackAsTheirValues) {
+  const fs::path path = temp_file("half.h5");
+  // f16: 1, -2, 65504 (largest), 2^-24 (smallest subnormal), -0, inf.
+  const std::vector<uint16_t> f16 = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x8000, 0x7C00};
+  const std::vector<float> f16_values = {1.0f, -2.0f, 65504.0f, 0x1p-24f, -0.0f, INFINITY};
+  // bf16: 1, 3.140625, -2^100, 2^-133 (subnormal), 1.0078125.
+  const std::vector<uint16_t> bf16 = {0x3F80, 0x4049, 0xF180, 0x0001, 0x3F81};
+  const std::vector<float> bf16_values = {1.0f, 3.140625f, -0x1p100f, 0x1p-133f, 1.0078125f};
+  {
+    H5File f = H5File::create(path);
+    f.create_dataset("/h", H5Type::F16, {f16.size()}).write_all(f16.data());
+    f.create_chunked_dataset("/b", H5Type::BF16, {bf16.size()}, {2}).write_all(bf16.data());
+    f.close();
+  }
+  H5File r = H5File::open_read_only(path);
+  EXPECT_EQ(r.open_dataset("/h").type(), H5Type::F16);
+  EXPECT_EQ(r.open_dataset("/b").type(), H5Type::BF16);
+  const std::vector<float> h = r.open_dataset("/h").read_f32();
+  const std::vector<float> b = r.open_dataset("/b").read_f32();
+  ASSERT_EQ(h.size(), f16_values.size());
+  ASSERT_EQ(b.size(), bf16_values.size());
+  for (size_t i = 0; i < h.size(); ++i) {
+    EXPECT_EQ(h[i], f16_values[i]) << i;
+    EXPECT_EQ(std::signbit(h[i]), std::signbit(f16_values[i])) << i;
+  }
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(b[i], bf16_values[i]) << i;
+  std::vector<uint16_t> raw(f16.size());
+  r.open_dataset("/h").read_all(H5Type::F16, raw.data());
+  EXPECT_EQ(raw, f16);
 }
