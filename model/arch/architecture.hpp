@@ -86,6 +86,14 @@ class ModelArchitecture {
   virtual std::string block_tensor_prefix() const = 0;
   // Every tensor the forward pass reads, shapes checked against config.
   virtual ModelWeights map_weights(TensorSource& tensors, const ModelConfig& config) const = 0;
+  // Whether a checkpoint tensor that map_weights did not read may be ignored (buffers such as
+  // "h.0.attn.bias" or "layers.0.attention.rotary_emb.inv_freq", a tied "lm_head.weight").
+  // `name` is without the key prefix when it has it. Any other unread tensor is an error naming
+  // it (the weights are not what config.json describes).
+  virtual bool ignored_tensor(const std::string& name) const {
+    (void)name;
+    return false;
+  }
   // Names of MLP neuron tensors of block `layer`, without key prefix.
   virtual MlpTensorNames mlp_tensor_names(int layer) const = 0;
 

@@ -344,8 +344,11 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
         for (std::size_t i = 0; i < n_pos; ++i) {
           const int t = positions.empty() ? static_cast<int>(i) : positions[i];
           const int32_t id = tokens[static_cast<std::size_t>(b) * seq_len + t];
-          std::memcpy(c.out + (b * n_pos + i) * d, w.wte + static_cast<std::size_t>(id) * d,
-                      row_bytes);
+          float* out = c.out + (b * n_pos + i) * d;
+          std::memcpy(out, w.wte + static_cast<std::size_t>(id) * d, row_bytes);
+          if (cfg.embedding_scale != 1.0f) {
+            for (int j = 0; j < d; ++j) out[j] *= cfg.embedding_scale;
+          }
         }
       }
     }
@@ -374,6 +377,9 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
   } else {
     for (std::size_t r = 0; r < n; ++r) {
       std::memcpy(resid_ + r * d, w.wte + static_cast<std::size_t>(tokens[r]) * d, row_bytes);
+      if (cfg.embedding_scale != 1.0f) {
+        for (int j = 0; j < d; ++j) resid_[r * d + j] *= cfg.embedding_scale;
+      }
     }
   }
   plan.emit({HookSite::HiddenStates, 0}, resid_, d);

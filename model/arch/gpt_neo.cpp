@@ -49,6 +49,13 @@ class GptNeoArchitecture : public GptBlockArchitecture {
     c.attention_kinds = attention_kinds(r, c.n_layers);
   }
 
+  // HF's attention-mask buffers and the tied lm_head.
+  bool ignored_tensor(const std::string& name) const override {
+    return name == "lm_head.weight" || name.ends_with(".attn.bias") ||
+           name.ends_with(".attn.masked_bias") || name.ends_with(".attention.bias") ||
+           name.ends_with(".attention.masked_bias");
+  }
+
   ModelWeights map_weights(TensorSource& t, const ModelConfig& cfg) const override {
     const std::int64_t d = cfg.d_model, f = cfg.d_mlp;
     const int D = cfg.d_model, F = cfg.d_mlp;

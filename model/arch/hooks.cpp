@@ -22,7 +22,8 @@ constexpr SiteName kBlockSiteNames[] = {
     {HookSite::AttnZ, "attn.hook_z"},         {HookSite::AttnOut, "hook_attn_out"},
     {HookSite::ResidMid, "hook_resid_mid"},   {HookSite::MlpPre, "mlp.hook_pre"},
     {HookSite::MlpPost, "mlp.hook_post"},     {HookSite::MlpOut, "hook_mlp_out"},
-    {HookSite::ResidPost, "hook_resid_post"},
+    {HookSite::ResidPost, "hook_resid_post"}, {HookSite::AttnRotQ, "attn.hook_rot_q"},
+    {HookSite::AttnRotK, "attn.hook_rot_k"},  {HookSite::MlpPreLinear, "mlp.hook_pre_linear"},
 };
 
 bool is_block_site(HookSite site) {

@@ -31,12 +31,15 @@ enum class HookSite {
   AttnZ,              // blocks.L.attn.hook_z     softmax(QK^T) V, heads concatenated
   AttnOut,            // blocks.L.hook_attn_out   attention output projection (with bias)
   ResidMid,           // blocks.L.hook_resid_mid  resid_pre + attn_out
-  MlpPre,             // blocks.L.mlp.hook_pre    c_fc output (with bias), width F
+  MlpPre,             // blocks.L.mlp.hook_pre    c_fc output (with bias) / gate projection, F
   MlpPost,            // blocks.L.mlp.hook_post   gelu_new(mlp pre), width F
   MlpOut,             // blocks.L.hook_mlp_out    MLP c_proj output (with bias)
   ResidPost,          // blocks.L.hook_resid_post resid_mid + mlp_out
   LnFinalNormalized,  // ln_final.hook_normalized ln_f(resid_post of the last block)
   HiddenStates,       // hidden_states.i          HF output_hidden_states, i in 0..L
+  AttnRotQ,           // blocks.L.attn.hook_rot_q query after rotary embedding (rotary models)
+  AttnRotK,           // blocks.L.attn.hook_rot_k key after rotary embedding, key-value heads
+  MlpPreLinear,       // blocks.L.mlp.hook_pre_linear  up projection of a gated MLP, width F
 };
 
 struct HookPoint {

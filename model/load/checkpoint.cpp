@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "io/error.hpp"
 #include "model/arch/architecture.hpp"
@@ -186,10 +187,33 @@ class Loader : public TensorSource {
     }
     const std::byte* p = f.data(t);
     if (t.dtype == DType::F32 && reinterpret_cast<std::uintptr_t>(p) % alignof(float) == 0) {
+      used_.insert(name);
       return reinterpret_cast<const float*>(p);
     }
     storage_.buffers.push_back(to_f32(f, t));
+    used_.insert(name);
     return storage_.buffers.back().data();
+  }
+
+  // Every tensor map_weights did not read must be one the architecture ignores.
+  void check_unused() const {
+    std::vector<std::string> extra;
+    for (const auto& [name, loc] : tensors_) {
+      if (used_.count(name)) continue;
+      const bool prefixed = !prefix_.empty() && name.compare(0, prefix_.size(), prefix_) == 0;
+      if (arch_.ignored_tensor(prefixed ? name.substr(prefix_.size()) : name)) continue;
+      extra.push_back(name);
+    }
+    if (extra.empty()) return;
+    std::sort(extra.begin(), extra.end());
+    const Located& loc = tensors_.at(extra.front());
+    throw Error(loc.file->path().string() + ": " + extra.front(),
+                "unexpected tensor" +
+                    (extra.size() > 1 ? " (and " + std::to_string(extra.size() - 1) + " more)"
+                                      : std::string()) +
+                    ": a " + cfg_.model_type + " model as config.json describes has no such weight",
+                "use the config.json that came with these weights (model_type, layer flags such "
+                "as use_parallel_residual or tie_word_embeddings)");
   }
 
  private:
@@ -201,6 +225,7 @@ class Loader : public TensorSource {
   std::string source_;  // model.safetensors or the index, for "missing tensor" errors
   std::string prefix_;
   std::unordered_map<std::string, Located> tensors_;
+  std::unordered_set<std::string> used_;
 };
 
 }  // namespace
@@ -239,6 +264,7 @@ Model load_model(const fs::path& dir, const WeightFileReader& read) {
   loader.open_weights();
   loader.detect_prefix();
   m.weights = arch.map_weights(loader, m.config);
+  loader.check_unused();
   for (const auto& f : storage->files) m.mapped.push_back(f->bytes());
   m.storage = std::move(storage);
   return m;

@@ -1,5 +1,6 @@
 #include "model/load/config.hpp"
 
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -82,6 +83,87 @@ std::string ConfigReader::activation(const std::string& key) const {
                 "use a checkpoint trained with activation_function \"gelu_new\"");
   }
   return "gelu_new";
+}
+
+std::string ConfigReader::activation(const std::string& key,
+                                     const std::vector<std::string>& allowed,
+                                     const std::string& fallback) const {
+  if (!has(key)) return fallback;
+  const json& v = j_.at(key);
+  std::string names;
+  for (std::size_t i = 0; i < allowed.size(); ++i) names += (i ? ", \"" : "\"") + allowed[i] + "\"";
+  if (v.is_string()) {
+    for (const std::string& a : allowed) {
+      if (v.get<std::string>() == a) return a;
+    }
+  }
+  throw Error(ctx(key), v.dump() + " is not an implemented activation (" + names + ")",
+              "use a checkpoint whose " + key + " is one of " + names);
+}
+
+double ConfigReader::number(const std::string& key, double fallback,
+                            const std::string& meaning) const {
+  if (!has(key)) return fallback;
+  const json& v = j_.at(key);
+  if (!v.is_number() || !std::isfinite(v.get<double>())) {
+    throw Error(ctx(key), v.dump() + " is not a number", "set " + key + " to " + meaning);
+  }
+  return v.get<double>();
+}
+
+bool ConfigReader::boolean(const std::string& key, bool fallback) const {
+  if (!has(key)) return fallback;
+  const json& v = j_.at(key);
+  if (!v.is_boolean()) {
+    throw Error(ctx(key), v.dump() + " is not a boolean", "set " + key + " to true or false");
+  }
+  return v.get<bool>();
+}
+
+RopeScaling ConfigReader::rope_scaling(const std::string& key) const {
+  RopeScaling s;
+  if (!has(key)) return s;
+  const json& v = j_.at(key);
+  if (!v.is_object()) {
+    throw Error(ctx(key), v.dump() + " is not an object",
+                "set " + key + " to null or {\"rope_type\": \"linear\", \"factor\": 2.0}");
+  }
+  std::string type;
+  for (const char* name : {"rope_type", "type"}) {
+    if (v.contains(name) && v[name].is_string()) {
+      type = v[name].get<std::string>();
+      break;
+    }
+  }
+  const auto field = [&](const char* name, double fallback) {
+    if (!v.contains(name) || v[name].is_null()) return fallback;
+    if (!v[name].is_number() || !(v[name].get<double>() > 0.0)) {
+      throw Error(ctx(key + "." + name), v[name].dump() + " is not a positive number",
+                  "fix " + key + "." + name + " in config.json");
+    }
+    return v[name].get<double>();
+  };
+  if (type == "default") return s;
+  if (type == "linear") {
+    s.kind = RopeScalingKind::Linear;
+    s.factor = field("factor", 1.0);
+  } else if (type == "llama3") {
+    s.kind = RopeScalingKind::Llama3;
+    s.factor = field("factor", 8.0);
+    s.low_freq_factor = field("low_freq_factor", 1.0);
+    s.high_freq_factor = field("high_freq_factor", 4.0);
+    s.original_max_position_embeddings =
+        static_cast<int>(field("original_max_position_embeddings", 8192));
+    if (!(s.high_freq_factor > s.low_freq_factor)) {
+      throw Error(ctx(key + ".high_freq_factor"), "must be greater than low_freq_factor",
+                  "fix " + key + " in config.json");
+    }
+  } else {
+    throw Error(ctx(key + ".rope_type"),
+                (type.empty() ? std::string("missing") : "\"" + type + "\" is not supported"),
+                "neurolens implements rope_scaling types \"linear\" and \"llama3\" (or null)");
+  }
+  return s;
 }
 
 ModelConfig parse_model_config(const std::filesystem::path& config_json) {

@@ -19,6 +19,18 @@ namespace neurolens::model {
 
 enum class AttentionKind { Global, Local };
 
+// Rotary position embeddings' frequency scaling (config.json rope_scaling). None: inv_freq_i =
+// theta^(-2i / rotary_dim); Linear: divided by factor; Llama3: Llama 3.1's wavelength-banded
+// scaling (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings).
+enum class RopeScalingKind { None, Linear, Llama3 };
+struct RopeScaling {
+  RopeScalingKind kind = RopeScalingKind::None;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int original_max_position_embeddings = 8192;
+};
+
 struct ModelConfig {
   std::string model_type;  // as in config.json: "gpt2", "gpt_neo" (its architecture)
   int n_layers = 0;        // L
@@ -39,7 +51,21 @@ struct ModelConfig {
   // encodes positions inside its blocks (rotary); the model has no hook_pos_embed.
   bool position_embeddings = true;
 
-  int head_dim() const { return d_model / n_heads; }
+  // head_dim when config.json sets it apart from D / H (Gemma: 256 with D 2048, H 8); 0 = D / H.
+  int head_dim_override = 0;
+  // Rotary position embeddings (Llama, NeoX, ...): the first rotary_dim features of every q / k
+  // head rotate in HF's rotate_half convention (pairs i, i + rotary_dim / 2); 0 = no rotary.
+  int rotary_dim = 0;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  // Scale of attention scores when > 0 (Gemma 2: query_pre_attn_scalar^-1/2), overriding
+  // scale_attention_scores.
+  float attention_scale = 0.0f;
+  // The embedding is multiplied by this (Gemma: sqrt(D), rounded to the checkpoint dtype);
+  // hook_embed and hidden_states.0 are after the scaling, as in HF and TransformerLens.
+  float embedding_scale = 1.0f;
+
+  int head_dim() const { return head_dim_override > 0 ? head_dim_override : d_model / n_heads; }
   int kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
 };
 
@@ -71,6 +97,16 @@ class ConfigReader {
   int layer_count(const std::string& key, const std::string& meaning) const;
   // "gelu_new" (the default when absent); anything else is refused.
   std::string activation(const std::string& key) const;
+  // One of `allowed` (config.json's spelling: "gelu", "gelu_new", "gelu_pytorch_tanh", "silu",
+  // ...), or `fallback` when absent; anything else is refused naming the allowed ones.
+  std::string activation(const std::string& key, const std::vector<std::string>& allowed,
+                         const std::string& fallback) const;
+  // A finite number, or `fallback` when absent or null.
+  double number(const std::string& key, double fallback, const std::string& meaning) const;
+  // A JSON boolean, or `fallback` when absent or null.
+  bool boolean(const std::string& key, bool fallback) const;
+  // config.json rope_scaling (null or absent: none); unknown types are refused naming the key.
+  RopeScaling rope_scaling(const std::string& key) const;
 
  private:
   std::string file_;

@@ -60,6 +60,9 @@ struct ModelWeights {
   const float* wpe = nullptr;        // [n_positions, D]
   std::vector<BlockWeights> blocks;  // [L]
   LayerNormWeights ln_f;             // the final norm
+  // The unembedding [V, D] when it is not tied to wte (GPT-NeoX embed_out, untied lm_head),
+  // else nullptr (wte is the unembedding).
+  const float* unembed = nullptr;
 };
 
 }  // namespace neurolens::model
