@@ -40,8 +40,9 @@ std::string_view to_string(CorpusFormat format);
 // neurolens::Error otherwise.
 CorpusFormat parse_corpus_format(std::string_view name);
 
-// About 1 MiB of input per segment: small enough that a 4 MB corpus keeps 4 ranks busy.
-inline constexpr uint64_t kDefaultSegmentBytes = uint64_t{1} << 20;
+// About 512 KiB of input per segment: a round's memory (text, tokens, windows, samples) follows
+// it, so it is kept small; a 2 MB corpus still gives 4 ranks a segment each.
+inline constexpr uint64_t kDefaultSegmentBytes = uint64_t{1} << 19;
 
 struct Document {
   uint64_t index = 0;           // ordinal in its segment (0, 1, ...)

@@ -204,92 +204,139 @@ bool CorpusStream::next(Plan& round) {
   return true;
 }
 
-// Flat encoding of windows and their samples for the balancing all-to-all:
-// per window: [global id, document, start, length, unit, n_tokens, tokens..., n_extra, extra...,
-//              n_samples, n_samples x (global sample id, position, label, pair_id, token, word)]
+// Flat encoding of the windows that change rank, and their samples, for the balancing
+// all-to-all: per window: [global id, document, start, length, unit, n_tokens, tokens...,
+// n_extra, extra..., n_samples, n_samples x (global sample id, position, label, pair_id, token,
+// word)]. Windows whose owner is this rank are moved, not copied: a round's extra memory is only
+// what actually travels.
 void CorpusStream::balance(Plan& round, int64_t first, int64_t count) const {
   const int R = comm_.size();
-  std::vector<std::vector<int64_t>> to(static_cast<size_t>(R));
-  size_t s = 0;
+  const int me = comm_.rank();
+  // Owner of every window; owners never decrease with the window id (blocks of the round's ids),
+  // and a unit's windows follow its first window.
+  std::vector<int> owner(round.windows.size());
   int target = 0;
   for (size_t w = 0; w < round.windows.size(); ++w) {
     const WindowSpec& win = round.windows[w];
-    const int64_t id = round.first_window + static_cast<int64_t>(w);
-    // A unit's windows follow its first window.
     const bool same_unit = w > 0 && win.unit >= 0 && win.unit == round.windows[w - 1].unit;
-    if (!same_unit) target = block_owner(id - first, count, R);
-    std::vector<int64_t>& out = to[static_cast<size_t>(target)];
-    out.insert(out.end(), {id, win.document, win.start, win.length, win.unit});
-    out.push_back(static_cast<int64_t>(win.tokens.size()));
-    out.insert(out.end(), win.tokens.begin(), win.tokens.end());
-    out.push_back(static_cast<int64_t>(win.extra.size()));
-    out.insert(out.end(), win.extra.begin(), win.extra.end());
-    const size_t s0 = s;
-    while (s < round.samples.size() && round.samples[s].window == static_cast<int64_t>(w)) ++s;
-    out.push_back(static_cast<int64_t>(s - s0));
-    for (size_t k = s0; k < s; ++k) {
-      const Sample& x = round.samples[k];
-      out.insert(out.end(), {round.first_sample + static_cast<int64_t>(k), x.position, x.label,
-                             x.pair_id, x.token, x.word});
+    if (!same_unit)
+      target = block_owner(round.first_window + static_cast<int64_t>(w) - first, count, R);
+    owner[w] = target;
+  }
+  // Sample ranges per window (samples are sorted by window).
+  std::vector<size_t> sample_begin(round.windows.size() + 1, round.samples.size());
+  {
+    size_t s = 0;
+    for (size_t w = 0; w < round.windows.size(); ++w) {
+      while (s < round.samples.size() && round.samples[s].window < static_cast<int64_t>(w)) ++s;
+      sample_begin[w] = s;
     }
   }
-  std::vector<int64_t> send, counts(static_cast<size_t>(R)), displs(static_cast<size_t>(R));
-  for (int q = 0; q < R; ++q) {
-    displs[static_cast<size_t>(q)] = static_cast<int64_t>(send.size());
-    counts[static_cast<size_t>(q)] = static_cast<int64_t>(to[static_cast<size_t>(q)].size());
-    send.insert(send.end(), to[static_cast<size_t>(q)].begin(), to[static_cast<size_t>(q)].end());
+  std::vector<int64_t> send, counts(static_cast<size_t>(R), 0), displs(static_cast<size_t>(R), 0);
+  for (size_t w = 0; w < round.windows.size(); ++w) {
+    const int q = owner[w];
+    if (q == me) continue;
+    const size_t before = send.size();
+    const WindowSpec& win = round.windows[w];
+    send.insert(send.end(), {round.first_window + static_cast<int64_t>(w), win.document, win.start,
+                             win.length, win.unit});
+    send.push_back(static_cast<int64_t>(win.tokens.size()));
+    send.insert(send.end(), win.tokens.begin(), win.tokens.end());
+    send.push_back(static_cast<int64_t>(win.extra.size()));
+    send.insert(send.end(), win.extra.begin(), win.extra.end());
+    const size_t s0 = sample_begin[w], s1 = sample_begin[w + 1];
+    send.push_back(static_cast<int64_t>(s1 - s0));
+    for (size_t k = s0; k < s1; ++k) {
+      const Sample& x = round.samples[k];
+      send.insert(send.end(), {round.first_sample + static_cast<int64_t>(k), x.position, x.label,
+                               x.pair_id, x.token, x.word});
+    }
+    counts[static_cast<size_t>(q)] += static_cast<int64_t>(send.size() - before);
   }
-  to.clear();
+  for (int q = 1; q < R; ++q) {
+    displs[static_cast<size_t>(q)] =
+        displs[static_cast<size_t>(q - 1)] + counts[static_cast<size_t>(q - 1)];
+  }
   // Every rank's send counts, so each knows what it receives.
   const std::vector<int64_t> all_counts = comm_.allgatherv(counts);
   std::vector<int64_t> recv_counts(static_cast<size_t>(R));
   for (int q = 0; q < R; ++q) {
     recv_counts[static_cast<size_t>(q)] =
-        all_counts[static_cast<size_t>(q) * static_cast<size_t>(R) +
-                   static_cast<size_t>(comm_.rank())];
+        all_counts[static_cast<size_t>(q) * static_cast<size_t>(R) + static_cast<size_t>(me)];
   }
   const std::vector<int64_t> flat = comm_.alltoallv<int64_t>(send, counts, displs, recv_counts);
-  // Received in rank order = global order (targets never decrease with the window id).
+  std::vector<int64_t>().swap(send);
+
+  // Global order = source rank order, this rank's own windows in the middle.
   Plan mine;
   mine.local = true;
   mine.documents = round.documents;
   mine.corpus_tokens = round.corpus_tokens;
-  size_t i = 0;
-  bool first_sample_set = false;
-  while (i < flat.size()) {
-    WindowSpec w;
-    const int64_t id = flat[i++];
-    if (mine.windows.empty()) mine.first_window = id;
-    w.document = flat[i++];
-    w.start = flat[i++];
-    w.length = static_cast<int32_t>(flat[i++]);
-    w.unit = flat[i++];
-    const auto n_tokens = static_cast<size_t>(flat[i++]);
-    w.tokens.assign(flat.begin() + static_cast<long>(i),
-                    flat.begin() + static_cast<long>(i + n_tokens));
-    i += n_tokens;
-    const auto n_extra = static_cast<size_t>(flat[i++]);
-    w.extra.assign(flat.begin() + static_cast<long>(i),
-                   flat.begin() + static_cast<long>(i + n_extra));
-    i += n_extra;
-    const auto local = static_cast<int64_t>(mine.windows.size());
-    const int64_t n_samples = flat[i++];
-    for (int64_t k = 0; k < n_samples; ++k) {
-      Sample x;
-      const int64_t global = flat[i++];
-      if (!first_sample_set) {
-        mine.first_sample = global;
-        first_sample_set = true;
-      }
-      x.window = local;
-      x.position = static_cast<int32_t>(flat[i++]);
-      x.label = static_cast<int32_t>(flat[i++]);
-      x.pair_id = flat[i++];
-      x.token = static_cast<int32_t>(flat[i++]);
-      x.word = static_cast<int32_t>(flat[i++]);
-      mine.samples.push_back(x);
+  bool first_window_set = false, first_sample_set = false;
+  const auto note_window = [&](int64_t id) {
+    if (!first_window_set) {
+      mine.first_window = id;
+      first_window_set = true;
     }
-    mine.windows.push_back(std::move(w));
+  };
+  const auto note_sample = [&](int64_t id) {
+    if (!first_sample_set) {
+      mine.first_sample = id;
+      first_sample_set = true;
+    }
+  };
+  const auto unpack = [&](size_t i, size_t end) {
+    while (i < end) {
+      WindowSpec w;
+      note_window(flat[i++]);
+      w.document = flat[i++];
+      w.start = flat[i++];
+      w.length = static_cast<int32_t>(flat[i++]);
+      w.unit = flat[i++];
+      const auto n_tokens = static_cast<size_t>(flat[i++]);
+      w.tokens.assign(flat.begin() + static_cast<long>(i),
+                      flat.begin() + static_cast<long>(i + n_tokens));
+      i += n_tokens;
+      const auto n_extra = static_cast<size_t>(flat[i++]);
+      w.extra.assign(flat.begin() + static_cast<long>(i),
+                     flat.begin() + static_cast<long>(i + n_extra));
+      i += n_extra;
+      const auto local = static_cast<int64_t>(mine.windows.size());
+      const int64_t n_samples = flat[i++];
+      for (int64_t k = 0; k < n_samples; ++k) {
+        Sample x;
+        note_sample(flat[i++]);
+        x.window = local;
+        x.position = static_cast<int32_t>(flat[i++]);
+        x.label = static_cast<int32_t>(flat[i++]);
+        x.pair_id = flat[i++];
+        x.token = static_cast<int32_t>(flat[i++]);
+        x.word = static_cast<int32_t>(flat[i++]);
+        mine.samples.push_back(x);
+      }
+      mine.windows.push_back(std::move(w));
+    }
+  };
+  size_t offset = 0;
+  for (int q = 0; q < R; ++q) {
+    const size_t n = static_cast<size_t>(recv_counts[static_cast<size_t>(q)]);
+    if (q == me) {
+      for (size_t w = 0; w < round.windows.size(); ++w) {
+        if (owner[w] != me) continue;
+        note_window(round.first_window + static_cast<int64_t>(w));
+        const auto local = static_cast<int64_t>(mine.windows.size());
+        for (size_t k = sample_begin[w]; k < sample_begin[w + 1]; ++k) {
+          note_sample(round.first_sample + static_cast<int64_t>(k));
+          Sample x = round.samples[k];
+          x.window = local;
+          mine.samples.push_back(x);
+        }
+        mine.windows.push_back(std::move(round.windows[w]));
+      }
+      round = Plan{};
+    }
+    unpack(offset, offset + n);
+    offset += n;
   }
   mine.finish();
   round = std::move(mine);

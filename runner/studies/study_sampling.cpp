@@ -70,6 +70,20 @@ static_assert(sizeof(Cell) == 12);
 
 constexpr Cell kEmptyCell{-std::numeric_limits<float>::infinity(), INT32_MAX, INT32_MAX};
 
+// One of a neuron's top contexts: a drawn chunk's maximum (chunk = its index in the plan).
+struct Context {
+  Cell cell;
+  int32_t pad = 0;
+  int64_t chunk = -1;
+};
+static_assert(sizeof(Context) == 24);
+
+// Top-context order: larger value, then smaller chunk (one context per chunk).
+inline bool better_context(const Cell& a, int64_t a_chunk, const Context& b) {
+  if (a.value != b.cell.value) return a.value > b.cell.value;
+  return a_chunk < b.chunk;
+}
+
 // True when (value, token, position) beats `best`: larger value; ties: smaller token, then
 // smaller position. NaN never wins.
 inline bool beats(float value, int32_t token, int32_t position, const Cell& best) {
@@ -204,14 +218,37 @@ class SamplingStudy : public Study, public Accumulator {
 
   StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
     const Comm& comm = ctx.comm;
+    const SamplingOptions o = sampling_options(ctx.job);
     const Block mine = plan.rank_block(comm.rank(), comm.size());
     my_first_ = mine.begin;
     const auto my_chunks = static_cast<size_t>(mine.size());
-    cells_.assign(ctx.sites.size(), {});
-    for (size_t s = 0; s < ctx.sites.size(); ++s) {
-      cells_[s].assign(my_chunks * static_cast<size_t>(ctx.sites[s].neurons()), kEmptyCell);
+    const auto reps = static_cast<size_t>(o.repetitions);
+    const auto B = static_cast<size_t>(o.batch_sequences);
+    // The repetitions each of this rank's chunks belongs to (CSR by local chunk).
+    rep_offsets_.assign(my_chunks + 1, 0);
+    for (int64_t c : batches_) {
+      if (c >= mine.begin && c < mine.end) ++rep_offsets_[static_cast<size_t>(c - mine.begin) + 1];
     }
-    // 1. Per chunk and neuron: the maximum and where it is.
+    for (size_t c = 0; c < my_chunks; ++c) rep_offsets_[c + 1] += rep_offsets_[c];
+    rep_list_.assign(static_cast<size_t>(rep_offsets_.back()), 0);
+    std::vector<int64_t> fill(rep_offsets_.begin(), rep_offsets_.end() - 1);
+    for (size_t rep = 0; rep < reps; ++rep) {
+      for (size_t i = 0; i < B; ++i) {
+        const int64_t c = batches_[rep * B + i];
+        if (c < mine.begin || c >= mine.end) continue;
+        rep_list_[static_cast<size_t>(fill[static_cast<size_t>(c - mine.begin)]++)] =
+            static_cast<int32_t>(rep);
+      }
+    }
+    rep_best_.assign(ctx.sites.size(), {});
+    contexts_.assign(ctx.sites.size(), {});
+    for (size_t s = 0; s < ctx.sites.size(); ++s) {
+      const auto K = static_cast<size_t>(ctx.sites[s].neurons());
+      rep_best_[s].assign(reps * K, kEmptyCell);
+      contexts_[s].assign(K * static_cast<size_t>(o.top_contexts), Context{kEmptyCell, 0, -1});
+    }
+    // 1. Per repetition and neuron: the best of the repetition's chunks' maxima so far; per
+    // neuron the top contexts among the chunks seen.
     ctx_ = &ctx;
     accumulate(ctx, plan, *this, open);
     return summarize(ctx, plan, results_);
@@ -224,7 +261,7 @@ class SamplingStudy : public Study, public Accumulator {
     const std::vector<int64_t>& batches = batches_;  // indices into the drawn chunks
     results_.clear();
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
-      results_.push_back(analyse_site(ctx, plan, s, batches));
+      results_.push_back(analyse_site(ctx, plan, s));
     }
     ctx.times.reduce += seconds_since(t_reduce);
 
@@ -238,40 +275,59 @@ class SamplingStudy : public Study, public Accumulator {
     const double per_rank = chunks / std::max(1, ctx.comm.size()) + 1;
     double bytes =
         8.0 * sampling_options(ctx.job).repetitions * sampling_options(ctx.job).batch_sequences;
+    const SamplingOptions o = sampling_options(ctx.job);
+    bytes += 12.0 * per_rank;  // repetition lists of this rank's chunks
     for (const SiteSpace& s : ctx.sites) {
       const double K = static_cast<double>(s.neurons());
-      bytes += 12.0 * per_rank * K;                                         // own chunks' maxima
-      bytes += 2 * 12.0 * chunks * (K / std::max(1, ctx.comm.size()) + 1);  // transposed slice
+      bytes += 2 * 12.0 * o.repetitions * K;   // per-repetition maxima, own and received slices
+      bytes += 2 * 24.0 * o.top_contexts * K;  // top contexts, own and received
+      bytes += 12.0 * K;                       // one chunk's maxima
     }
     return bytes;
   }
 
-  // Checkpoint: the maxima of this rank's chunks so far (value, position, token per cell).
+  // Checkpoint: the per-repetition maxima and the top contexts so far.
   std::vector<double> save_state() const override {
     std::vector<double> out;
-    for (const auto& cells : cells_) {
-      out.push_back(static_cast<double>(cells.size()));
-      for (const Cell& c : cells) {
+    for (size_t s = 0; s < rep_best_.size(); ++s) {
+      out.push_back(static_cast<double>(rep_best_[s].size()));
+      for (const Cell& c : rep_best_[s]) {
         out.push_back(c.value);
         out.push_back(c.position);
         out.push_back(c.token);
+      }
+      out.push_back(static_cast<double>(contexts_[s].size()));
+      for (const Context& c : contexts_[s]) {
+        out.push_back(c.cell.value);
+        out.push_back(c.cell.position);
+        out.push_back(c.cell.token);
+        out.push_back(static_cast<double>(c.chunk));
       }
     }
     return out;
   }
   void load_state(std::span<const double> state) override {
     size_t i = 0;
-    for (auto& cells : cells_) {
-      if (i >= state.size() || static_cast<size_t>(state[i]) != cells.size() ||
-          i + 1 + 3 * cells.size() > state.size()) {
+    const auto expect = [&](size_t n, size_t width) {
+      if (i >= state.size() || static_cast<size_t>(state[i]) != n ||
+          i + 1 + width * n > state.size()) {
         throw Error("checkpoint", "does not match this sampling job", "start without --resume");
       }
       ++i;
-      for (Cell& c : cells) {
-        c.value = static_cast<float>(state[i]);
-        c.position = static_cast<int32_t>(state[i + 1]);
-        c.token = static_cast<int32_t>(state[i + 2]);
+    };
+    for (size_t s = 0; s < rep_best_.size(); ++s) {
+      expect(rep_best_[s].size(), 3);
+      for (Cell& c : rep_best_[s]) {
+        c = {static_cast<float>(state[i]), static_cast<int32_t>(state[i + 1]),
+             static_cast<int32_t>(state[i + 2])};
         i += 3;
+      }
+      expect(contexts_[s].size(), 4);
+      for (Context& c : contexts_[s]) {
+        c.cell = {static_cast<float>(state[i]), static_cast<int32_t>(state[i + 1]),
+                  static_cast<int32_t>(state[i + 2])};
+        c.chunk = static_cast<int64_t>(state[i + 3]);
+        i += 4;
       }
     }
     if (i != state.size()) {
@@ -298,74 +354,153 @@ class SamplingStudy : public Study, public Accumulator {
   void add(const SampleBatch& b) override { consume(*ctx_, b); }
 
   void consume(const RunContext& ctx, const SampleBatch& b) {
+    const auto n_ctx = static_cast<size_t>(sampling_options(ctx.job).top_contexts);
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
       const auto K = static_cast<size_t>(ctx.sites[s].neurons());
       const std::vector<float>& rows = b.rows[s];
-      for (size_t i = 0; i < b.samples.size(); ++i) {
-        const Sample& sample = b.samples[i];
-        Cell* cell = cells_[s].data() + static_cast<size_t>(sample.window - my_first_) * K;
-        const float* row = rows.data() + i * K;
-        for (size_t k = 0; k < K; ++k) {
-          if (beats(row[k], sample.token, sample.position, cell[k])) {
-            cell[k] = {row[k], sample.position, sample.token};
+      chunk_max_.resize(K);
+      // Runs of samples of one chunk: the chunk's maxima, then into its repetitions and the top
+      // contexts. A chunk split over two batches is folded twice; both folds are max operations
+      // and a chunk keeps one context, so the result does not depend on the split.
+      size_t i = 0;
+      while (i < b.samples.size()) {
+        const int64_t chunk = b.samples[i].window;
+        std::fill(chunk_max_.begin(), chunk_max_.end(), kEmptyCell);
+        for (; i < b.samples.size() && b.samples[i].window == chunk; ++i) {
+          const Sample& sample = b.samples[i];
+          const float* row = rows.data() + i * K;
+          for (size_t k = 0; k < K; ++k) {
+            if (beats(row[k], sample.token, sample.position, chunk_max_[k])) {
+              chunk_max_[k] = {row[k], sample.position, sample.token};
+            }
           }
+        }
+        const auto local = static_cast<size_t>(chunk - my_first_);
+        for (int64_t e = rep_offsets_[local]; e < rep_offsets_[local + 1]; ++e) {
+          Cell* best =
+              rep_best_[s].data() + static_cast<size_t>(rep_list_[static_cast<size_t>(e)]) * K;
+          for (size_t k = 0; k < K; ++k) {
+            const Cell& c = chunk_max_[k];
+            if (beats(c.value, c.token, c.position, best[k])) best[k] = c;
+          }
+        }
+        if (n_ctx == 0) continue;
+        for (size_t k = 0; k < K; ++k) {
+          const Cell& c = chunk_max_[k];
+          if (c.token == INT32_MAX) continue;
+          insert_context(contexts_[s].data() + k * n_ctx, n_ctx, c, chunk);
         }
       }
     }
   }
 
-  SiteResult analyse_site(RunContext& ctx, const Plan& plan, size_t s,
-                          const std::vector<int64_t>& batches) {
+  // Keeps list[0, n) sorted by better_context, one entry per chunk (chunk -1: empty, last).
+  static void insert_context(Context* list, size_t n, const Cell& c, int64_t chunk) {
+    const auto beats_entry = [](const Cell& v, int64_t ch, const Context& e) {
+      return e.chunk < 0 || better_context(v, ch, e);
+    };
+    // Not better than the last: nothing to do (an entry of the same chunk, if any, is at least
+    // as good, since the list is sorted).
+    if (!beats_entry(c, chunk, list[n - 1])) return;
+    // An entry of the same chunk that is better stays; a worse one is replaced.
+    size_t at = n - 1;
+    for (size_t j = 0; j < n; ++j) {
+      if (list[j].chunk != chunk) continue;
+      if (!beats_entry(c, chunk, list[j])) return;
+      at = j;
+      break;
+    }
+    size_t j = at;
+    while (j > 0 && beats_entry(c, chunk, list[j - 1])) {
+      list[j] = list[j - 1];
+      --j;
+    }
+    list[j] = Context{c, 0, chunk};
+  }
+
+  SiteResult analyse_site(RunContext& ctx, const Plan& plan, size_t s) {
     const Comm& comm = ctx.comm;
     const SamplingOptions o = sampling_options(ctx.job);
     const int n_ranks = comm.size();
     const int64_t K = ctx.sites[s].neurons();
-    const auto n_chunks = static_cast<int64_t>(plan.windows.size());
     const std::vector<int64_t> offsets = block_offsets(K, n_ranks);
     SiteResult r;
     r.slice = {offsets[static_cast<size_t>(comm.rank())],
                offsets[static_cast<size_t>(comm.rank()) + 1]};
     const auto slice = static_cast<size_t>(r.slice.size());
 
-    // 2. Transpose: rank q receives every chunk's cells of its neuron slice, in chunk order.
-    const Block mine = plan.rank_block(comm.rank(), n_ranks);
-    const auto my_chunks = static_cast<size_t>(mine.size());
-    std::vector<int64_t> send_counts(static_cast<size_t>(n_ranks)),
-        send_displs(static_cast<size_t>(n_ranks)), recv_counts(static_cast<size_t>(n_ranks));
-    std::vector<Cell> send;
-    send.reserve(my_chunks * static_cast<size_t>(K));
-    int64_t recv_total = 0;
-    for (int q = 0; q < n_ranks; ++q) {
-      const int64_t q0 = offsets[static_cast<size_t>(q)], q1 = offsets[static_cast<size_t>(q) + 1];
-      send_displs[static_cast<size_t>(q)] = static_cast<int64_t>(send.size());
-      for (size_t c = 0; c < my_chunks; ++c) {
-        const Cell* row = cells_[s].data() + c * static_cast<size_t>(K);
-        send.insert(send.end(), row + q0, row + q1);
-      }
-      send_counts[static_cast<size_t>(q)] = static_cast<int64_t>(my_chunks) * (q1 - q0);
-      const int64_t their_chunks = plan.rank_block(q, n_ranks).size();
-      recv_counts[static_cast<size_t>(q)] = their_chunks * r.slice.size();
-      recv_total += their_chunks * r.slice.size();
-      if (recv_total > INT_MAX || send.size() > static_cast<size_t>(INT_MAX)) {
-        throw Error("sampling", "more than 2^31 chunk maxima per rank",
-                    "run on more ranks or use fewer layers per job");
-      }
-    }
-    std::vector<Cell> recv = comm.alltoallv<Cell>(send, send_counts, send_displs, recv_counts);
-    std::vector<Cell>().swap(send);
-    // [n_chunks, slice] -> [slice, n_chunks].
-    std::vector<Cell> cols(recv.size());
-    for (size_t c = 0; c < static_cast<size_t>(n_chunks); ++c) {
-      for (size_t j = 0; j < slice; ++j)
-        cols[j * static_cast<size_t>(n_chunks) + c] = recv[c * slice + j];
-    }
-    std::vector<Cell>().swap(recv);
-
-    // 3. Per neuron of the slice: batch winners, tally, top contexts.
+    // 2. Reduce by neuron slice: rank q receives every rank's per-repetition maxima and top
+    // contexts of its slice, and folds them (same tie rules, so the order of ranks is moot).
     const auto reps = static_cast<size_t>(o.repetitions);
-    const auto B = static_cast<size_t>(o.batch_sequences);
     const auto n_top = static_cast<size_t>(o.top_tokens);
     const auto n_ctx = static_cast<size_t>(o.top_contexts);
+    const auto Ku = static_cast<size_t>(K);
+    std::vector<int64_t> send_counts(static_cast<size_t>(n_ranks)),
+        send_displs(static_cast<size_t>(n_ranks)), recv_counts(static_cast<size_t>(n_ranks));
+    if (reps * slice * static_cast<size_t>(n_ranks) > static_cast<size_t>(INT_MAX) ||
+        reps * Ku > static_cast<size_t>(INT_MAX)) {
+      throw Error("sampling", "more than 2^31 repetition maxima per rank",
+                  "run on more ranks, fewer repetitions or fewer layers per job");
+    }
+    std::vector<Cell> send;
+    send.reserve(reps * Ku);
+    for (int q = 0; q < n_ranks; ++q) {
+      const auto q0 = static_cast<size_t>(offsets[static_cast<size_t>(q)]),
+                 q1 = static_cast<size_t>(offsets[static_cast<size_t>(q) + 1]);
+      send_displs[static_cast<size_t>(q)] = static_cast<int64_t>(send.size());
+      for (size_t rep = 0; rep < reps; ++rep) {
+        const Cell* row = rep_best_[s].data() + rep * Ku;
+        send.insert(send.end(), row + q0, row + q1);
+      }
+      send_counts[static_cast<size_t>(q)] = static_cast<int64_t>(reps * (q1 - q0));
+      recv_counts[static_cast<size_t>(q)] = static_cast<int64_t>(reps * slice);
+    }
+    std::vector<Cell>().swap(rep_best_[s]);
+    std::vector<Cell> recv = comm.alltoallv<Cell>(send, send_counts, send_displs, recv_counts);
+    std::vector<Cell>().swap(send);
+    // best[j, rep]: the fold over ranks.
+    std::vector<Cell> best(slice * reps, kEmptyCell);
+    for (int q = 0; q < n_ranks; ++q) {
+      const Cell* from = recv.data() + static_cast<size_t>(q) * reps * slice;
+      for (size_t rep = 0; rep < reps; ++rep) {
+        for (size_t j = 0; j < slice; ++j) {
+          const Cell& c = from[rep * slice + j];
+          Cell& b = best[j * reps + rep];
+          if (beats(c.value, c.token, c.position, b)) b = c;
+        }
+      }
+    }
+    std::vector<Cell>().swap(recv);
+    std::vector<Context> contexts;  // [slice, n_ctx] merged
+    if (n_ctx > 0) {
+      std::vector<Context> csend;
+      std::vector<int64_t> c_counts(static_cast<size_t>(n_ranks)),
+          c_displs(static_cast<size_t>(n_ranks)), c_recv(static_cast<size_t>(n_ranks));
+      for (int q = 0; q < n_ranks; ++q) {
+        const auto q0 = static_cast<size_t>(offsets[static_cast<size_t>(q)]),
+                   q1 = static_cast<size_t>(offsets[static_cast<size_t>(q) + 1]);
+        c_displs[static_cast<size_t>(q)] = static_cast<int64_t>(csend.size());
+        csend.insert(csend.end(), contexts_[s].begin() + static_cast<long>(q0 * n_ctx),
+                     contexts_[s].begin() + static_cast<long>(q1 * n_ctx));
+        c_counts[static_cast<size_t>(q)] = static_cast<int64_t>((q1 - q0) * n_ctx);
+        c_recv[static_cast<size_t>(q)] = static_cast<int64_t>(slice * n_ctx);
+      }
+      std::vector<Context>().swap(contexts_[s]);
+      std::vector<Context> crecv = comm.alltoallv<Context>(csend, c_counts, c_displs, c_recv);
+      std::vector<Context>().swap(csend);
+      contexts.assign(slice * n_ctx, Context{kEmptyCell, 0, -1});
+      for (int q = 0; q < n_ranks; ++q) {
+        const Context* from = crecv.data() + static_cast<size_t>(q) * slice * n_ctx;
+        for (size_t j = 0; j < slice; ++j) {
+          for (size_t i = 0; i < n_ctx; ++i) {
+            const Context& c = from[j * n_ctx + i];
+            if (c.chunk >= 0) insert_context(contexts.data() + j * n_ctx, n_ctx, c.cell, c.chunk);
+          }
+        }
+      }
+    }
+
+    // 3. Per neuron of the slice: batch winners, tally, top contexts.
     r.top_token.assign(slice * n_top, -1);
     r.top_count.assign(slice * n_top, 0);
     r.distinct.assign(slice, 0);
@@ -380,19 +515,13 @@ class SamplingStudy : public Study, public Accumulator {
     std::vector<int64_t> best_mine(slice * 4, -1);
     std::vector<int32_t> winners(reps);
     std::vector<std::pair<int32_t, int64_t>> counts;
-    std::vector<int64_t> order(static_cast<size_t>(n_chunks));
     for (size_t j = 0; j < slice; ++j) {
-      const Cell* col = cols.data() + j * static_cast<size_t>(n_chunks);
       for (size_t rep = 0; rep < reps; ++rep) {
-        Cell best = kEmptyCell;
-        for (size_t i = 0; i < B; ++i) {
-          const Cell& c = col[batches[rep * B + i]];
-          if (beats(c.value, c.token, c.position, best)) best = c;
-        }
-        winners[rep] = best.token == INT32_MAX ? -1 : best.token;
+        const Cell& b = best[j * reps + rep];
+        winners[rep] = b.token == INT32_MAX ? -1 : b.token;
         if (ctx.job.save_samples) {
           r.winner_token[j * reps + rep] = winners[rep];
-          r.winner_value[j * reps + rep] = best.value;
+          r.winner_value[j * reps + rep] = b.value;
         }
       }
       std::sort(winners.begin(), winners.end());
@@ -417,25 +546,14 @@ class SamplingStudy : public Study, public Accumulator {
         best_mine[j * 4 + 2 * i] = counts[i].first;
         best_mine[j * 4 + 2 * i + 1] = counts[i].second;
       }
-      // Top contexts over all chunks: value desc, then chunk asc (one context per chunk).
-      const size_t m = std::min(n_ctx, static_cast<size_t>(n_chunks));
-      for (size_t c = 0; c < order.size(); ++c) order[c] = static_cast<int64_t>(c);
-      auto better = [&](int64_t a, int64_t b) {
-        const Cell& x = col[a];
-        const Cell& y = col[b];
-        const bool xv = !std::isnan(x.value), yv = !std::isnan(y.value);
-        if (xv != yv) return xv;
-        if (x.value != y.value) return x.value > y.value;
-        return a < b;
-      };
-      std::partial_sort(order.begin(), order.begin() + static_cast<long>(m), order.end(), better);
-      for (size_t i = 0; i < m; ++i) {
-        const Cell& c = col[order[i]];
-        if (c.token == INT32_MAX) continue;
-        r.context_value[j * n_ctx + i] = c.value;
-        r.context_window[j * n_ctx + i] = order[i];
-        r.context_position[j * n_ctx + i] = c.position;
-        r.context_token[j * n_ctx + i] = c.token;
+      // Top contexts over the drawn chunks: value desc, then chunk asc (one per chunk).
+      for (size_t i = 0; i < n_ctx; ++i) {
+        const Context& c = contexts[j * n_ctx + i];
+        if (c.chunk < 0) continue;
+        r.context_value[j * n_ctx + i] = c.cell.value;
+        r.context_window[j * n_ctx + i] = c.chunk;
+        r.context_position[j * n_ctx + i] = c.cell.position;
+        r.context_token[j * n_ctx + i] = c.cell.token;
       }
     }
     r.best_all = comm.allgatherv(best_mine);
@@ -625,7 +743,11 @@ class SamplingStudy : public Study, public Accumulator {
     return summary;
   }
 
-  std::vector<std::vector<Cell>> cells_;  // [site][my chunk, K]
+  std::vector<std::vector<Cell>> rep_best_;     // [site][repetition, K] best chunk maxima so far
+  std::vector<std::vector<Context>> contexts_;  // [site][K, top_contexts] sorted, -1 = empty
+  std::vector<Cell> chunk_max_;                 // [K] one chunk's maxima (scratch)
+  std::vector<int64_t> rep_offsets_;            // [my chunks + 1] CSR offsets into rep_list_
+  std::vector<int32_t> rep_list_;               // repetitions of each of my chunks
   const RunContext* ctx_ = nullptr;
   std::vector<SiteResult>
       results_;  // per site, after finalize       // the run being accumulated (add)
