@@ -269,8 +269,9 @@ int run_run(const Args& args) {
       }
     } else if (job.dry_run) {
       // What the stream would read and measure, without the forward pass.
-      collective_check(comm,
-                       [&] { counts = count_stream(ctx, study->finder(ctx), study->limits(ctx)); });
+      collective_check(comm, [&] {
+        counts = count_stream(ctx, study->finder(ctx), study->limits(ctx), study->round_hook(ctx));
+      });
       collective_check(comm, [&] { warnings = study->check_plan(ctx, counts); });
     }
     ctx.times.plan = seconds_since(t_plan);

@@ -47,6 +47,9 @@ class Study {
   virtual bool streamed() const { return false; }
   virtual WindowFinder finder(RunContext& /*ctx*/) { return {}; }
   virtual StreamLimits limits(const RunContext& /*ctx*/) const { return {}; }
+  // Applied to each round after it is read (e.g. keep only some windows), in the run and in
+  // --dry-run's count alike.
+  virtual RoundHook round_hook(RunContext& /*ctx*/) { return {}; }
 };
 
 // For streamed studies, after the stream: check_plan (collectively: an error on every rank

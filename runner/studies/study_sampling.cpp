@@ -8,14 +8,17 @@
 //     within a batch, batches independent), drawn by std::mt19937_64 seeded with `seed` through
 //     a partial Fisher-Yates shuffle (a sparse permutation) with an unbiased rejection draw: the
 //     same on every rank, every platform and every rank count. A second read keeps only the
-//     DRAWN chunks (at most repetitions x batch_sequences); each goes through the forward pass
-//     once. Per drawn chunk and neuron the maximum activation and where it is (position, token)
-//     are kept; ties: the smaller token id, then the smaller position (stats::ArgmaxTally's rule).
-//     Memory and forward time follow the draws, not the corpus.
+//     DRAWN chunks (at most repetitions x batch_sequences), round by round as the corpus streams
+//     (each rank its own segments); each goes through the forward pass once. Per drawn chunk and
+//     neuron the maximum activation and where it is (position, token) are folded at once into
+//     the repetitions that drew the chunk; ties: the smaller token id, then the smaller position
+//     (stats::ArgmaxTally's rule). Memory: [repetitions, neurons] maxima and [neurons,
+//     top_contexts] contexts (with the tokens around them), whatever the corpus or the draws.
 //  3. Per batch and neuron the winner is the best of its chunks' maxima (same tie rule): exactly
 //     the argmax over the batch's [batch_sequences, seq_len] activations. Winners are tallied.
-// Distribution: ranks compute the maxima of their own chunks, Comm::alltoallv transposes them so
-// that each rank holds all chunks of its neuron slice, and each rank tallies, ranks contexts and
+// Distribution: each rank folds the chunks it streamed; Comm::alltoallv sends every rank the
+// repetition maxima and contexts of its neuron slice, folded with the same rules (so the rank
+// count does not change a bit), and each rank tallies and
 // writes its slice. Results per site: top_token / top_token_count [L, W, top_tokens],
 // distinct_tokens [L, W], context_value / context_window / context_position / context_token
 // [L, W, top_contexts] (the highest-activating of the DRAWN chunks), context_text
@@ -150,9 +153,11 @@ std::string quote_token(const model::Tokenizer& tok, int32_t id) {
 
 class SamplingStudy : public Study, public Accumulator {
  public:
-  // Two reads of the corpus, each rank its own segments: 1. count the chunks (no forward), draw
-  // the batches; 2. gather only the DRAWN chunks (at most repetitions x batch_sequences) into the
-  // plan, so memory and the forward pass follow the draws, not the corpus.
+  // Two reads of the corpus, each rank its own segments: 1. (here) count the chunks (no forward
+  // pass) and draw the batches; 2. (run) stream the corpus again, keep only the DRAWN chunks (at
+  // most repetitions x batch_sequences) and run them through the forward pass round by round,
+  // folding each chunk's maxima into its repetitions. Memory follows the repetitions and the
+  // neurons, not the corpus nor the draws.
   Plan make_plan(RunContext& ctx) override {
     const SamplingOptions o = sampling_options(ctx.job);
     check_seq_len(o.seq_len, ctx.model.config, "sampling.seq_len");
@@ -172,23 +177,51 @@ class SamplingStudy : public Study, public Accumulator {
       id = std::lower_bound(drawn_.begin(), drawn_.end(), id) - drawn_.begin();
     }
     batches_ = std::move(ids);
-    const std::vector<int64_t>& drawn = drawn_;
-    Plan plan = build_plan(*ctx.corpus, ctx.tokenizer, chunk_finder(o.seq_len), ctx.comm, 0,
-                           ctx.job.max_tokens, [&drawn](Plan& round) {
-                             keep_windows(round, [&drawn](int64_t id) {
-                               return std::binary_search(drawn.begin(), drawn.end(), id);
-                             });
-                           });
-    plan.documents = documents_;
-    plan.corpus_tokens = corpus_tokens_;
-    if (static_cast<int64_t>(plan.windows.size()) != static_cast<int64_t>(drawn_.size())) {
-      throw Error("corpus",
-                  "the corpus changed between its two reads (" +
-                      std::to_string(plan.windows.size()) + " of " + std::to_string(drawn_.size()) +
-                      " drawn chunks found)",
-                  "do not modify corpus files during a run");
+    // The repetitions of every drawn chunk (CSR by drawn index).
+    const auto reps = static_cast<size_t>(o.repetitions);
+    const auto B = static_cast<size_t>(o.batch_sequences);
+    rep_offsets_.assign(drawn_.size() + 1, 0);
+    for (int64_t c : batches_) ++rep_offsets_[static_cast<size_t>(c) + 1];
+    for (size_t c = 0; c < drawn_.size(); ++c) rep_offsets_[c + 1] += rep_offsets_[c];
+    rep_list_.assign(batches_.size(), 0);
+    std::vector<int64_t> fill(rep_offsets_.begin(), rep_offsets_.end() - 1);
+    for (size_t r = 0; r < reps; ++r) {
+      for (size_t i = 0; i < B; ++i) {
+        const auto c = static_cast<size_t>(batches_[r * B + i]);
+        rep_list_[static_cast<size_t>(fill[c]++)] = static_cast<int32_t>(r);
+      }
     }
-    return plan;
+    return {};  // streamed: run() reads the corpus again
+  }
+
+  bool streamed() const override { return true; }
+  WindowFinder finder(RunContext& ctx) override {
+    return chunk_finder(sampling_options(ctx.job).seq_len);
+  }
+  StreamLimits limits(const RunContext& ctx) const override { return {0, ctx.job.max_tokens}; }
+  // Keeps the drawn chunks of each round; their samples carry the chunk's drawn index in
+  // pair_id, and the chunk's place in the corpus joins this rank's part of the chunk table.
+  RoundHook round_hook(RunContext& /*ctx*/) override {
+    return [this](Plan& round) {
+      size_t s = 0;
+      for (size_t w = 0; w < round.windows.size(); ++w) {
+        const int64_t id = round.first_window + static_cast<int64_t>(w);
+        const auto it = std::lower_bound(drawn_.begin(), drawn_.end(), id);
+        const bool drawn = it != drawn_.end() && *it == id;
+        const int64_t d = drawn ? it - drawn_.begin() : -1;
+        if (drawn) {
+          chunk_table_.insert(chunk_table_.end(),
+                              {d, round.windows[w].document, round.windows[w].start});
+        }
+        for (; s < round.samples.size() && round.samples[s].window == static_cast<int64_t>(w);
+             ++s) {
+          round.samples[s].pair_id = d;
+        }
+      }
+      keep_windows(round, [this](int64_t id) {
+        return std::binary_search(drawn_.begin(), drawn_.end(), id);
+      });
+    };
   }
 
   std::vector<std::string> check_plan(RunContext& ctx, const PlanCounts& counts) override {
@@ -216,72 +249,65 @@ class SamplingStudy : public Study, public Accumulator {
     return warnings;
   }
 
-  StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) override {
-    const Comm& comm = ctx.comm;
+  StudySummary run(RunContext& ctx, const Plan& /*plan*/, const OpenResults& open) override {
     const SamplingOptions o = sampling_options(ctx.job);
-    const Block mine = plan.rank_block(comm.rank(), comm.size());
-    my_first_ = mine.begin;
-    const auto my_chunks = static_cast<size_t>(mine.size());
+    PlanCounts counted;
+    counted.windows = n_chunks_;
+    counted.documents = documents_;
+    counted.corpus_tokens = corpus_tokens_;
+    check_streamed(*this, ctx, counted);  // before any output: too few chunks is an error
     const auto reps = static_cast<size_t>(o.repetitions);
-    const auto B = static_cast<size_t>(o.batch_sequences);
-    // The repetitions each of this rank's chunks belongs to (CSR by local chunk).
-    rep_offsets_.assign(my_chunks + 1, 0);
-    for (int64_t c : batches_) {
-      if (c >= mine.begin && c < mine.end) ++rep_offsets_[static_cast<size_t>(c - mine.begin) + 1];
-    }
-    for (size_t c = 0; c < my_chunks; ++c) rep_offsets_[c + 1] += rep_offsets_[c];
-    rep_list_.assign(static_cast<size_t>(rep_offsets_.back()), 0);
-    std::vector<int64_t> fill(rep_offsets_.begin(), rep_offsets_.end() - 1);
-    for (size_t rep = 0; rep < reps; ++rep) {
-      for (size_t i = 0; i < B; ++i) {
-        const int64_t c = batches_[rep * B + i];
-        if (c < mine.begin || c >= mine.end) continue;
-        rep_list_[static_cast<size_t>(fill[static_cast<size_t>(c - mine.begin)]++)] =
-            static_cast<int32_t>(rep);
-      }
-    }
+    const auto S = static_cast<size_t>(snippet_width(o));
     rep_best_.assign(ctx.sites.size(), {});
     contexts_.assign(ctx.sites.size(), {});
+    snippets_.assign(ctx.sites.size(), {});
+    chunk_table_.clear();
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
       const auto K = static_cast<size_t>(ctx.sites[s].neurons());
       rep_best_[s].assign(reps * K, kEmptyCell);
       contexts_[s].assign(K * static_cast<size_t>(o.top_contexts), Context{kEmptyCell, 0, -1});
+      snippets_[s].assign(K * static_cast<size_t>(o.top_contexts) * S, -1);
     }
     // 1. Per repetition and neuron: the best of the repetition's chunks' maxima so far; per
-    // neuron the top contexts among the chunks seen.
+    // neuron the top contexts among the chunks seen (with the tokens around them).
     ctx_ = &ctx;
-    accumulate(ctx, plan, *this, open);
-    return summarize(ctx, plan, results_);
+    stream_batches(ctx, finder(ctx), limits(ctx), *this, round_hook(ctx));
+    ctx.n_windows = static_cast<int64_t>(drawn_.size());
+    ctx.n_samples = static_cast<int64_t>(drawn_.size()) * o.seq_len;
+    ctx.documents = documents_;
+    ctx.corpus_tokens = corpus_tokens_;
+    ResultsWriter& out = open();
+    finalize(ctx, Plan{}, out);
+    return summarize(ctx, Plan{}, results_);
   }
 
-  // Accumulator: 2. and 3. below (the transpose by neuron slice, the batch winners), then the
-  // collective write.
-  void finalize(RunContext& ctx, const Plan& plan, ResultsWriter& out) override {
+  // 2. and 3. below (the reduction by neuron slice, the batch winners), then the collective
+  // write.
+  void finalize(RunContext& ctx, const Plan& /*plan*/, ResultsWriter& out) override {
     const auto t_reduce = std::chrono::steady_clock::now();
     const std::vector<int64_t>& batches = batches_;  // indices into the drawn chunks
     results_.clear();
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
-      results_.push_back(analyse_site(ctx, plan, s));
+      results_.push_back(analyse_site(ctx, s));
     }
     ctx.times.reduce += seconds_since(t_reduce);
 
     const auto t_write = std::chrono::steady_clock::now();
-    write_results(ctx, plan, out, results_, batches);
+    write_results(ctx, out, results_, batches);
     ctx.times.write += seconds_since(t_write);
   }
 
-  double extra_memory(const RunContext& ctx, const PlanCounts& plan) const override {
-    const double chunks = static_cast<double>(plan.windows);
-    const double per_rank = chunks / std::max(1, ctx.comm.size()) + 1;
-    double bytes =
-        8.0 * sampling_options(ctx.job).repetitions * sampling_options(ctx.job).batch_sequences;
+  double extra_memory(const RunContext& ctx, const PlanCounts& /*plan*/) const override {
     const SamplingOptions o = sampling_options(ctx.job);
-    bytes += 12.0 * per_rank;  // repetition lists of this rank's chunks
+    const double draws = static_cast<double>(o.repetitions) * o.batch_sequences;
+    double bytes = 8.0 * draws + 12.0 * draws;             // batches, repetition lists, drawn ids
+    bytes += 24.0 * draws / std::max(1, ctx.comm.size());  // this rank's chunk table
+    const double per_context = 24.0 + 4.0 * snippet_width(o);
     for (const SiteSpace& s : ctx.sites) {
       const double K = static_cast<double>(s.neurons());
-      bytes += 2 * 12.0 * o.repetitions * K;   // per-repetition maxima, own and received slices
-      bytes += 2 * 24.0 * o.top_contexts * K;  // top contexts, own and received
-      bytes += 12.0 * K;                       // one chunk's maxima
+      bytes += 2 * 12.0 * o.repetitions * K;          // per-repetition maxima, own + received
+      bytes += 2 * per_context * o.top_contexts * K;  // top contexts, own + received
+      bytes += 12.0 * K;                              // one chunk's maxima
     }
     return bytes;
   }
@@ -303,7 +329,11 @@ class SamplingStudy : public Study, public Accumulator {
         out.push_back(c.cell.token);
         out.push_back(static_cast<double>(c.chunk));
       }
+      out.push_back(static_cast<double>(snippets_[s].size()));
+      out.insert(out.end(), snippets_[s].begin(), snippets_[s].end());
     }
+    out.push_back(static_cast<double>(chunk_table_.size()));
+    out.insert(out.end(), chunk_table_.begin(), chunk_table_.end());
     return out;
   }
   void load_state(std::span<const double> state) override {
@@ -329,7 +359,18 @@ class SamplingStudy : public Study, public Accumulator {
         c.chunk = static_cast<int64_t>(state[i + 3]);
         i += 4;
       }
+      expect(snippets_[s].size(), 1);
+      for (int32_t& t : snippets_[s]) t = static_cast<int32_t>(state[i++]);
     }
+    if (i >= state.size()) {
+      throw Error("checkpoint", "does not match this sampling job", "start without --resume");
+    }
+    const auto n_table = static_cast<size_t>(state[i++]);
+    if (i + n_table != state.size()) {
+      throw Error("checkpoint", "does not match this sampling job", "start without --resume");
+    }
+    chunk_table_.assign(n_table, 0);
+    for (int64_t& v : chunk_table_) v = static_cast<int64_t>(state[i++]);
     if (i != state.size()) {
       throw Error("checkpoint", "does not match this sampling job", "start without --resume");
     }
@@ -354,20 +395,31 @@ class SamplingStudy : public Study, public Accumulator {
   void add(const SampleBatch& b) override { consume(*ctx_, b); }
 
   void consume(const RunContext& ctx, const SampleBatch& b) {
-    const auto n_ctx = static_cast<size_t>(sampling_options(ctx.job).top_contexts);
+    const SamplingOptions o = sampling_options(ctx.job);
+    const auto n_ctx = static_cast<size_t>(o.top_contexts);
+    const int c_tokens = o.context_tokens;
+    const auto S = static_cast<size_t>(snippet_width(o));
+    chunk_tokens_.resize(static_cast<size_t>(o.seq_len));
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
       const auto K = static_cast<size_t>(ctx.sites[s].neurons());
       const std::vector<float>& rows = b.rows[s];
       chunk_max_.resize(K);
-      // Runs of samples of one chunk: the chunk's maxima, then into its repetitions and the top
-      // contexts. A chunk split over two batches is folded twice; both folds are max operations
-      // and a chunk keeps one context, so the result does not depend on the split.
+      snippet_.resize(S);
+      // Runs of samples of one chunk (pair_id = its drawn index, set by round_hook): the chunk's
+      // maxima, then into its repetitions and the top contexts. A chunk split over two batches
+      // would be folded twice; both folds are max operations and a chunk keeps one context, so
+      // the result does not depend on the split.
       size_t i = 0;
       while (i < b.samples.size()) {
-        const int64_t chunk = b.samples[i].window;
+        const int64_t chunk = b.samples[i].pair_id;
+        const size_t run_begin = i;
         std::fill(chunk_max_.begin(), chunk_max_.end(), kEmptyCell);
-        for (; i < b.samples.size() && b.samples[i].window == chunk; ++i) {
+        std::fill(chunk_tokens_.begin(), chunk_tokens_.end(), -1);
+        for (; i < b.samples.size() && b.samples[i].pair_id == chunk; ++i) {
           const Sample& sample = b.samples[i];
+          if (sample.position >= 0 && sample.position < o.seq_len) {
+            chunk_tokens_[static_cast<size_t>(sample.position)] = sample.token;
+          }
           const float* row = rows.data() + i * K;
           for (size_t k = 0; k < K; ++k) {
             if (beats(row[k], sample.token, sample.position, chunk_max_[k])) {
@@ -375,27 +427,40 @@ class SamplingStudy : public Study, public Accumulator {
             }
           }
         }
-        const auto local = static_cast<size_t>(chunk - my_first_);
-        for (int64_t e = rep_offsets_[local]; e < rep_offsets_[local + 1]; ++e) {
+        if (chunk < 0 || chunk >= static_cast<int64_t>(drawn_.size())) {
+          throw Error("sampling", "internal: a sample of a chunk that was not drawn (" +
+                                      std::to_string(i - run_begin) + " samples)");
+        }
+        const auto c = static_cast<size_t>(chunk);
+        for (int64_t e = rep_offsets_[c]; e < rep_offsets_[c + 1]; ++e) {
           Cell* best =
               rep_best_[s].data() + static_cast<size_t>(rep_list_[static_cast<size_t>(e)]) * K;
           for (size_t k = 0; k < K; ++k) {
-            const Cell& c = chunk_max_[k];
-            if (beats(c.value, c.token, c.position, best[k])) best[k] = c;
+            const Cell& m = chunk_max_[k];
+            if (beats(m.value, m.token, m.position, best[k])) best[k] = m;
           }
         }
         if (n_ctx == 0) continue;
         for (size_t k = 0; k < K; ++k) {
-          const Cell& c = chunk_max_[k];
-          if (c.token == INT32_MAX) continue;
-          insert_context(contexts_[s].data() + k * n_ctx, n_ctx, c, chunk);
+          const Cell& m = chunk_max_[k];
+          if (m.token == INT32_MAX) continue;
+          // The tokens around the maximum: positions p - c_tokens .. p + c_tokens (-1 outside).
+          for (size_t j = 0; j < S; ++j) {
+            const int pos = m.position - c_tokens + static_cast<int>(j);
+            snippet_[j] =
+                pos >= 0 && pos < o.seq_len ? chunk_tokens_[static_cast<size_t>(pos)] : -1;
+          }
+          insert_context(contexts_[s].data() + k * n_ctx, snippets_[s].data() + k * n_ctx * S,
+                         n_ctx, S, m, chunk, snippet_.data());
         }
       }
     }
   }
 
-  // Keeps list[0, n) sorted by better_context, one entry per chunk (chunk -1: empty, last).
-  static void insert_context(Context* list, size_t n, const Cell& c, int64_t chunk) {
+  // Keeps list[0, n) sorted by better_context, one entry per chunk (chunk -1: empty, last), and
+  // each entry's snippet (S tokens, at snippets + index * S) with it.
+  static void insert_context(Context* list, int32_t* snippets, size_t n, size_t S, const Cell& c,
+                             int64_t chunk, const int32_t* snippet) {
     const auto beats_entry = [](const Cell& v, int64_t ch, const Context& e) {
       return e.chunk < 0 || better_context(v, ch, e);
     };
@@ -413,12 +478,16 @@ class SamplingStudy : public Study, public Accumulator {
     size_t j = at;
     while (j > 0 && beats_entry(c, chunk, list[j - 1])) {
       list[j] = list[j - 1];
+      std::copy_n(snippets + (j - 1) * S, S, snippets + j * S);
       --j;
     }
     list[j] = Context{c, 0, chunk};
+    std::copy_n(snippet, S, snippets + j * S);
   }
 
-  SiteResult analyse_site(RunContext& ctx, const Plan& plan, size_t s) {
+  static int snippet_width(const SamplingOptions& o) { return 2 * o.context_tokens + 1; }
+
+  SiteResult analyse_site(RunContext& ctx, size_t s) {
     const Comm& comm = ctx.comm;
     const SamplingOptions o = sampling_options(ctx.job);
     const int n_ranks = comm.size();
@@ -472,29 +541,40 @@ class SamplingStudy : public Study, public Accumulator {
     }
     std::vector<Cell>().swap(recv);
     std::vector<Context> contexts;  // [slice, n_ctx] merged
+    std::vector<int32_t> snippets;  // [slice, n_ctx, S]
+    const auto S = static_cast<size_t>(snippet_width(o));
     if (n_ctx > 0) {
-      std::vector<Context> csend;
       std::vector<int64_t> c_counts(static_cast<size_t>(n_ranks)),
           c_displs(static_cast<size_t>(n_ranks)), c_recv(static_cast<size_t>(n_ranks));
+      std::vector<int64_t> t_counts(static_cast<size_t>(n_ranks)),
+          t_displs(static_cast<size_t>(n_ranks)), t_recv(static_cast<size_t>(n_ranks));
       for (int q = 0; q < n_ranks; ++q) {
         const auto q0 = static_cast<size_t>(offsets[static_cast<size_t>(q)]),
                    q1 = static_cast<size_t>(offsets[static_cast<size_t>(q) + 1]);
-        c_displs[static_cast<size_t>(q)] = static_cast<int64_t>(csend.size());
-        csend.insert(csend.end(), contexts_[s].begin() + static_cast<long>(q0 * n_ctx),
-                     contexts_[s].begin() + static_cast<long>(q1 * n_ctx));
+        c_displs[static_cast<size_t>(q)] = static_cast<int64_t>(q0 * n_ctx);
         c_counts[static_cast<size_t>(q)] = static_cast<int64_t>((q1 - q0) * n_ctx);
         c_recv[static_cast<size_t>(q)] = static_cast<int64_t>(slice * n_ctx);
+        t_displs[static_cast<size_t>(q)] = static_cast<int64_t>(q0 * n_ctx * S);
+        t_counts[static_cast<size_t>(q)] = static_cast<int64_t>((q1 - q0) * n_ctx * S);
+        t_recv[static_cast<size_t>(q)] = static_cast<int64_t>(slice * n_ctx * S);
       }
+      std::vector<Context> crecv =
+          comm.alltoallv<Context>(contexts_[s], c_counts, c_displs, c_recv);
       std::vector<Context>().swap(contexts_[s]);
-      std::vector<Context> crecv = comm.alltoallv<Context>(csend, c_counts, c_displs, c_recv);
-      std::vector<Context>().swap(csend);
+      std::vector<int32_t> trecv =
+          comm.alltoallv<int32_t>(snippets_[s], t_counts, t_displs, t_recv);
+      std::vector<int32_t>().swap(snippets_[s]);
       contexts.assign(slice * n_ctx, Context{kEmptyCell, 0, -1});
+      snippets.assign(slice * n_ctx * S, -1);
       for (int q = 0; q < n_ranks; ++q) {
         const Context* from = crecv.data() + static_cast<size_t>(q) * slice * n_ctx;
+        const int32_t* from_t = trecv.data() + static_cast<size_t>(q) * slice * n_ctx * S;
         for (size_t j = 0; j < slice; ++j) {
           for (size_t i = 0; i < n_ctx; ++i) {
             const Context& c = from[j * n_ctx + i];
-            if (c.chunk >= 0) insert_context(contexts.data() + j * n_ctx, n_ctx, c.cell, c.chunk);
+            if (c.chunk < 0) continue;
+            insert_context(contexts.data() + j * n_ctx, snippets.data() + j * n_ctx * S, n_ctx, S,
+                           c.cell, c.chunk, from_t + (j * n_ctx + i) * S);
           }
         }
       }
@@ -557,39 +637,31 @@ class SamplingStudy : public Study, public Accumulator {
       }
     }
     r.best_all = comm.allgatherv(best_mine);
-    r.context_text = context_texts(ctx, plan, r);
+    r.context_text = context_texts(ctx, r, snippets);
     return r;
   }
 
   // "text before[[token]]text after": up to context_tokens tokens either side of the position,
-  // inside its chunk (what the model saw before it, and what followed).
-  std::vector<std::string> context_texts(const RunContext& ctx, const Plan& plan,
-                                         const SiteResult& r) {
-    const int c_tokens = sampling_options(ctx.job).context_tokens;
-    const int T = plan.window_length;
-    std::vector<int64_t> windows;
-    for (int64_t w : r.context_window) {
-      if (w >= 0) windows.push_back(w);
-    }
-    std::sort(windows.begin(), windows.end());
-    windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
-    std::vector<std::vector<int32_t>> tokens(windows.size());
-    for (size_t i = 0; i < windows.size(); ++i) {
-      fetch_window_tokens(plan, windows[i], windows[i] + 1, tokens[i]);
-    }
+  // inside its chunk (what the model saw before it, and what followed), from the snippets kept
+  // with the contexts.
+  std::vector<std::string> context_texts(const RunContext& ctx, const SiteResult& r,
+                                         const std::vector<int32_t>& snippets) {
+    const SamplingOptions o = sampling_options(ctx.job);
+    const auto S = static_cast<size_t>(snippet_width(o));
+    const auto c = static_cast<size_t>(o.context_tokens);
     std::vector<std::string> out(r.context_window.size());
+    std::vector<int32_t> ids;
+    const auto decode = [&](const int32_t* t, size_t n) {
+      ids.clear();
+      for (size_t i = 0; i < n; ++i) {
+        if (t[i] >= 0) ids.push_back(t[i]);
+      }
+      return ctx.tokenizer.decode(ids);
+    };
     for (size_t i = 0; i < out.size(); ++i) {
-      const int64_t w = r.context_window[i];
-      if (w < 0) continue;
-      const auto& t = tokens[static_cast<size_t>(
-          std::lower_bound(windows.begin(), windows.end(), w) - windows.begin())];
-      const int p = r.context_position[i];
-      const int a = std::max(0, p - c_tokens), b = std::min(T, p + 1 + c_tokens);
-      out[i] =
-          ctx.tokenizer.decode(std::span<const int32_t>(t.data() + a, static_cast<size_t>(p - a))) +
-          "[[" + ctx.tokenizer.decode(std::span<const int32_t>(t.data() + p, 1)) + "]]" +
-          ctx.tokenizer.decode(
-              std::span<const int32_t>(t.data() + p + 1, static_cast<size_t>(b - p - 1)));
+      if (r.context_window[i] < 0) continue;
+      const int32_t* t = snippets.data() + i * S;
+      out[i] = decode(t, c) + "[[" + decode(t + c, 1) + "]]" + decode(t + c + 1, c);
     }
     return out;
   }
@@ -621,8 +693,8 @@ class SamplingStudy : public Study, public Accumulator {
     }
   }
 
-  void write_results(RunContext& ctx, const Plan& plan, ResultsWriter& out,
-                     const std::vector<SiteResult>& results, const std::vector<int64_t>& batches) {
+  void write_results(RunContext& ctx, ResultsWriter& out, const std::vector<SiteResult>& results,
+                     const std::vector<int64_t>& batches) {
     const SamplingOptions o = sampling_options(ctx.job);
     for (size_t s = 0; s < ctx.sites.size(); ++s) {
       const SiteSpace& site = ctx.sites[s];
@@ -660,12 +732,24 @@ class SamplingStudy : public Study, public Accumulator {
       out.set_attribute("/" + site.site, "repetitions", static_cast<int64_t>(o.repetitions));
     }
     out.file().create_group("/sampling");
-    std::vector<int64_t> document, start;
-    for (const WindowSpec& w : plan.windows) {
-      document.push_back(w.document);
-      start.push_back(w.start);
+    // The drawn chunks' places in the corpus: each rank's part of the table, gathered.
+    const std::vector<int64_t> table = ctx.comm.allgatherv(chunk_table_);
+    std::vector<int64_t> document(drawn_.size(), -2), start(drawn_.size(), -2);
+    size_t found = 0;
+    for (size_t i = 0; i + 2 < table.size(); i += 3) {
+      const auto d = static_cast<size_t>(table[i]);
+      if (d >= drawn_.size() || document[d] != -2) continue;
+      document[d] = table[i + 1];
+      start[d] = table[i + 2];
+      ++found;
     }
-    const std::vector<hsize_t> chunk_dims = {static_cast<hsize_t>(plan.windows.size())};
+    if (found != drawn_.size()) {
+      throw Error("corpus",
+                  "the corpus changed between its two reads (" + std::to_string(found) + " of " +
+                      std::to_string(drawn_.size()) + " drawn chunks found)",
+                  "do not modify corpus files during a run");
+    }
+    const std::vector<hsize_t> chunk_dims = {static_cast<hsize_t>(drawn_.size())};
     out.write_shared("/sampling/chunk_document", io::H5Type::I64, chunk_dims, document.data());
     out.write_shared("/sampling/chunk_start", io::H5Type::I64, chunk_dims, start.data());
     out.write_shared("/sampling/batch_chunks", io::H5Type::I64,
@@ -743,15 +827,17 @@ class SamplingStudy : public Study, public Accumulator {
     return summary;
   }
 
-  std::vector<std::vector<Cell>> rep_best_;     // [site][repetition, K] best chunk maxima so far
-  std::vector<std::vector<Context>> contexts_;  // [site][K, top_contexts] sorted, -1 = empty
-  std::vector<Cell> chunk_max_;                 // [K] one chunk's maxima (scratch)
-  std::vector<int64_t> rep_offsets_;            // [my chunks + 1] CSR offsets into rep_list_
-  std::vector<int32_t> rep_list_;               // repetitions of each of my chunks
+  std::vector<std::vector<Cell>> rep_best_;      // [site][repetition, K] best chunk maxima so far
+  std::vector<std::vector<Context>> contexts_;   // [site][K, top_contexts] sorted, -1 = empty
+  std::vector<Cell> chunk_max_;                  // [K] one chunk's maxima (scratch)
+  std::vector<std::vector<int32_t>> snippets_;   // [site][K, top_contexts, 2 c + 1] token ids
+  std::vector<int32_t> chunk_tokens_, snippet_;  // scratch: one chunk's tokens, one snippet
+  std::vector<int64_t> rep_offsets_;             // [drawn + 1] CSR offsets into rep_list_
+  std::vector<int32_t> rep_list_;                // the repetitions of each drawn chunk
+  std::vector<int64_t> chunk_table_;  // this rank's drawn chunks: (drawn index, document, start)
   const RunContext* ctx_ = nullptr;
   std::vector<SiteResult>
-      results_;  // per site, after finalize       // the run being accumulated (add)
-  int64_t my_first_ = 0;
+      results_;           // per site, after finalize       // the run being accumulated (add)
   int64_t n_chunks_ = 0;  // chunks of the whole corpus
   int64_t documents_ = 0, corpus_tokens_ = 0;
   std::vector<int64_t> drawn_;    // global ids of the drawn chunks, sorted (= the plan's windows)
