@@ -56,10 +56,10 @@ class Gemma2Architecture : public LlamaBlockArchitecture {
       const nlohmann::json& types = r.at("layer_types");
       const std::string hint = "list \"sliding_attention\" or \"full_attention\" per layer";
       if (!types.is_array() || types.size() != static_cast<std::size_t>(c.n_layers)) {
-        throw Error(r.ctx("layer_types"),
-                    "is not a list of num_hidden_layers (" + std::to_string(c.n_layers) +
-                        ") layer types",
-                    hint);
+        throw Error(
+            r.ctx("layer_types"),
+            "is not a list of num_hidden_layers (" + std::to_string(c.n_layers) + ") layer types",
+            hint);
       }
       for (std::size_t l = 0; l < types.size(); ++l) {
         const std::string t = types[l].is_string() ? types[l].get<std::string>() : "";

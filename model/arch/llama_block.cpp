@@ -16,13 +16,13 @@ namespace {
 // The block's hook sites in the order run_block produces them (TransformerLens's names; q / k /
 // v before rotary, rot_q / rot_k after it; k / v and rot_k with the key-value heads).
 constexpr BlockSite kSites[] = {
-    {HookSite::ResidPre, SiteWidth::Model},     {HookSite::AttnQ, SiteWidth::QHeads},
-    {HookSite::AttnK, SiteWidth::KvHeads},      {HookSite::AttnV, SiteWidth::KvHeads},
-    {HookSite::AttnRotQ, SiteWidth::QHeads},    {HookSite::AttnRotK, SiteWidth::KvHeads},
-    {HookSite::AttnZ, SiteWidth::QHeads},       {HookSite::AttnOut, SiteWidth::Model},
-    {HookSite::ResidMid, SiteWidth::Model},     {HookSite::MlpPre, SiteWidth::Mlp},
-    {HookSite::MlpPreLinear, SiteWidth::Mlp},   {HookSite::MlpPost, SiteWidth::Mlp},
-    {HookSite::MlpOut, SiteWidth::Model},       {HookSite::ResidPost, SiteWidth::Model},
+    {HookSite::ResidPre, SiteWidth::Model},   {HookSite::AttnQ, SiteWidth::QHeads},
+    {HookSite::AttnK, SiteWidth::KvHeads},    {HookSite::AttnV, SiteWidth::KvHeads},
+    {HookSite::AttnRotQ, SiteWidth::QHeads},  {HookSite::AttnRotK, SiteWidth::KvHeads},
+    {HookSite::AttnZ, SiteWidth::QHeads},     {HookSite::AttnOut, SiteWidth::Model},
+    {HookSite::ResidMid, SiteWidth::Model},   {HookSite::MlpPre, SiteWidth::Mlp},
+    {HookSite::MlpPreLinear, SiteWidth::Mlp}, {HookSite::MlpPost, SiteWidth::Mlp},
+    {HookSite::MlpOut, SiteWidth::Model},     {HookSite::ResidPost, SiteWidth::Model},
 };
 constexpr int slot(HookSite site) {
   for (int i = 0; i < static_cast<int>(std::size(kSites)); ++i) {
@@ -88,15 +88,16 @@ void LlamaBlockArchitecture::parse_common(const ConfigReader& r, ModelConfig& c,
   } else if (default_head_dim > 0) {
     c.head_dim_override = default_head_dim;
   } else if (c.d_model % c.n_heads != 0) {
-    throw Error(r.ctx("num_attention_heads"),
-                std::to_string(c.n_heads) + " does not divide hidden_size " +
-                    std::to_string(c.d_model),
-                "set head_dim, or fix num_attention_heads or hidden_size in config.json");
+    throw Error(
+        r.ctx("num_attention_heads"),
+        std::to_string(c.n_heads) + " does not divide hidden_size " + std::to_string(c.d_model),
+        "set head_dim, or fix num_attention_heads or hidden_size in config.json");
   }
   if (c.head_dim() % 2 != 0) {
     throw Error(r.ctx(r.has("head_dim") ? "head_dim" : "num_attention_heads"),
-                "head_dim " + std::to_string(c.head_dim()) + " is odd: rotary embeddings need "
-                "an even head width",
+                "head_dim " + std::to_string(c.head_dim()) +
+                    " is odd: rotary embeddings need "
+                    "an even head width",
                 "use the config.json that came with these weights");
   }
   c.rotary_dim = c.head_dim();
@@ -163,10 +164,11 @@ ModelWeights LlamaBlockArchitecture::map_weights(TensorSource& t, const ModelCon
     };
     for (int i = 0; i < 7; ++i) blk.linears.push_back({LlamaLinear::kNames[i], views[i]});
     if (options_.sandwich_norms) {
-      blk.norms = {{LlamaNorm::kNames[LlamaNorm::kLn1], norm(b + "input_layernorm")},
-                   {LlamaNorm::kNames[LlamaNorm::kLn2], norm(b + "pre_feedforward_layernorm")},
-                   {LlamaNorm::kNames[LlamaNorm::kLn1Post], norm(b + "post_attention_layernorm")},
-                   {LlamaNorm::kNames[LlamaNorm::kLn2Post], norm(b + "post_feedforward_layernorm")}};
+      blk.norms = {
+          {LlamaNorm::kNames[LlamaNorm::kLn1], norm(b + "input_layernorm")},
+          {LlamaNorm::kNames[LlamaNorm::kLn2], norm(b + "pre_feedforward_layernorm")},
+          {LlamaNorm::kNames[LlamaNorm::kLn1Post], norm(b + "post_attention_layernorm")},
+          {LlamaNorm::kNames[LlamaNorm::kLn2Post], norm(b + "post_feedforward_layernorm")}};
     } else {
       blk.norms = {{LlamaNorm::kNames[LlamaNorm::kLn1], norm(b + "input_layernorm")},
                    {LlamaNorm::kNames[LlamaNorm::kLn2], norm(b + "post_attention_layernorm")}};
@@ -304,8 +306,8 @@ bool LlamaBlockArchitecture::run_block(BlockRun& run, int l) const {
   run.emit(kAttnRotK, qkv_ + qw, ldq);
   if (!run.needed(kAttnZ)) return false;
   const int window = window_of(cfg, l);
-  const float scale = cfg.attention_scale > 0.0f ? cfg.attention_scale
-                                                 : 1.0f / std::sqrt(static_cast<float>(dh));
+  const float scale =
+      cfg.attention_scale > 0.0f ? cfg.attention_scale : 1.0f / std::sqrt(static_cast<float>(dh));
   const int group = n_heads / n_kv;  // query head h reads key-value head h / group
   const std::span<float> scores = run.workspace(kScores);
   for (int b = 0; b < run.batch(); ++b) {

@@ -23,11 +23,11 @@ namespace neurolens::model {
 
 // BlockWeights::linears order of Llama-family blocks.
 struct LlamaLinear {
-  static constexpr int kQ = 0;                // [D] -> [H dh]
-  static constexpr int kK = 1, kV = 2;        // [D] -> [Hkv dh]
-  static constexpr int kAttnOut = 3;          // o_proj: [H dh] -> [D]
-  static constexpr int kGate = 4, kUp = 5;    // [D] -> [F]
-  static constexpr int kDown = 6;             // [F] -> [D]
+  static constexpr int kQ = 0;              // [D] -> [H dh]
+  static constexpr int kK = 1, kV = 2;      // [D] -> [Hkv dh]
+  static constexpr int kAttnOut = 3;        // o_proj: [H dh] -> [D]
+  static constexpr int kGate = 4, kUp = 5;  // [D] -> [F]
+  static constexpr int kDown = 6;           // [F] -> [D]
   static constexpr const char* kNames[] = {"q", "k", "v", "attn_out", "gate", "up", "down"};
 };
 // BlockWeights::norms order: ln_1 = input_layernorm; ln_2 = the norm before the MLP (Llama's

@@ -356,9 +356,6 @@ TEST_P(Bf16Forward, StoppingEarlyAndBatchingChangeNothing) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Forward,
                          ::testing::Values("gpt2_f32", "gpt2_f16_sharded", "gpt2_bf16",
                                            "gpt_neo_f32", "gpt_neo_bf16_sharded", "gpt_neo_f16"));
-INSTANTIATE_TEST_SUITE_P(LlamaFixtures, Bf16Forward,
-                         ::testing::Values("llama_gqa_f32", "llama_tied_bf16_sharded",
-                                           "mistral_f32", "qwen2_f16", "gemma_f32", "gemma2_f32"));
 
 TEST(Bf16Forward, UnsupportedCpuIsAClearError) {
   if (bf16_compute_supported()) GTEST_SKIP() << "this CPU has AVX512_BF16";
