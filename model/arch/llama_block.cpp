@@ -83,15 +83,24 @@ void LlamaBlockArchitecture::parse_common(const ConfigReader& r, ModelConfig& c,
   c.n_positions = r.positive_int("max_position_embeddings", "the context length");
   c.n_vocab = r.positive_int("vocab_size", "the vocabulary size");
   c.layer_norm_eps = r.has("rms_norm_eps") ? r.epsilon("rms_norm_eps") : 1e-6f;
+  // Every released model of the family has heads dividing hidden_size, also where head_dim is
+  // set apart from hidden_size / heads (Gemma); the forward pass relies on it.
+  if (c.d_model % c.n_heads != 0) {
+    throw Error(
+        r.ctx("num_attention_heads"),
+        std::to_string(c.n_heads) + " does not divide hidden_size " + std::to_string(c.d_model),
+        "fix num_attention_heads or hidden_size in config.json");
+  }
   if (r.has("head_dim")) {
     c.head_dim_override = r.positive_int("head_dim", "the width of one attention head");
   } else if (default_head_dim > 0) {
     c.head_dim_override = default_head_dim;
-  } else if (c.d_model % c.n_heads != 0) {
-    throw Error(
-        r.ctx("num_attention_heads"),
-        std::to_string(c.n_heads) + " does not divide hidden_size " + std::to_string(c.d_model),
-        "set head_dim, or fix num_attention_heads or hidden_size in config.json");
+  }
+  // The q | k | v row width, (H + 2 Hkv) dh, must fit in an int.
+  if ((c.n_heads + 2LL * c.n_kv_heads) * c.head_dim() > (1LL << 30)) {
+    throw Error(r.ctx(r.has("head_dim") ? "head_dim" : "num_attention_heads"),
+                "(num_attention_heads + 2 * num_key_value_heads) * head_dim exceeds 2^30",
+                "use the config.json that came with these weights");
   }
   if (c.head_dim() % 2 != 0) {
     throw Error(r.ctx(r.has("head_dim") ? "head_dim" : "num_attention_heads"),

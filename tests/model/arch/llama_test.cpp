@@ -131,11 +131,11 @@ TEST(Llama, HookNamesAndWidths) {
   std::vector<std::string> names;
   for (const HookPoint& p : all) names.push_back(hook_name(p));
   const std::vector<std::string> block0 = {
-      "blocks.0.hook_resid_pre",      "blocks.0.attn.hook_q",     "blocks.0.attn.hook_k",
-      "blocks.0.attn.hook_v",         "blocks.0.attn.hook_rot_q", "blocks.0.attn.hook_rot_k",
-      "blocks.0.attn.hook_z",         "blocks.0.hook_attn_out",   "blocks.0.hook_resid_mid",
-      "blocks.0.mlp.hook_pre",        "blocks.0.mlp.hook_pre_linear",
-      "blocks.0.mlp.hook_post",       "blocks.0.hook_mlp_out",    "blocks.0.hook_resid_post"};
+      "blocks.0.hook_resid_pre", "blocks.0.attn.hook_q",         "blocks.0.attn.hook_k",
+      "blocks.0.attn.hook_v",    "blocks.0.attn.hook_rot_q",     "blocks.0.attn.hook_rot_k",
+      "blocks.0.attn.hook_z",    "blocks.0.hook_attn_out",       "blocks.0.hook_resid_mid",
+      "blocks.0.mlp.hook_pre",   "blocks.0.mlp.hook_pre_linear", "blocks.0.mlp.hook_post",
+      "blocks.0.hook_mlp_out",   "blocks.0.hook_resid_post"};
   for (const std::string& n : block0) {
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
   }
@@ -162,8 +162,9 @@ class BadLlama : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = fs::temp_directory_path() /
-            ("neurolens_llama_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-             "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+            ("neurolens_llama_test_" +
+             std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
@@ -184,7 +185,8 @@ class BadLlama : public ::testing::Test {
     write_file(dir / "config.json", j.dump());
   }
   // Rewrites model.safetensors through `edit` on its tensor list (fp32 data kept alive here).
-  void edit_tensors(const fs::path& dir, const std::function<void(std::vector<TensorToWrite>&)>& edit) {
+  void edit_tensors(const fs::path& dir,
+                    const std::function<void(std::vector<TensorToWrite>&)>& edit) {
     std::vector<TensorToWrite> tensors;
     {
       const SafetensorsFile f(dir / "model.safetensors");
@@ -234,9 +236,24 @@ TEST_F(BadLlama, ConfigErrorsNameTheKey) {
   }
   {
     const fs::path dir = copy("llama_gqa_f32");
-    edit_config(dir, "num_attention_heads", 3);  // 32 / 3 without head_dim
+    edit_config(dir, "num_attention_heads", 3);
     const std::string msg = error_of([&] { load_model(dir); });
-    EXPECT_CONTAINS(msg, ": num_key_value_heads");  // 2 does not divide 3
+    EXPECT_CONTAINS(msg, ": num_key_value_heads");  // checked first: 2 does not divide 3
+  }
+  {
+    const fs::path dir = copy("llama_gqa_f32");
+    edit_config(dir, "num_attention_heads", 6);
+    edit_config(dir, "num_key_value_heads", 3);
+    const std::string msg = error_of([&] { load_model(dir); });
+    EXPECT_CONTAINS(msg, ": num_attention_heads");
+    EXPECT_CONTAINS(msg, "6 does not divide hidden_size 32");
+  }
+  {
+    const fs::path dir = copy("llama_tied_bf16_sharded");
+    edit_config(dir, "head_dim", 1 << 29);
+    const std::string msg = error_of([&] { load_model(dir); });
+    EXPECT_CONTAINS(msg, ": head_dim");
+    EXPECT_CONTAINS(msg, "exceeds 2^30");
   }
   {
     const fs::path dir = copy("llama_tied_bf16_sharded");
@@ -285,9 +302,8 @@ TEST_F(BadLlama, TensorErrorsNameFileAndKey) {
   {
     const fs::path dir = copy("llama_gqa_f32");
     edit_tensors(dir, [](std::vector<TensorToWrite>& t) {
-      std::erase_if(t, [](const TensorToWrite& x) {
-        return x.name == "model.layers.1.mlp.up_proj.weight";
-      });
+      std::erase_if(
+          t, [](const TensorToWrite& x) { return x.name == "model.layers.1.mlp.up_proj.weight"; });
     });
     const std::string msg = error_of([&] { load_model(dir); });
     EXPECT_CONTAINS(msg, "model.layers.1.mlp.up_proj.weight");
@@ -310,8 +326,8 @@ TEST_F(BadLlama, TensorErrorsNameFileAndKey) {
       t.push_back(extra);
     });
     const std::string msg = error_of([&] { load_model(dir); });
-    EXPECT_CONTAINS(msg, (dir / "model.safetensors").string() +
-                             ": model.layers.0.self_attn.q_proj.bias_extra");
+    EXPECT_CONTAINS(
+        msg, (dir / "model.safetensors").string() + ": model.layers.0.self_attn.q_proj.bias_extra");
     EXPECT_CONTAINS(msg, "unexpected tensor");
   }
   {
@@ -325,8 +341,8 @@ TEST_F(BadLlama, TensorErrorsNameFileAndKey) {
     const fs::path dir = copy("llama_gqa_f32");  // k_proj with 4 heads instead of 2
     edit_config(dir, "num_key_value_heads", 4);
     const std::string msg = error_of([&] { load_model(dir); });
-    EXPECT_CONTAINS(msg, (dir / "model.safetensors").string() +
-                             ": model.layers.0.self_attn.k_proj.weight");
+    EXPECT_CONTAINS(
+        msg, (dir / "model.safetensors").string() + ": model.layers.0.self_attn.k_proj.weight");
     EXPECT_CONTAINS(msg, "shape [16, 32] contradicts config.json");
     EXPECT_CONTAINS(msg, "num_key_value_heads * head_dim");
   }
