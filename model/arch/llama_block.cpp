@@ -39,7 +39,8 @@ constexpr int kResidPre = slot(HookSite::ResidPre), kAttnQ = slot(HookSite::Attn
               kMlpOut = slot(HookSite::MlpOut), kResidPost = slot(HookSite::ResidPost);
 
 // Workspace views (workspace_sizes order). kLn comes first: the forward pass writes the final
-// norm there too. kQkv: [N, (H + 2 Hkv) dh], q | k | v per row; kRope: cos | sin tables.
+// norm there too. kQkv: [N, (H + 2 Hkv) dh], q | k | v per row; kRope: cos | sin tables
+// [T, rotary_dim / 2] each, then a stamp (the seq_len they were made for).
 enum View { kLn, kQkv, kZ, kTmp, kGate, kUp, kScores, kRope };
 // block_gemms order.
 enum Gemm { kGemmQkv, kGemmAttnOut, kGemmGate, kGemmUp, kGemmDown };
@@ -208,7 +209,7 @@ std::vector<std::size_t> LlamaBlockArchitecture::workspace_sizes(const ModelConf
           n * f,
           n * f,
           attention_scratch_size(max_seq_len, cfg.head_dim()),
-          static_cast<std::size_t>(max_seq_len) * static_cast<std::size_t>(cfg.rotary_dim)};
+          static_cast<std::size_t>(max_seq_len) * static_cast<std::size_t>(cfg.rotary_dim) + 1};
 }
 
 std::vector<BlockGemm> LlamaBlockArchitecture::block_gemms(const ModelConfig& cfg) const {
@@ -302,12 +303,20 @@ bool LlamaBlockArchitecture::run_block(BlockRun& run, int l) const {
   run.emit(kAttnV, qkv_ + qw + kw, ldq);
   if (!run.needed(kAttnRotQ)) return false;
   {
-    const std::vector<float> inv =
-        rope_inverse_frequencies(cfg.rotary_dim, cfg.rope_theta, cfg.rope_scaling);
-    const std::size_t table = static_cast<std::size_t>(seq_len) * inv.size();
+    // The cos / sin table depends only on the config and seq_len: block 0 (which every run
+    // starts with) computes it and stamps the last float of the view with seq_len; later blocks
+    // of the run reuse it.
+    const std::size_t half = static_cast<std::size_t>(cfg.rotary_dim / 2);
+    const std::size_t table = static_cast<std::size_t>(seq_len) * half;
     const std::span<float> rope = run.workspace(kRope);
     const std::span<float> cos = rope.first(table), sin = rope.subspan(table, table);
-    rope_table(inv, seq_len, cos, sin);
+    float& stamp = rope.back();
+    if (l == 0 || stamp != static_cast<float>(seq_len)) {
+      const std::vector<float> inv =
+          rope_inverse_frequencies(cfg.rotary_dim, cfg.rope_theta, cfg.rope_scaling);
+      rope_table(inv, seq_len, cos, sin);
+      stamp = static_cast<float>(seq_len);
+    }
     apply_rope(qkv_, ldq, nn, seq_len, n_heads, dh, cfg.rotary_dim, cos, sin);
     apply_rope(qkv_ + qw, ldq, nn, seq_len, n_kv, dh, cfg.rotary_dim, cos, sin);
   }
