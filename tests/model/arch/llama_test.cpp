@@ -22,6 +22,7 @@
 #include "model/arch/hooks.hpp"
 #include "model/load/checkpoint.hpp"
 #include "model/load/safetensors.hpp"
+#include "model/ops/attention.hpp"
 
 namespace neurolens::model {
 namespace {
@@ -155,6 +156,51 @@ TEST(Llama, HookNamesAndWidths) {
   EXPECT_EQ(hook_width(parse_hook_name("blocks.0.attn.hook_z", g.config), g.config), 4 * 12);
   EXPECT_EQ(hook_width(parse_hook_name("blocks.0.attn.hook_k", g.config), g.config), 2 * 12);
   EXPECT_THROW(parse_hook_name("hook_pos_embed", c), Error);
+}
+
+// Gemma 2's soft-capping in attention_head against a double-precision reference: scores =
+// tanh(s q k^T / cap) * cap, masked (causal, or keys > query - window), softmax, times v; over
+// several query tiles (T > kAttentionBlock) and with scores large enough for the cap to bind.
+TEST(Llama, SoftCappedAttentionMatchesNaive) {
+  const int t = 300, dh = 16;
+  const float scale = 0.25f, cap = 20.0f;
+  std::vector<float> q(t * dh), k(t * dh), v(t * dh), z(t * dh);
+  unsigned state = 12345;
+  const auto rnd = [&] {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<float>(state >> 8) / static_cast<float>(1u << 24) * 2.0f - 1.0f;
+  };
+  for (float& x : q) x = 6.0f * rnd();
+  for (float& x : k) x = 6.0f * rnd();
+  for (float& x : v) x = rnd();
+  std::vector<float> scratch(attention_scratch_size(t, dh));
+  for (int window : {0, 6}) {
+    attention_head(q.data(), k.data(), v.data(), dh, z.data(), dh, t, dh, scale, window, scratch,
+                   cap);
+    int capped = 0;
+    for (int i = 0; i < t; ++i) {
+      const int lo = window > 0 ? std::max(0, i - window + 1) : 0;
+      std::vector<double> p(static_cast<std::size_t>(i + 1 - lo));
+      double mx = -1e300, sum = 0.0;
+      for (int j = lo; j <= i; ++j) {
+        double s = 0.0;
+        for (int c = 0; c < dh; ++c) s += static_cast<double>(q[i * dh + c]) * k[j * dh + c];
+        s *= scale;
+        if (std::fabs(s) > cap) ++capped;
+        s = std::tanh(s / cap) * cap;
+        p[static_cast<std::size_t>(j - lo)] = s;
+        mx = std::max(mx, s);
+      }
+      for (double& x : p) sum += (x = std::exp(x - mx));
+      for (int c = 0; c < dh; ++c) {
+        double want = 0.0;
+        for (int j = lo; j <= i; ++j)
+          want += p[static_cast<std::size_t>(j - lo)] / sum * v[j * dh + c];
+        ASSERT_NEAR(z[i * dh + c], want, 2e-5) << "window " << window << " query " << i;
+      }
+    }
+    EXPECT_GT(capped, 0) << "the cap never binds";
+  }
 }
 
 // ---- Bad configs and tensors: a copy of a fixture with one thing changed.
