@@ -64,6 +64,15 @@ struct ModelConfig {
   // The embedding is multiplied by this (Gemma: sqrt(D), rounded to the checkpoint dtype);
   // hook_embed and hidden_states.0 are after the scaling, as in HF and TransformerLens.
   float embedding_scale = 1.0f;
+  // Llama-family blocks (model/arch/llama_block.hpp): which nn.Linear layers have a bias (Llama
+  // attention_bias: q, k, v and o; Qwen2: q, k, v; mlp_bias: gate, up, down), whether the
+  // unembedding is tied to the embedding (tie_word_embeddings; untied: lm_head.weight), and
+  // Gemma 2's attention logit soft-capping (attn_logit_softcapping; 0 = none).
+  bool qkv_bias = false;
+  bool out_bias = false;
+  bool mlp_bias = false;
+  bool tie_word_embeddings = true;
+  float attention_softcap = 0.0f;
 
   int head_dim() const { return head_dim_override > 0 ? head_dim_override : d_model / n_heads; }
   int kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }

@@ -90,7 +90,8 @@ std::size_t attention_scratch_size(int seq_len, int head_dim) {
 }
 
 void attention_head(const float* q, const float* k, const float* v, int ld_qkv, float* z, int ld_z,
-                    int seq_len, int head_dim, float scale, int window, std::span<float> scratch) {
+                    int seq_len, int head_dim, float scale, int window, std::span<float> scratch,
+                    float softcap) {
   assert(scratch.size() >= attention_scratch_size(seq_len, head_dim));
   float* s = scratch.data();
   std::span<float> rest =
@@ -117,6 +118,11 @@ void attention_head(const float* q, const float* k, const float* v, int ld_qkv, 
     } else {
       gemm_f32({rows, nk, head_dim}, q_tile, ld_qkv,
                {k + static_cast<std::size_t>(k0) * ld_qkv, ld_qkv, true}, s, nk, rest, scale);
+    }
+    if (softcap > 0.0f) {
+      for (std::size_t i = 0, e = static_cast<std::size_t>(rows) * nk; i < e; ++i) {
+        s[i] = std::tanh(s[i] / softcap) * softcap;
+      }
     }
     masked_softmax(scratch, rows, nk, nk, q0, k0, window);
     // Z[q0:q1] = P V[k0:k1]

@@ -33,9 +33,12 @@ std::size_t attention_scratch_size(int seq_len, int head_dim);
 // Causal (window <= 0) or local attention of one sequence and head on strided views:
 // q, k, v: [T, dh] with leading dimension ld_qkv; z: [T, dh] with leading dimension ld_z.
 // z = softmax(scale * q k^T + mask) v, computed tile by tile with gemm_f32 on the visible keys
-// only. scratch: at least attention_scratch_size(seq_len, head_dim) floats.
+// only. scratch: at least attention_scratch_size(seq_len, head_dim) floats. softcap > 0: the
+// scaled scores are soft-capped before the mask, s = tanh(s / softcap) * softcap (Gemma 2's
+// attn_logit_softcapping); 0 leaves them as they are.
 void attention_head(const float* q, const float* k, const float* v, int ld_qkv, float* z, int ld_z,
-                    int seq_len, int head_dim, float scale, int window, std::span<float> scratch);
+                    int seq_len, int head_dim, float scale, int window, std::span<float> scratch,
+                    float softcap = 0.0f);
 
 // GEMM FLOPs attention_head issues for one sequence and head (2 products per tile).
 double attention_head_flops(int seq_len, int head_dim, int window);

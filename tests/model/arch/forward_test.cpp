@@ -339,5 +339,13 @@ TEST(Kernels, TiledAttentionMatchesNaiveGlobalAndLocal) {
   EXPECT_EQ(attention_key_range(256, 300, 5), (std::pair<int, int>{252, 300}));
 }
 
+// The Llama family (tests/reference/make_llama_fixtures.py): GQA with llama3 rope scaling; an
+// explicit head_dim, tied embeddings, biases, linear rope, bf16 shards; Mistral's sliding window;
+// Qwen2's q/k/v biases in f16; Gemma's (1 + w) norms, GeGLU and embedding scale; Gemma 2's
+// sandwich norms, soft-capping and alternating windows.
+INSTANTIATE_TEST_SUITE_P(LlamaFixtures, ForwardFixture,
+                         ::testing::Values("llama_gqa_f32", "llama_tied_bf16_sharded",
+                                           "mistral_f32", "qwen2_f16", "gemma_f32", "gemma2_f32"));
+
 }  // namespace
 }  // namespace neurolens::model

@@ -142,8 +142,8 @@ TEST_F(ConfigParse, Errors) {
   std::vector<Case> cases;
   {
     json j = gpt2();
-    j["model_type"] = "llama";
-    cases.push_back({j, {"model_type", "\"llama\" is not supported"}});
+    j["model_type"] = "mamba";
+    cases.push_back({j, {"model_type", "\"mamba\" is not supported"}});
   }
   {
     json j = gpt2();
