@@ -50,6 +50,13 @@ struct ModelConfig {
   // Learned position embeddings (wpe, hook_pos_embed): GPT-2, GPT-Neo. false: the architecture
   // encodes positions inside its blocks (rotary); the model has no hook_pos_embed.
   bool position_embeddings = true;
+  // GPT-NeoX use_parallel_residual: x + attn(ln_1(x)) + mlp(ln_2(x)), no hook_resid_mid.
+  bool parallel_residual = false;
+  // q / k / v and attention-output biases (GPT-NeoX attention_bias; GPT-2 always has them).
+  bool attention_bias = true;
+  // The unembedding is wte (GPT-2, GPT-Neo); false: a separate [V, D] matrix
+  // (ModelWeights::unembed: GPT-NeoX embed_out).
+  bool tie_word_embeddings = true;
 
   // head_dim when config.json sets it apart from D / H (Gemma: 256 with D 2048, H 8); 0 = D / H.
   int head_dim_override = 0;

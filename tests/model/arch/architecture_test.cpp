@@ -28,13 +28,13 @@ std::string error_of(const std::string& model_type) {
 }
 
 TEST(Architecture, RegistryFindsEveryModelType) {
-  EXPECT_EQ(architecture_names(), (std::vector<std::string>{"gpt2", "gpt_neo"}));
+  EXPECT_EQ(architecture_names(), (std::vector<std::string>{"gpt2", "gpt_neo", "gpt_neox"}));
   for (const std::string& name : architecture_names()) {
     EXPECT_EQ(find_architecture(name).model_type(), name);
   }
   const std::string msg = error_of("llama");
   EXPECT_NE(msg.find("\"llama\" is not supported"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("gpt2 and gpt_neo"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("gpt2, gpt_neo and gpt_neox"), std::string::npos) << msg;
 }
 
 // The site table is the one source of a block's hook order and widths.
@@ -42,7 +42,7 @@ TEST(Architecture, HookOrderAndWidthsFollowTheSiteTable) {
   for (const char* variant : {"gpt2_f32", "gpt_neo_f32"}) {
     const Model m = load_model(kModels / variant);
     const ModelConfig& c = m.config;
-    const std::span<const BlockSite> sites = architecture_of(c).block_sites();
+    const std::span<const BlockSite> sites = architecture_of(c).block_sites(c);
     ASSERT_FALSE(sites.empty());
     for (int l = 0; l < c.n_layers; ++l) {
       for (int s = 0; s < static_cast<int>(sites.size()); ++s) {

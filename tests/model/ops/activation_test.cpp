@@ -39,8 +39,8 @@ TEST(Activation, KernelsMatchDoubleReferences) {
       const double tol = 2e-6 * std::max(1.0, std::abs(ref)) + 3e-7 * std::abs(x[i]);
       if (std::abs(post[i] - ref) > tol || std::abs(gated[i] - 1.5 * ref) > 1.5 * tol ||
           std::abs(activate(act, x[i]) - ref) > tol) {
-        ADD_FAILURE() << "act " << static_cast<int>(act) << " x " << x[i] << ": kernel "
-                      << post[i] << " gated " << gated[i] << " reference " << ref;
+        ADD_FAILURE() << "act " << static_cast<int>(act) << " x " << x[i] << ": kernel " << post[i]
+                      << " gated " << gated[i] << " reference " << ref;
         ++bad;
       }
     }
