@@ -159,6 +159,18 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
       }
       return {b.site, layer};
     }
+    for (const SiteName& b : kBlockSiteNames) {
+      if (site != b.name) continue;
+      // A TransformerLens site that this model's blocks do not produce.
+      std::string why =
+          "this " + config.model_type + " model's blocks have no '" + std::string(site) + "'";
+      if (b.site == HookSite::ResidMid && config.parallel_residual) {
+        why +=
+            " (parallel residual: attention and MLP both read hook_resid_pre, and the stream "
+            "has no state between them)";
+      }
+      throw Error(context, why, valid_forms(config));
+    }
     throw Error(context, "unknown block hook '" + std::string(site) + "'", valid_forms(config));
   }
   throw Error(context, "unknown hook name", valid_forms(config));
