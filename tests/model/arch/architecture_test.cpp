@@ -39,7 +39,8 @@ TEST(Architecture, RegistryFindsEveryModelType) {
 
 // The site table is the one source of a block's hook order and widths.
 TEST(Architecture, HookOrderAndWidthsFollowTheSiteTable) {
-  for (const char* variant : {"gpt2_f32", "gpt_neo_f32"}) {
+  for (const char* variant :
+       {"gpt2_f32", "gpt_neo_f32", "neox_parallel_f32", "neox_sequential_bf16_sharded"}) {
     const Model m = load_model(kModels / variant);
     const ModelConfig& c = m.config;
     const std::span<const BlockSite> sites = architecture_of(c).block_sites(c);
