@@ -8,7 +8,7 @@
 // Legend: B batch, T tokens, N = B*T rows, D d_model, F d_mlp, L layers, H heads, dh head_dim.
 // Example:
 //   const ModelArchitecture& a = find_architecture("gpt_neo");   // throws on unknown types
-//   for (const BlockSite& s : a.block_sites())
+//   for (const BlockSite& s : a.block_sites(cfg))
 //     std::printf("%s [N, %d]\n", hook_site_name(s.site).c_str(), site_width(s.width, cfg));
 #pragma once
 
@@ -97,8 +97,10 @@ class ModelArchitecture {
   // Names of MLP neuron tensors of block `layer`, without key prefix.
   virtual MlpTensorNames mlp_tensor_names(int layer) const = 0;
 
-  // The block's hook sites in the order run_block emits them (the slot is the index).
-  virtual std::span<const BlockSite> block_sites() const = 0;
+  // The block's hook sites in the order run_block emits them (the slot is the index). The table
+  // may depend on the config (GPT-NeoX: no hook_resid_mid when use_parallel_residual); it is
+  // the same for every block of one config.
+  virtual std::span<const BlockSite> block_sites(const ModelConfig& config) const = 0;
   // Float counts of the block's workspace views for `rows` rows (the forward pass allocates
   // them 64-byte aligned and hands them to run_block in this order), besides the residual
   // stream [N, D] and the final norm's output [N, D].

@@ -141,7 +141,7 @@ class ForwardPass::Block final : public BlockRun {
       : pass_(pass),
         plan_(plan),
         layer_(layer),
-        sites_(pass.arch_.block_sites()),
+        sites_(pass.arch_.block_sites(pass.model_.config)),
         base_(block_slot_order(layer, 0, pass.model_.config)),
         packed_(pass.precision_ == Precision::Bf16 ? &pass.packed_[static_cast<std::size_t>(layer)]
                                                    : nullptr) {}
@@ -401,7 +401,7 @@ void ForwardPass::run(std::span<const int32_t> tokens, int batch, int seq_len,
 
 double ForwardPass::gemm_flops(int batch, int seq_len, int up_to_layer) const {
   const ModelConfig& cfg = model_.config;
-  const int all = static_cast<int>(arch_.block_sites().size());
+  const int all = static_cast<int>(arch_.block_sites(cfg).size());
   double flops = 0.0;
   for (int l = 0; l <= up_to_layer && l < cfg.n_layers; ++l) {
     flops += arch_.block_flops(cfg, l, batch, seq_len, all);

@@ -64,7 +64,8 @@ int window_of(const ModelConfig& cfg, int layer) {
 
 }  // namespace
 
-std::span<const BlockSite> GptBlockArchitecture::block_sites() const {
+std::span<const BlockSite> GptBlockArchitecture::block_sites(const ModelConfig& config) const {
+  (void)config;  // one table for every GPT-2 / GPT-Neo config
   return kSites;
 }
 

@@ -35,7 +35,7 @@ class GptBlockArchitecture : public ModelArchitecture {
   std::vector<std::string> key_prefixes() const override { return {"", "transformer."}; }
   std::string embedding_tensor() const override { return "wte.weight"; }
   std::string block_tensor_prefix() const override { return "h."; }
-  std::span<const BlockSite> block_sites() const override;
+  std::span<const BlockSite> block_sites(const ModelConfig& config) const override;
   std::vector<std::size_t> workspace_sizes(const ModelConfig& config, std::size_t rows,
                                            int max_seq_len) const override;
   std::vector<BlockGemm> block_gemms(const ModelConfig& config) const override;

@@ -42,7 +42,7 @@ std::string valid_forms(const ModelConfig& config) {
                   "ln_final.hook_normalized, "
                   "hidden_states.I (I in 0.." +
                   std::to_string(config.n_layers) + "), blocks.L.{";
-  const std::span<const BlockSite> sites = architecture_of(config).block_sites();
+  const std::span<const BlockSite> sites = architecture_of(config).block_sites(config);
   for (std::size_t i = 0; i < sites.size(); ++i) {
     if (i) s += ", ";
     s += hook_site_name(sites[i].site);
@@ -148,7 +148,7 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
                   valid_forms(config));
     }
     const std::string_view site = rest.substr(dot + 1);
-    for (const BlockSite& b : architecture_of(config).block_sites()) {
+    for (const BlockSite& b : architecture_of(config).block_sites(config)) {
       if (site != hook_site_name(b.site)) continue;
       if (layer >= n_layers) {
         throw Error(context,
@@ -159,6 +159,18 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
       }
       return {b.site, layer};
     }
+    for (const SiteName& b : kBlockSiteNames) {
+      if (site != b.name) continue;
+      // A TransformerLens site that this model's blocks do not produce.
+      std::string why =
+          "this " + config.model_type + " model's blocks have no '" + std::string(site) + "'";
+      if (b.site == HookSite::ResidMid && config.parallel_residual) {
+        why +=
+            " (parallel residual: attention and MLP both read hook_resid_pre, and the stream "
+            "has no state between them)";
+      }
+      throw Error(context, why, valid_forms(config));
+    }
     throw Error(context, "unknown block hook '" + std::string(site) + "'", valid_forms(config));
   }
   throw Error(context, "unknown hook name", valid_forms(config));
@@ -166,7 +178,7 @@ HookPoint parse_hook_name(std::string_view name, const ModelConfig& config) {
 
 int hook_order(const HookPoint& point, const ModelConfig& config) {
   const int n_layers = config.n_layers;
-  const std::span<const BlockSite> sites = architecture_of(config).block_sites();
+  const std::span<const BlockSite> sites = architecture_of(config).block_sites(config);
   const int slots = slots_per_block(sites);
   const int end = 3 + n_layers * slots;
   switch (point.site) {
@@ -207,7 +219,7 @@ std::vector<HookPoint> all_hook_points(const ModelConfig& config) {
   std::vector<HookPoint> points = {{HookSite::Embed, -1}};
   if (config.position_embeddings) points.push_back({HookSite::PosEmbed, -1});
   points.push_back({HookSite::HiddenStates, 0});
-  const std::span<const BlockSite> sites = architecture_of(config).block_sites();
+  const std::span<const BlockSite> sites = architecture_of(config).block_sites(config);
   for (int l = 0; l < config.n_layers; ++l) {
     for (const BlockSite& b : sites) points.push_back({b.site, l});
     if (l + 1 < config.n_layers) points.push_back({HookSite::HiddenStates, l + 1});
@@ -250,7 +262,7 @@ std::vector<HookPoint> resolve_hook_patterns(std::span<const std::string> patter
 
 int hook_width(const HookPoint& point, const ModelConfig& config) {
   if (is_block_site(point.site)) {
-    for (const BlockSite& b : architecture_of(config).block_sites()) {
+    for (const BlockSite& b : architecture_of(config).block_sites(config)) {
       if (b.site == point.site) return site_width(b.width, config);
     }
   }
@@ -258,7 +270,7 @@ int hook_width(const HookPoint& point, const ModelConfig& config) {
 }
 
 int block_slot_order(int layer, int slot, const ModelConfig& config) {
-  return 3 + layer * slots_per_block(architecture_of(config).block_sites()) + slot;
+  return 3 + layer * slots_per_block(architecture_of(config).block_sites(config)) + slot;
 }
 
 }  // namespace neurolens::model

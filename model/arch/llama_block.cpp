@@ -192,7 +192,8 @@ ModelWeights LlamaBlockArchitecture::map_weights(TensorSource& t, const ModelCon
   return w;
 }
 
-std::span<const BlockSite> LlamaBlockArchitecture::block_sites() const {
+std::span<const BlockSite> LlamaBlockArchitecture::block_sites(
+    const ModelConfig& /*config*/) const {
   return kSites;
 }
 

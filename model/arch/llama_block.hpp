@@ -58,7 +58,7 @@ class LlamaBlockArchitecture : public ModelArchitecture {
   bool ignored_tensor(const std::string& name) const override;
   MlpTensorNames mlp_tensor_names(int layer) const override;
 
-  std::span<const BlockSite> block_sites() const override;
+  std::span<const BlockSite> block_sites(const ModelConfig& config) const override;
   std::vector<std::size_t> workspace_sizes(const ModelConfig& config, std::size_t rows,
                                            int max_seq_len) const override;
   std::vector<BlockGemm> block_gemms(const ModelConfig& config) const override;

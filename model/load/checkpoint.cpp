@@ -139,7 +139,7 @@ class Loader : public TensorSource {
       }
       throw Error(source_ + ": " + anchor,
                   "missing tensor (" + std::string(prefixes.size() > 1 ? "neither " : "") + names +
-                      " is present)",
+                      (prefixes.size() > 1 ? " is present)" : " is not present)"),
                   "point at a " + supported() + " checkpoint; config.json says model_type \"" +
                       cfg_.model_type + "\"");
     }

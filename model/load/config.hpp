@@ -50,6 +50,13 @@ struct ModelConfig {
   // Learned position embeddings (wpe, hook_pos_embed): GPT-2, GPT-Neo. false: the architecture
   // encodes positions inside its blocks (rotary); the model has no hook_pos_embed.
   bool position_embeddings = true;
+  // GPT-NeoX use_parallel_residual: x + attn(ln_1(x)) + mlp(ln_2(x)), no hook_resid_mid.
+  bool parallel_residual = false;
+  // q / k / v and attention-output biases (GPT-NeoX attention_bias; GPT-2 always has them).
+  bool attention_bias = true;
+  // The unembedding is wte (GPT-2, GPT-Neo); false: a separate [V, D] matrix
+  // (ModelWeights::unembed: GPT-NeoX embed_out, Llama-family lm_head).
+  bool tie_word_embeddings = true;
 
   // head_dim when config.json sets it apart from D / H (Gemma: 256 with D 2048, H 8); 0 = D / H.
   int head_dim_override = 0;
@@ -65,13 +72,12 @@ struct ModelConfig {
   // hook_embed and hidden_states.0 are after the scaling, as in HF and TransformerLens.
   float embedding_scale = 1.0f;
   // Llama-family blocks (model/arch/llama_block.hpp): which nn.Linear layers have a bias (Llama
-  // attention_bias: q, k, v and o; Qwen2: q, k, v; mlp_bias: gate, up, down), whether the
-  // unembedding is tied to the embedding (tie_word_embeddings; untied: lm_head.weight), and
-  // Gemma 2's attention logit soft-capping (attn_logit_softcapping; 0 = none).
+  // attention_bias: q, k, v and o; Qwen2: q, k, v; mlp_bias: gate, up, down; untied unembedding:
+  // lm_head.weight, tie_word_embeddings above), and Gemma 2's attention logit soft-capping
+  // (attn_logit_softcapping; 0 = none).
   bool qkv_bias = false;
   bool out_bias = false;
   bool mlp_bias = false;
-  bool tie_word_embeddings = true;
   float attention_softcap = 0.0f;
 
   int head_dim() const { return head_dim_override > 0 ? head_dim_override : d_model / n_heads; }

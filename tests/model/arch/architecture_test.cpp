@@ -29,24 +29,25 @@ std::string error_of(const std::string& model_type) {
 }
 
 TEST(Architecture, RegistryFindsEveryModelType) {
-  for (const char* name : {"gemma", "gemma2", "gpt2", "gpt_neo", "llama", "mistral", "qwen2"}) {
-    const std::vector<std::string> names = architecture_names();
-    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
-  }
+  EXPECT_EQ(architecture_names(),
+            (std::vector<std::string>{"gemma", "gemma2", "gpt2", "gpt_neo", "gpt_neox", "llama",
+                                      "mistral", "qwen2"}));
   for (const std::string& name : architecture_names()) {
     EXPECT_EQ(find_architecture(name).model_type(), name);
   }
   const std::string msg = error_of("mamba");
   EXPECT_NE(msg.find("\"mamba\" is not supported"), std::string::npos) << msg;
   EXPECT_NE(msg.find("gpt2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("qwen2"), std::string::npos) << msg;
 }
 
 // The site table is the one source of a block's hook order and widths.
 TEST(Architecture, HookOrderAndWidthsFollowTheSiteTable) {
-  for (const char* variant : {"gpt2_f32", "gpt_neo_f32"}) {
+  for (const char* variant :
+       {"gpt2_f32", "gpt_neo_f32", "neox_parallel_f32", "neox_sequential_bf16_sharded"}) {
     const Model m = load_model(kModels / variant);
     const ModelConfig& c = m.config;
-    const std::span<const BlockSite> sites = architecture_of(c).block_sites();
+    const std::span<const BlockSite> sites = architecture_of(c).block_sites(c);
     ASSERT_FALSE(sites.empty());
     for (int l = 0; l < c.n_layers; ++l) {
       for (int s = 0; s < static_cast<int>(sites.size()); ++s) {

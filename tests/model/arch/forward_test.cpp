@@ -182,6 +182,9 @@ TEST_P(ForwardFixture, SequencesAreIndependentOfBatchAndOfLaterTokens) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, ForwardFixture,
                          ::testing::Values("gpt2_f32", "gpt2_f16_sharded", "gpt2_bf16",
                                            "gpt_neo_f32", "gpt_neo_bf16_sharded", "gpt_neo_f16"));
+INSTANTIATE_TEST_SUITE_P(NeoxFixtures, ForwardFixture,
+                         ::testing::Values("neox_parallel_f32", "neox_sequential_bf16_sharded",
+                                           "neox_f16"));
 
 std::string error_of(const std::function<void()>& f) {
   try {

@@ -356,6 +356,9 @@ TEST_P(Bf16Forward, StoppingEarlyAndBatchingChangeNothing) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Forward,
                          ::testing::Values("gpt2_f32", "gpt2_f16_sharded", "gpt2_bf16",
                                            "gpt_neo_f32", "gpt_neo_bf16_sharded", "gpt_neo_f16"));
+INSTANTIATE_TEST_SUITE_P(NeoxFixtures, Bf16Forward,
+                         ::testing::Values("neox_parallel_f32", "neox_sequential_bf16_sharded",
+                                           "neox_f16"));
 
 TEST(Bf16Forward, UnsupportedCpuIsAClearError) {
   if (bf16_compute_supported()) GTEST_SKIP() << "this CPU has AVX512_BF16";
