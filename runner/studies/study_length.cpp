@@ -172,15 +172,20 @@ class LengthAccumulator : public Accumulator {
         }
         if (!moments_[s][c]) moments_[s][c] = std::make_unique<stats::GroupMoments>(K);
         moments_[s][c]->add(rows, members.size(), K);
-        for (size_t j = 0; j < members.size(); ++j) {
-          const float* row = rows.data() + j * K;
-          for (size_t l = 0; l < L; ++l) {
-            const double* e = edges_[s].data() + l * (bins_ + 1);
-            int64_t* pooled = pooled_[s].data() + (l * n_classes_ + c) * (bins_ + 2);
-            int64_t* neuron = per_neuron_[s].data() + l * W * (bins_ + 2);
-            const double lo = e[0], hi = e[bins_], scale = static_cast<double>(bins_) / (hi - lo);
+        // Pooled counts go to 4 interleaved partial histograms first: activations cluster in a
+        // few bins, and one counter incremented back to back serializes on its store.
+        const size_t H = bins_ + 2;
+        pooled_parts_.resize(4 * H);
+        for (size_t l = 0; l < L; ++l) {
+          const double* e = edges_[s].data() + l * (bins_ + 1);
+          int64_t* pooled = pooled_[s].data() + (l * n_classes_ + c) * H;
+          int64_t* neuron = per_neuron_[s].data() + l * W * H;
+          const double lo = e[0], hi = e[bins_], scale = static_cast<double>(bins_) / (hi - lo);
+          std::fill(pooled_parts_.begin(), pooled_parts_.end(), 0);
+          for (size_t j = 0; j < members.size(); ++j) {
+            const float* row = rows.data() + j * K + l * W;
             for (size_t w = 0; w < W; ++w) {
-              const double v = row[l * W + w];
+              const double v = row[w];
               size_t bin;
               if (v < lo) {
                 bin = 0;
@@ -192,9 +197,13 @@ class LengthAccumulator : public Accumulator {
                 while (bin > 1 && v < e[bin - 1]) --bin;
                 while (bin < bins_ && v >= e[bin]) ++bin;
               }
-              pooled[bin] += 1;
-              neuron[w * (bins_ + 2) + bin] += 1;
+              pooled_parts_[(w & 3) * H + bin] += 1;
+              neuron[w * H + bin] += 1;
             }
+          }
+          for (size_t k = 0; k < H; ++k) {
+            pooled[k] += pooled_parts_[k] + pooled_parts_[H + k] + pooled_parts_[2 * H + k] +
+                         pooled_parts_[3 * H + k];
           }
         }
       }
@@ -272,6 +281,7 @@ class LengthAccumulator : public Accumulator {
   const std::vector<int32_t>& vocab_length_;
   std::vector<std::vector<double>> edges_;  // [site][L * (bins + 1)]
   size_t bins_;
+  std::vector<int64_t> pooled_parts_;  // [4, bins + 2] scratch of add()
   size_t n_classes_ = 1;
   std::vector<int64_t> class_count_;                                        // [classes]
   std::vector<std::vector<std::unique_ptr<stats::GroupMoments>>> moments_;  // [site][class]
