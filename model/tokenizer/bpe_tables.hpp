@@ -80,7 +80,8 @@ inline std::string read_file(const std::filesystem::path& path, const char* what
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) {
     throw Error(path.string(), std::string("cannot open ") + what,
-                "check the path; a GPT-2 checkpoint directory holds vocab.json and merges.txt");
+                "check the path; a checkpoint directory holds tokenizer.json, or vocab.json and "
+                "merges.txt");
   }
   std::string text;
   std::error_code ec;

@@ -655,7 +655,11 @@ struct Inst {
   int32_t x = 0;
   int32_t y = 0;
   char32_t c = 0;
+  int32_t guard = -1;  // Split: the first characters x can start with (index in guards), or -1
 };
+
+void first_chars(const Node& n, const std::vector<CharSet>& sets, std::array<bool, 128>* ascii,
+                 bool* non_ascii);
 
 }  // namespace
 
@@ -663,10 +667,28 @@ struct Regex::Program {
   std::string pattern;
   std::vector<CharSet> sets;
   std::vector<Inst> code;
+  // Split guards: the characters the preferred branch can start with (it cannot match empty),
+  // so a Split whose branch cannot match here goes straight to the alternative.
+  std::vector<std::array<uint64_t, 2>> guard_ascii;
+  std::vector<uint8_t> guard_non_ascii;
   // First-character filter: whether a match can start with each ASCII byte / any non-ASCII.
   std::array<bool, 128> can_start{};
   bool can_start_non_ascii = true;
   bool can_match_empty = true;
+
+  int32_t make_guard(const Node& branch) {
+    if (nullable(branch)) return -1;
+    std::array<bool, 128> ascii{};
+    bool non_ascii = false;
+    first_chars(branch, sets, &ascii, &non_ascii);
+    std::array<uint64_t, 2> bits{};
+    for (int c = 0; c < 128; ++c) {
+      if (ascii[c]) bits[c >> 6] |= uint64_t{1} << (c & 63);
+    }
+    guard_ascii.push_back(bits);
+    guard_non_ascii.push_back(non_ascii ? 1 : 0);
+    return static_cast<int32_t>(guard_ascii.size() - 1);
+  }
 
   void emit_node(const Node& n) {
     if (code.size() > kMaxProgram) {
@@ -698,6 +720,7 @@ struct Regex::Program {
           if (i + 1 < n.kids.size()) {
             const size_t split = code.size();
             code.push_back({Op::Split, 0, static_cast<int32_t>(split + 1), 0, 0});
+            code[split].guard = make_guard(*n.kids[i]);
             emit_node(*n.kids[i]);
             jumps.push_back(code.size());
             code.push_back({Op::Jmp, 0, 0, 0, 0});
@@ -730,6 +753,7 @@ struct Regex::Program {
           const auto out = static_cast<int32_t>(code.size());
           code[split].x = n.greedy ? body_pc : out;
           code[split].y = n.greedy ? out : body_pc;
+          if (n.greedy) code[split].guard = make_guard(body);
         } else {
           std::vector<size_t> splits;
           for (int i = n.min; i < n.max; ++i) {
@@ -738,10 +762,12 @@ struct Regex::Program {
             emit_node(body);
           }
           const auto out = static_cast<int32_t>(code.size());
+          const int32_t guard = n.greedy && !splits.empty() ? make_guard(body) : -1;
           for (const size_t s : splits) {
             const auto body_pc = static_cast<int32_t>(s + 1);
             code[s].x = n.greedy ? body_pc : out;
             code[s].y = n.greedy ? out : body_pc;
+            code[s].guard = guard;
           }
         }
         break;
@@ -837,6 +863,18 @@ struct Regex::Program {
             break;
           }
           case Op::Split:
+            if (in.guard >= 0) {
+              bool can = false;
+              if (pos < t.size()) {
+                const auto b = static_cast<unsigned char>(t[pos]);
+                can = b < 128 ? ((guard_ascii[in.guard][b >> 6] >> (b & 63)) & 1u) != 0
+                              : guard_non_ascii[in.guard] != 0;
+              }
+              if (!can) {
+                pc = in.y;
+                break;
+              }
+            }
             stack->emplace_back(in.y, pos);
             pc = in.x;
             break;

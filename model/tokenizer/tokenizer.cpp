@@ -485,12 +485,8 @@ Tokenizer Tokenizer::load_for_model(const std::filesystem::path& dir) {
   if (std::filesystem::is_regular_file(dir / "tokenizer.json", ec)) {
     return load_json(dir / "tokenizer.json");
   }
-  if (std::filesystem::is_regular_file(dir / "vocab.json", ec) ||
-      std::filesystem::is_regular_file(dir / "merges.txt", ec)) {
-    return load(dir / "vocab.json", dir / "merges.txt");
-  }
-  throw Error(dir.string(), "has no tokenizer (tokenizer.json, or vocab.json and merges.txt)",
-              "copy the tokenizer files of the checkpoint into the directory");
+  // Neither: the error names dir/vocab.json ("cannot open"), with a hint naming both layouts.
+  return load(dir / "vocab.json", dir / "merges.txt");
 }
 
 std::vector<int32_t> Tokenizer::encode_for_model(std::string_view utf8) const {

@@ -43,7 +43,7 @@ class Tokenizer {
   // The same from the file's text (`name` is used in error messages).
   static Tokenizer parse_json(std::string_view json_text, const std::string& name);
   // The tokenizer of a checkpoint directory: dir/tokenizer.json when present, else
-  // dir/vocab.json + dir/merges.txt. Throws naming the directory when it has neither.
+  // dir/vocab.json + dir/merges.txt. With neither, the error names dir/vocab.json.
   static Tokenizer load_for_model(const std::filesystem::path& dir);
   // Whether dir holds tokenizer.json, or vocab.json and merges.txt.
   static bool has_tokenizer(const std::filesystem::path& dir);

@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
@@ -113,8 +114,10 @@ std::vector<Span> cover(size_t n, const std::vector<std::pair<size_t, size_t>>& 
   return spans;
 }
 
+using Emit = std::function<void(Piece&&)>;
+
 void split_piece(const Piece& p, const std::vector<Span>& spans, SplitBehavior behavior,
-                 std::vector<Piece>* out) {
+                 const Emit& out) {
   struct Keep {
     size_t b;
     size_t e;
@@ -168,7 +171,7 @@ void split_piece(const Piece& p, const std::vector<Span>& spans, SplitBehavior b
     }
   }
   for (const Keep& k : keep) {
-    if (!k.remove && k.e > k.b) out->push_back(slice(p, k.b, k.e));
+    if (!k.remove && k.e > k.b) out(slice(p, k.b, k.e));
   }
 }
 
@@ -333,7 +336,7 @@ const Regex& whitespace_regex() {
   return re;
 }
 
-void pre_tokenize_one(const PreTokenizer& t, Piece p, bool track, std::vector<Piece>* out) {
+void pre_tokenize_one(const PreTokenizer& t, Piece p, bool track, const Emit& out) {
   switch (t.kind) {
     case PreKind::ByteLevel: {
       if (t.add_prefix_space && (p.text.empty() || p.text[0] != ' ')) {
@@ -343,30 +346,31 @@ void pre_tokenize_one(const PreTokenizer& t, Piece p, bool track, std::vector<Pi
         p = b.finish(p.at_start);
       }
       if (!t.use_regex) {
-        out->push_back(std::move(p));
+        out(std::move(p));
         return;
       }
       const std::vector<std::string_view> parts = pretokenize(p.text);
       for (const std::string_view v : parts) {
         const auto b = static_cast<size_t>(v.data() - p.text.data());
-        out->push_back(slice(p, b, b + v.size()));
+        out(slice(p, b, b + v.size()));
       }
       return;
     }
     case PreKind::Split: {
-      std::vector<std::pair<size_t, size_t>> m;
-      t.pattern->find_all(p.text, [&](size_t b, size_t e) { m.emplace_back(b, e); });
       if (!t.invert && t.behavior == SplitBehavior::Isolated) {
-        // The common case (Llama 3, Qwen2): each match and each gap is a piece.
+        // The common case (Llama 3, Qwen2): each match and each gap is a piece, handed on as
+        // soon as it is found.
         size_t prev = 0;
-        for (const auto& [b, e] : m) {
-          if (b > prev) out->push_back(slice(p, prev, b));
-          if (e > b) out->push_back(slice(p, b, e));
+        t.pattern->find_all(p.text, [&](size_t b, size_t e) {
+          if (b > prev) out(slice(p, prev, b));
+          if (e > b) out(slice(p, b, e));
           prev = e;
-        }
-        if (prev < p.text.size()) out->push_back(slice(p, prev, p.text.size()));
+        });
+        if (prev < p.text.size()) out(slice(p, prev, p.text.size()));
         return;
       }
+      std::vector<std::pair<size_t, size_t>> m;
+      t.pattern->find_all(p.text, [&](size_t b, size_t e) { m.emplace_back(b, e); });
       split_piece(p, cover(p.text.size(), m, t.invert), t.behavior, out);
       return;
     }
@@ -392,7 +396,7 @@ void pre_tokenize_one(const PreTokenizer& t, Piece p, bool track, std::vector<Pi
         q = pb.finish(q.at_start);
       }
       if (!t.split) {
-        out->push_back(std::move(q));
+        out(std::move(q));
         return;
       }
       std::vector<std::pair<size_t, size_t>> m;
@@ -677,9 +681,13 @@ class BpeModel {
       prev[i] = i - 1;
       next[i] = i + 1 < n ? i + 1 : -1;
     }
+    // An entry is stale when the pair at its position changed; comparing the pair's ids is the
+    // same test as HF's (the merged token's id), since a token's text determines its id.
     struct Entry {
       int32_t rank;
       int pos;
+      int32_t left;
+      int32_t right;
       int32_t merged;
       bool operator>(const Entry& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
     };
@@ -687,7 +695,7 @@ class BpeModel {
     auto push = [&](int p) {
       if (p < 0 || next[p] < 0) return;
       if (const Merge* m = merges.find(pair_key(w[p].id, w[next[p]].id)))
-        heap.push({m->rank, p, m->merged});
+        heap.push({m->rank, p, w[p].id, w[next[p]].id, m->merged});
     };
     for (int i = 0; i + 1 < n; ++i) push(i);
     while (!heap.empty()) {
@@ -696,8 +704,7 @@ class BpeModel {
       const int p = e.pos;
       if (!alive[p] || next[p] < 0) continue;
       const int q = next[p];
-      const Merge* m = merges.find(pair_key(w[p].id, w[q].id));
-      if (m == nullptr || m->merged != e.merged) continue;
+      if (w[p].id != e.left || w[q].id != e.right) continue;
       w[p].id = e.merged;
       alive[q] = 0;
       next[p] = next[q];
@@ -745,9 +752,23 @@ class JsonPipeline {
       raw_added.split(root, &segments);
     }
     std::vector<Piece> subsegments;
-    std::vector<Piece> pieces;
-    std::vector<Piece> next;
     std::vector<uint32_t> starts;
+    // Pre-tokenizer k on a piece, each resulting piece on to k + 1, and the model at the end:
+    // depth first, so no stage holds more than one piece's results.
+    std::function<void(size_t, Piece &&)> run_stage = [&](size_t k, Piece&& p) {
+      if (k == pre_tokenizers.size()) {
+        if (!track) {
+          model.encode(p.text, ids, nullptr);
+          return;
+        }
+        starts.clear();
+        model.encode(p.text, ids, &starts);
+        for (const uint32_t s : starts) begins.push_back(origin_at(p, s));
+        return;
+      }
+      pre_tokenize_one(pre_tokenizers[k], std::move(p), track,
+                       [&](Piece&& q) { run_stage(k + 1, std::move(q)); });
+    };
     for (Piece& seg : segments) {
       if (seg.token >= 0) {
         emit_token(seg, ids, track ? &begins : nullptr);
@@ -766,22 +787,7 @@ class JsonPipeline {
           emit_token(sub, ids, track ? &begins : nullptr);
           continue;
         }
-        pieces.clear();
-        pieces.push_back(std::move(sub));
-        for (const PreTokenizer& t : pre_tokenizers) {
-          next.clear();
-          for (Piece& p : pieces) pre_tokenize_one(t, std::move(p), track, &next);
-          pieces.swap(next);
-        }
-        for (const Piece& p : pieces) {
-          if (!track) {
-            model.encode(p.text, ids, nullptr);
-            continue;
-          }
-          starts.clear();
-          model.encode(p.text, ids, &starts);
-          for (const uint32_t s : starts) begins.push_back(origin_at(p, s));
-        }
+        run_stage(0, std::move(sub));
       }
     }
     if (!track) return;
