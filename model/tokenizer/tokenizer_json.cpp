@@ -1163,7 +1163,21 @@ void encode_json(const JsonPipeline& pipeline, std::string_view text, std::vecto
   pipeline.encode(text, ids, offsets);
 }
 
+namespace {
+JsonTokenizerParts parse_document(std::string_view text, const std::string& name);
+}  // namespace
+
 JsonTokenizerParts parse_tokenizer_json(std::string_view text, const std::string& name) {
+  try {
+    return parse_document(text, name);
+  } catch (const json::exception& e) {  // a type the checks above did not foresee
+    throw Error(name, std::string("malformed tokenizer.json: ") + e.what(),
+                "check the file is a tokenizer.json written by Hugging Face tokenizers");
+  }
+}
+
+namespace {
+JsonTokenizerParts parse_document(std::string_view text, const std::string& name) {
   json doc;
   try {
     doc = json::parse(text.begin(), text.end());
@@ -1340,25 +1354,30 @@ JsonTokenizerParts parse_tokenizer_json(std::string_view text, const std::string
   {
     std::vector<const json*> decoders;
     const json& d = r.member(doc, "decoder");
-    if (d.is_object() && d.value("type", "") == "Sequence" && d.contains("decoders") &&
+    if (d.is_object() && d.contains("type") && d["type"] == "Sequence" && d.contains("decoders") &&
         d["decoders"].is_array()) {
       for (const json& x : d["decoders"]) decoders.push_back(&x);
     } else if (d.is_object()) {
       decoders.push_back(&d);
     }
+    // A string member or "" (the decoder only guides token_bytes; it is not validated).
+    auto str = [](const json& obj, const char* key) {
+      const auto it = obj.find(key);
+      return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
     for (const json* x : decoders) {
       if (!x->is_object()) continue;
-      const std::string t = x->value("type", "");
+      const std::string t = str(*x, "type");
       if (t == "ByteLevel") decode_byte_level = true;
       if (t == "ByteFallback") decode_byte_fallback = true;
-      if (t == "Replace" && x->contains("pattern") && (*x)["pattern"].is_object() &&
-          (*x)["pattern"].contains("String") && (*x)["pattern"]["String"].is_string() &&
-          x->contains("content") && (*x)["content"].is_string()) {
-        replaces.emplace_back((*x)["pattern"]["String"].get<std::string>(),
-                              (*x)["content"].get<std::string>());
+      const auto pattern = x->find("pattern");
+      if (t == "Replace" && pattern != x->end() && pattern->is_object() &&
+          !str(*pattern, "String").empty()) {
+        replaces.emplace_back(str(*pattern, "String"), str(*x, "content"));
       }
       if (t == "Metaspace") {
-        replaces.emplace_back(x->value("replacement", std::string("\xE2\x96\x81")), " ");
+        const std::string rep = str(*x, "replacement");
+        replaces.emplace_back(rep.empty() ? std::string("\xE2\x96\x81") : rep, " ");
       }
     }
     if (decoders.empty()) {
@@ -1529,5 +1548,7 @@ JsonTokenizerParts parse_tokenizer_json(std::string_view text, const std::string
   parts.pipeline = std::move(pipeline);
   return parts;
 }
+
+}  // namespace
 
 }  // namespace neurolens::model::detail

@@ -542,6 +542,19 @@ TEST(TokenizerJsonErrors, NameTheFileAndJsonPath) {
   }
 }
 
+// Found by tokenizer_json_fuzz (tests/fuzz/regressions/tokenizer_json/decoder_type_not_a_string):
+// a decoder entry whose "type" is not a string threw nlohmann's type_error out of the loader.
+// The decoder only guides token_bytes, so such an entry is ignored; any other JSON type surprise
+// is a one-line Error naming the file.
+TEST(TokenizerJsonErrors, DecoderOfAnUnexpectedShapeIsIgnored) {
+  json j = synth();
+  j["decoder"] = {{"type", "Sequence"},
+                  {"decoders", {{{"type", {{"String", "x"}}}, {"content", " "}}, 3}}};
+  EXPECT_EQ(parse(j).encode("abc"), (Ids{12}));
+  j["decoder"] = {{"type", 7}};
+  EXPECT_EQ(parse(j).encode("abc"), (Ids{12}));
+}
+
 TEST(TokenizerJsonErrors, InvalidUtf8TextNamesTheOffset) {
   const Tokenizer tok = parse(synth());
   try {
