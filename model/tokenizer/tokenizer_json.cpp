@@ -219,7 +219,10 @@ struct Normalizer {
 Piece normalize_one(const Normalizer& n, Piece p, bool track) {
   switch (n.kind) {
     case NormKind::Nfc: {
-      bool simple = true;  // every code point below U+0300: already NFC
+      // Code points below U+0300 are NFC-stable starters that never compose with what precedes
+      // them, so only the runs of code points >= U+0300 (lead byte >= 0xCC), each with the
+      // starter before it, go through the full algorithm.
+      bool simple = true;
       for (const char c : p.text) {
         if (static_cast<unsigned char>(c) >= 0xCC) {
           simple = false;
@@ -227,23 +230,46 @@ Piece normalize_one(const Normalizer& n, Piece p, bool track) {
         }
       }
       if (simple) return p;
+      PieceBuilder b(track);
+      const std::string& t = p.text;
+      size_t copied = 0;
+      size_t i = 0;
       std::u32string cps;
       std::vector<uint32_t> starts;
-      for (size_t i = 0; i < p.text.size();) {
-        size_t len = 0;
-        cps.push_back(decode_utf8(p.text, i, &len));
-        starts.push_back(static_cast<uint32_t>(i));
-        i += len;
-      }
       std::vector<uint32_t> from;
-      const std::u32string out = nfc(cps, &from);
-      PieceBuilder b(track);
       std::string enc;
-      for (size_t i = 0; i < out.size(); ++i) {
-        enc.clear();
-        append_utf8(out[i], &enc);
-        b.add(enc, origin_at(p, starts[from[i]]));
+      while (i < t.size()) {
+        if (static_cast<unsigned char>(t[i]) < 0xCC) {
+          i += utf8_len(static_cast<unsigned char>(t[i]));
+          continue;
+        }
+        size_t seg = i;
+        if (seg > copied) {
+          --seg;
+          while (seg > copied && (static_cast<unsigned char>(t[seg]) & 0xC0) == 0x80) --seg;
+        }
+        size_t end = i;
+        while (end < t.size() && static_cast<unsigned char>(t[end]) >= 0xCC) {
+          end += utf8_len(static_cast<unsigned char>(t[end]));
+        }
+        b.add_from(p, copied, seg);
+        cps.clear();
+        starts.clear();
+        for (size_t k = seg; k < end;) {
+          size_t len = 0;
+          cps.push_back(decode_utf8(t, k, &len));
+          starts.push_back(static_cast<uint32_t>(k));
+          k += len;
+        }
+        const std::u32string out = nfc(cps, &from);
+        for (size_t k = 0; k < out.size(); ++k) {
+          enc.clear();
+          append_utf8(out[k], &enc);
+          b.add(enc, origin_at(p, starts[from[k]]));
+        }
+        copied = i = end;
       }
+      b.add_from(p, copied, t.size());
       return b.finish(p.at_start);
     }
     case NormKind::Lowercase: {

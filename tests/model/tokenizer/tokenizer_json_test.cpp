@@ -359,6 +359,18 @@ TEST(TokenizerJsonSynthetic, UnknownsByteFallbackAndIgnoreMerges) {
   EXPECT_EQ(parse(m).encode("dab"), (Ids{25}));
 }
 
+TEST(TokenizerJsonSynthetic, NfcNormalizerAndItsOffsets) {
+  json j = synth();
+  j["model"]["vocab"]["\u00e9"] = 28;
+  j["normalizer"] = {{"type", "NFC"}};
+  const Tokenizer tok = parse(j);
+  std::vector<std::pair<size_t, size_t>> offsets;
+  EXPECT_EQ(tok.encode_with_offsets("ae\u0301b", &offsets), (Ids{0, 28, 1}));
+  EXPECT_EQ(offsets, (std::vector<std::pair<size_t, size_t>>{{0, 1}, {1, 4}, {4, 5}}));
+  EXPECT_EQ(tok.encode("\u00e9e\u0301\u00e9"), (Ids{28, 28, 28}));
+  EXPECT_EQ(tok.encode("ab"), (Ids{11}));
+}
+
 TEST(TokenizerJsonSynthetic, NormalizersAndPostProcessors) {
   json j = synth();
   j["normalizer"] = {{"type", "Sequence"},
