@@ -84,7 +84,10 @@ NEUROLENS_FUZZ_TARGET(tokenizer_json) {
         return 0;
       }
       try {
-        check_encode(*tok, "Hello world 123 <s> \xE2\x96\x81x\r\n\t\xC3\xA9", false, false);
+        check_encode(*tok,
+                     "Hello world 123 <s> \xE2\x96\x81x\r\n\t\xC3\xA9 e\xCC\x81\xCC\xA3 "
+                     "\xE1\x84\x80\xE1\x85\xA1 \xC4\xB0",
+                     false, false);
         check_encode(*tok, rest.substr(0, 2048), false, false);
         for (int32_t id = 0; id < tok->vocab_size() && id < 64; ++id) {
           try {
