@@ -39,7 +39,7 @@ int main(int argc, char** argv) try {
   const nr::Comm comm = mpi.world();
   const nr::Job job = nr::parse_job(argv[1], overrides);
   const neurolens::model::Model model = neurolens::model::load_model(job.model);
-  const auto tokenizer = neurolens::model::Tokenizer::load(model.vocab_json, model.merges_txt);
+  const auto tokenizer = neurolens::model::Tokenizer::load_for_model(model.dir);
   std::vector<nr::SiteSpace> sites = nr::resolve_sites(job.sites, job.layers, model.config);
   std::unique_ptr<nio::Corpus> corpus;
   if (!job.corpus.empty()) {

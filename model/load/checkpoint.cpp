@@ -247,7 +247,8 @@ Model load_model(const fs::path& dir, const WeightFileReader& read) {
   if (!fs::is_directory(dir, ec)) {
     throw Error(dir.string(), fs::exists(dir, ec) ? "not a directory" : "model directory not found",
                 "pass the directory of a Hugging Face checkpoint (config.json, model.safetensors, "
-                "vocab.json, merges.txt), e.g. made by 'neurolens synth-model --out DIR'");
+                "tokenizer.json or vocab.json + merges.txt), e.g. made by 'neurolens synth-model "
+                "--out DIR'");
   }
   Model m;
   m.dir = dir;
@@ -255,8 +256,13 @@ Model load_model(const fs::path& dir, const WeightFileReader& read) {
   m.config = parse_model_config(dir / "config.json");
   m.vocab_json = dir / "vocab.json";
   m.merges_txt = dir / "merges.txt";
-  require_file(m.vocab_json, "tokenizer vocabulary");
-  require_file(m.merges_txt, "tokenizer BPE merges");
+  std::error_code tec;
+  if (fs::is_regular_file(dir / "tokenizer.json", tec)) {
+    m.tokenizer_json = dir / "tokenizer.json";  // preferred by Tokenizer::load_for_model
+  } else {
+    require_file(m.vocab_json, "tokenizer vocabulary; or give tokenizer.json");
+    require_file(m.merges_txt, "tokenizer BPE merges; or give tokenizer.json");
+  }
 
   auto storage = std::make_shared<Storage>();
   const ModelArchitecture& arch = architecture_of(m.config);

@@ -30,6 +30,9 @@ struct Model {
   ModelWeights weights;
   std::filesystem::path vocab_json;  // dir / "vocab.json"
   std::filesystem::path merges_txt;  // dir / "merges.txt"
+  // dir / "tokenizer.json" when the checkpoint has one (then preferred), else empty. Load the
+  // tokenizer with Tokenizer::load_for_model(dir).
+  std::filesystem::path tokenizer_json;
   // Memory maps and fp32 buffers that the raw pointers in `weights` point into.
   std::shared_ptr<const void> storage;
   // The byte ranges of the memory-mapped safetensors files (kept alive by `storage`). An F32

@@ -1,4 +1,5 @@
-// GPT-2 byte-level BPE: vocab/merges loading, the pre-tokenizer scanner, BPE merges, decoding.
+// GPT-2 byte-level BPE: vocab/merges loading, the pre-tokenizer scanner, BPE merges, decoding;
+// and the Tokenizer front for tokenizer.json (tokenizer_json.cpp).
 #include "model/tokenizer/tokenizer.hpp"
 
 #include <algorithm>
@@ -12,6 +13,8 @@
 #include <unordered_map>
 
 #include "io/error.hpp"
+#include "model/tokenizer/bpe_tables.hpp"
+#include "model/tokenizer/tokenizer_json.hpp"
 #include "model/tokenizer/unicode.hpp"
 #include "model/tokenizer/vocab_json.hpp"
 
@@ -113,185 +116,7 @@ void scan_pieces(std::string_view text, OnPiece&& on_piece) {
   }
 }
 
-// ---- Byte <-> symbol mapping of GPT-2 (bytes_to_unicode) ------------------------------------
-
-std::array<char32_t, 256> bytes_to_unicode() {
-  std::array<char32_t, 256> map{};
-  std::array<bool, 256> printable{};
-  for (int b = '!'; b <= '~'; ++b) printable[b] = true;
-  for (int b = 0xA1; b <= 0xAC; ++b) printable[b] = true;
-  for (int b = 0xAE; b <= 0xFF; ++b) printable[b] = true;
-  char32_t next = 256;
-  for (int b = 0; b < 256; ++b) map[b] = printable[b] ? char32_t(b) : next++;
-  return map;
-}
-
-// Raw bytes of a vocab.json / merges.txt symbol string appended to `out`; false (with the bad
-// code point) if a character is not one of GPT-2's 256 byte symbols.
-bool append_symbol_bytes(std::string_view symbols, std::string* out, char32_t* bad) {
-  // GPT-2's byte symbols are the code points 0x21..0x143; -1 marks the others.
-  static const std::array<int16_t, 0x144> inverse = [] {
-    std::array<int16_t, 0x144> m;
-    m.fill(-1);
-    const auto map = bytes_to_unicode();
-    for (int b = 0; b < 256; ++b) m[map[b]] = static_cast<int16_t>(b);
-    return m;
-  }();
-  size_t pos = 0;
-  while (pos < symbols.size()) {
-    const auto c = static_cast<unsigned char>(symbols[pos]);
-    if (c < 0x80) {  // ASCII fast path
-      if (inverse[c] < 0) {
-        *bad = c;
-        return false;
-      }
-      out->push_back(static_cast<char>(inverse[c]));
-      ++pos;
-      continue;
-    }
-    size_t len = 0;
-    const char32_t cp = decode_utf8(symbols, pos, &len);
-    if (cp >= inverse.size() || inverse[cp] < 0) {
-      *bad = cp;
-      return false;
-    }
-    out->push_back(static_cast<char>(inverse[cp]));
-    pos += len;
-  }
-  return true;
-}
-
-std::string hex_cp(char32_t cp) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(cp));
-  return buf;
-}
-
-std::string read_file(const std::filesystem::path& path, const char* what) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    throw Error(path.string(), std::string("cannot open ") + what,
-                "check the path; a GPT-2 checkpoint directory holds vocab.json and merges.txt");
-  }
-  std::string text;
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size < (size_t{1} << 32)) text.reserve(static_cast<size_t>(size));
-  char buf[1 << 16];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) {
-    throw Error(path.string(), std::string("cannot read ") + what,
-                "check the file (a directory, or an I/O error)");
-  }
-  return text;
-}
-
-// FNV-1a 64, fed piece by piece.
-struct Fnv1a {
-  uint64_t h = 14695981039346656037ULL;
-  void add(const void* data, size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-  }
-  void add_u32(uint32_t v) {
-    const unsigned char b[4] = {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
-                                static_cast<unsigned char>(v >> 16),
-                                static_cast<unsigned char>(v >> 24)};
-    add(b, 4);
-  }
-  std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return buf;
-  }
-};
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
-// Open-addressing index from a token's bytes to its id, over the id -> bytes table it is built
-// from (linear probing, load <= 1/2): one probe per lookup instead of a node-based map.
-class TokenIndex {
- public:
-  void reset(size_t n_tokens) {
-    size_t capacity = 16;
-    while (capacity < 2 * n_tokens) capacity <<= 1;
-    slots_.assign(capacity, -1);
-    mask_ = capacity - 1;
-  }
-  // Id whose bytes (in `bytes_of`) equal `bytes`, or -1.
-  int32_t find(std::string_view bytes, const std::vector<std::string>& bytes_of) const {
-    if (slots_.empty()) return -1;
-    for (size_t i = std::hash<std::string_view>{}(bytes)&mask_;; i = (i + 1) & mask_) {
-      const int32_t id = slots_[i];
-      if (id < 0 || bytes_of[id] == bytes) return id;
-    }
-  }
-  // Adds `id` (bytes_of[id] already set, not yet in the index).
-  void insert(int32_t id, const std::vector<std::string>& bytes_of) {
-    size_t i = std::hash<std::string_view>{}(bytes_of[id]) & mask_;
-    while (slots_[i] >= 0) i = (i + 1) & mask_;
-    slots_[i] = id;
-  }
-
- private:
-  std::vector<int32_t> slots_;
-  size_t mask_ = 0;
-};
-
-inline uint64_t pair_key(int32_t left, int32_t right) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
-}
-
-struct Merge {
-  int32_t rank;
-  int32_t merged;  // id of the concatenation
-};
-
-// Open-addressing map from pair_key(left, right) to its Merge (linear probing, load <= 1/2).
-class MergeTable {
- public:
-  void reset(size_t n_merges) {
-    size_t capacity = 16;
-    while (capacity < 2 * n_merges) capacity <<= 1;
-    keys_.assign(capacity, kEmpty);
-    values_.assign(capacity, Merge{-1, -1});
-    mask_ = capacity - 1;
-  }
-  const Merge* find(uint64_t key) const {
-    if (keys_.empty()) return nullptr;
-    for (size_t i = slot(key);; i = (i + 1) & mask_) {
-      if (keys_[i] == key) return &values_[i];
-      if (keys_[i] == kEmpty) return nullptr;
-    }
-  }
-  // Inserts key -> m unless present; returns the stored Merge and whether it was inserted.
-  // The table must have been reset for at least as many keys.
-  std::pair<const Merge*, bool> insert(uint64_t key, Merge m) {
-    size_t i = slot(key);
-    while (keys_[i] != kEmpty) {
-      if (keys_[i] == key) return {&values_[i], false};
-      i = (i + 1) & mask_;
-    }
-    keys_[i] = key;
-    values_[i] = m;
-    return {&values_[i], true};
-  }
-
- private:
-  static constexpr uint64_t kEmpty = ~uint64_t{0};  // ids are >= 0, so no pair has this key
-  size_t slot(uint64_t key) const {
-    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 32) & mask_;
-  }
-  std::vector<uint64_t> keys_;
-  std::vector<Merge> values_;
-  size_t mask_ = 0;
-};
+using namespace detail;  // bpe_tables.hpp
 
 constexpr size_t kShortPiece = 64;       // bytes; longer pieces use the heap-based merge
 constexpr size_t kMaxCachedPiece = 256;  // bytes; longer pieces are not cached
@@ -317,6 +142,13 @@ struct Tokenizer::Impl {
 
   std::string fingerprint;  // set by load()
   std::string description;
+
+  // tokenizer.json (null for vocab.json + merges.txt)
+  std::shared_ptr<const detail::JsonPipeline> json;
+  std::vector<int32_t> prefix;  // post-processor tokens around a text
+  std::vector<int32_t> suffix;
+  std::optional<int32_t> bos;
+  std::optional<int32_t> eos;
 
   mutable std::shared_mutex cache_mutex;
   mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache;
@@ -455,7 +287,7 @@ void Tokenizer::Impl::check_id(int32_t id) const {
   if (id < 0 || static_cast<size_t>(id) >= id_to_bytes.size() || !id_present[id]) {
     throw Error("token id " + std::to_string(id),
                 "is outside the vocabulary (size " + std::to_string(id_to_bytes.size()) + ")",
-                "use ids produced by the same vocab.json");
+                "use ids produced by the same tokenizer");
   }
 }
 
@@ -604,6 +436,7 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
       ++rank;
     }
     impl->fingerprint = fp.hex();
+    if (const int32_t eot = impl->find_id("<|endoftext|>"); eot >= 0) impl->eos = eot;
     impl->description = "GPT-2 byte-level BPE, " + std::to_string(impl->id_to_bytes.size()) +
                         " tokens, " + std::to_string(rank) + " merges (" + vocab_name + ", " +
                         merges_name + ")";
@@ -611,15 +444,89 @@ Tokenizer Tokenizer::load(const std::filesystem::path& vocab_json,
   return Tokenizer(std::move(impl));
 }
 
+Tokenizer Tokenizer::parse_json(std::string_view json_text, const std::string& name) {
+  detail::JsonTokenizerParts parts = detail::parse_tokenizer_json(json_text, name);
+  auto impl = std::make_unique<Impl>();
+  impl->json = std::move(parts.pipeline);
+  impl->id_to_bytes = std::move(parts.id_to_bytes);
+  impl->id_present = std::move(parts.id_present);
+  impl->bytes_to_id.reset(impl->id_to_bytes.size());
+  for (const int32_t id : parts.lookup_order) {
+    if (impl->find_id(impl->id_to_bytes[id]) < 0) impl->bytes_to_id.insert(id, impl->id_to_bytes);
+  }
+  impl->prefix = std::move(parts.prefix);
+  impl->suffix = std::move(parts.suffix);
+  impl->bos = parts.bos;
+  impl->eos = parts.eos;
+  impl->fingerprint = std::move(parts.fingerprint);
+  impl->description = std::move(parts.description);
+  return Tokenizer(std::move(impl));
+}
+
+Tokenizer Tokenizer::load_json(const std::filesystem::path& tokenizer_json) {
+  std::string text;
+  try {
+    text = read_file(tokenizer_json, "the tokenizer (tokenizer.json)");
+  } catch (const Error& e) {
+    throw Error(e.context(), e.problem(), "check the path of tokenizer.json");
+  }
+  return parse_json(text, tokenizer_json.string());
+}
+
+bool Tokenizer::has_tokenizer(const std::filesystem::path& dir) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(dir / "tokenizer.json", ec) ||
+         (std::filesystem::is_regular_file(dir / "vocab.json", ec) &&
+          std::filesystem::is_regular_file(dir / "merges.txt", ec));
+}
+
+Tokenizer Tokenizer::load_for_model(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(dir / "tokenizer.json", ec)) {
+    return load_json(dir / "tokenizer.json");
+  }
+  // Neither: the error names dir/vocab.json ("cannot open"), with a hint naming both layouts.
+  return load(dir / "vocab.json", dir / "merges.txt");
+}
+
+std::vector<int32_t> Tokenizer::encode_for_model(std::string_view utf8) const {
+  std::vector<int32_t> ids = impl_->prefix;
+  const std::vector<int32_t> body = encode(utf8);
+  ids.insert(ids.end(), body.begin(), body.end());
+  ids.insert(ids.end(), impl_->suffix.begin(), impl_->suffix.end());
+  return ids;
+}
+
+bool Tokenizer::adds_bos() const {
+  return !impl_->prefix.empty();
+}
+
+std::optional<int32_t> Tokenizer::bos_id() const {
+  return impl_->bos;
+}
+
+std::optional<int32_t> Tokenizer::eos_id() const {
+  return impl_->eos;
+}
+
 std::vector<int32_t> Tokenizer::encode(std::string_view utf8) const {
   std::vector<int32_t> ids;
   ids.reserve(utf8.size() / 4 + 1);
+  if (impl_->json) {
+    detail::encode_json(*impl_->json, utf8, &ids, nullptr);
+    return ids;
+  }
   scan_pieces(utf8, [&](size_t b, size_t e) { impl_->encode_piece(utf8.substr(b, e - b), &ids); });
   return ids;
 }
 
 std::vector<int32_t> Tokenizer::encode_with_offsets(
     std::string_view utf8, std::vector<std::pair<size_t, size_t>>* offsets) const {
+  if (impl_->json && offsets != nullptr) {
+    std::vector<int32_t> ids;
+    detail::encode_json(*impl_->json, utf8, &ids, offsets);
+    return ids;
+  }
   std::vector<int32_t> ids = encode(utf8);
   if (offsets == nullptr) return ids;
   offsets->clear();

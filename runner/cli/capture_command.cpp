@@ -439,8 +439,8 @@ int run_capture(const Args& args) {
         source = o.token_path;
         seqs = read_token_file(o.token_path);
       } else {
-        tokenizer = std::make_unique<model::Tokenizer>(
-            model::Tokenizer::load(model->vocab_json, model->merges_txt));
+        tokenizer =
+            std::make_unique<model::Tokenizer>(model::Tokenizer::load_for_model(model->dir));
       }
       if (!o.text_path.empty()) {
         source = o.text_path;

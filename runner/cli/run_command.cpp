@@ -221,8 +221,7 @@ int run_run(const Args& args) {
           job.model_load == ModelLoad::Broadcast
               ? model::load_model(job.model, broadcast_weight_reader(comm))
               : model::load_model(job.model));
-      tokenizer = std::make_unique<model::Tokenizer>(
-          model::Tokenizer::load(model->vocab_json, model->merges_txt));
+      tokenizer = std::make_unique<model::Tokenizer>(model::Tokenizer::load_for_model(model->dir));
       sites = resolve_sites(job.sites, job.layers, model->config);
       require_precision_supported(forward_precision(job), "compute", "use compute = fp32");
       if (!job.corpus.empty()) {

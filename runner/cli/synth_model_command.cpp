@@ -112,10 +112,11 @@ int run_synth_model(const Args& args) {
   if (plant) {
     const std::filesystem::path dir = vocab_dir;
     std::error_code ec;
-    const bool hf = std::filesystem::is_regular_file(dir / "vocab.json", ec);
+    const bool hf = std::filesystem::is_regular_file(dir / "vocab.json", ec) ||
+                    std::filesystem::is_regular_file(dir / "tokenizer.json", ec);
     const model::Tokenizer tok =
-        model::Tokenizer::load(hf ? dir / "vocab.json" : dir / "encoder.json",
-                               hf ? dir / "merges.txt" : dir / "vocab.bpe");
+        hf ? model::Tokenizer::load_for_model(dir)
+           : model::Tokenizer::load(dir / "encoder.json", dir / "vocab.bpe");
     model::PlantOptions p;
     p.seed = o.seed;
     auto tensors = model::synth_tensors(o);

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -116,7 +117,8 @@ std::string random_token() {
 // so it knows where its tokens go, and pwrites them (with the end-of-text id after each
 // document) into the temporary file beside FILE. Rank 0 then writes the sidecar and renames
 // both. Byte-identical output for any rank count; memory per rank: one segment's tokens.
-int tokenize_corpus(const std::string& vocab, const std::string& merges, const CorpusOptions& o) {
+int tokenize_corpus(const std::function<model::Tokenizer()>& load_tokenizer,
+                    const CorpusOptions& o) {
   MpiSession mpi(nullptr, nullptr);
   const Comm comm = mpi.world();
   std::unique_ptr<io::AtomicOutput> bin;
@@ -130,15 +132,16 @@ int tokenize_corpus(const std::string& vocab, const std::string& merges, const C
     int width = 2;
     int32_t eot = 0;
     collective_check(comm, [&] {
-      loaded = std::make_unique<model::Tokenizer>(model::Tokenizer::load(vocab, merges));
+      loaded = std::make_unique<model::Tokenizer>(load_tokenizer());
       corpus = std::make_unique<io::Corpus>(
           io::Corpus::open(o.spec, io::parse_corpus_format(o.format), o.segment_bytes));
       if (corpus->pretokenized()) {
         throw Error(o.spec, "is already a token corpus", "give text, JSON Lines or Brown files");
       }
       const int64_t n_vocab = loaded->vocab_size();
-      // No end-of-text token in the vocabulary: the id after the last one.
-      eot = loaded->token_id("<|endoftext|>").value_or(static_cast<int32_t>(n_vocab));
+      // The end-of-text token (<|endoftext|>, <|end_of_text|>, </s>, <eos>); none in the
+      // vocabulary: the id after the last one.
+      eot = loaded->eos_id().value_or(static_cast<int32_t>(n_vocab));
       const int64_t max_id = std::max<int64_t>(n_vocab - 1, eot);
       if (o.dtype == "uint32" || (o.dtype == "auto" && max_id > 65535)) {
         width = 4;
@@ -272,7 +275,7 @@ int run_tokenize(const Args& args) {
   std::string text_path;
   options.add_options()("help,h", "show this help")(
       "model", po::value(&model_dir)->value_name("DIR"),
-      "checkpoint directory holding vocab.json and merges.txt")(
+      "checkpoint directory holding tokenizer.json, or vocab.json and merges.txt")(
       "vocab", po::value(&vocab)->value_name("FILE"), "vocab.json (instead of --model)")(
       "merges", po::value(&merges)->value_name("FILE"), "merges.txt (instead of --model)")(
       "text", po::value(&text_path)->value_name("FILE"),
@@ -301,8 +304,10 @@ int run_tokenize(const Args& args) {
         << options << "\n"
         << "--text prints the ids of the whole file, space-separated, on one line. Text is\n"
            "GPT-2 encoded exactly like OpenAI's encoder; <|endoftext|> in the text is ordinary\n"
-           "text. --corpus writes every document's ids followed by the end-of-text id, in\n"
-           "corpus order, as little-endian uint16 / uint32 (nanoGPT's .bin layout), and the\n"
+           "text. With --model DIR, DIR/tokenizer.json is used when present (HF tokenizers'\n"
+           "ids without special tokens; added tokens in the text are split out as HF does).\n"
+           "--corpus writes every document's ids followed by the end-of-text id, in corpus\n"
+           "order, as little-endian uint16 / uint32 (nanoGPT's .bin layout), and the\n"
            "sidecar FILE.json (dtype, end-of-text id, tokenizer fingerprint, counts): a token\n"
            "corpus (docs/corpus.md). The output is the same on any number of ranks.\n";
     return 0;
@@ -321,12 +326,13 @@ int run_tokenize(const Args& args) {
   if (corpus_mode && corpus.out.empty()) {
     throw Error("tokenize", "--corpus needs --out FILE", "run 'neurolens tokenize --help'");
   }
-  if (by_model) {
-    vocab = (std::filesystem::path(model_dir) / "vocab.json").string();
-    merges = (std::filesystem::path(model_dir) / "merges.txt").string();
-  }
-  if (corpus_mode) return tokenize_corpus(vocab, merges, corpus);
-  const model::Tokenizer tokenizer = model::Tokenizer::load(vocab, merges);
+  // --model DIR: DIR/tokenizer.json when present, else DIR/vocab.json + DIR/merges.txt.
+  const auto load_tokenizer = [&] {
+    return by_model ? model::Tokenizer::load_for_model(model_dir)
+                    : model::Tokenizer::load(vocab, merges);
+  };
+  if (corpus_mode) return tokenize_corpus(load_tokenizer, corpus);
+  const model::Tokenizer tokenizer = load_tokenizer();
   const std::string text = read_text(text_path);
   std::vector<int32_t> ids;
   try {

@@ -315,11 +315,10 @@ Results read_results(const std::filesystem::path& path) {
         r.planted_warning = e.what();
       }
     }
-    if (std::filesystem::exists(dir / "vocab.json", ec) &&
-        std::filesystem::exists(dir / "merges.txt", ec)) {
+    if (model::Tokenizer::has_tokenizer(dir)) {
       try {
-        r.tokenizer = std::make_shared<const model::Tokenizer>(
-            model::Tokenizer::load(dir / "vocab.json", dir / "merges.txt"));
+        r.tokenizer =
+            std::make_shared<const model::Tokenizer>(model::Tokenizer::load_for_model(dir));
       } catch (const Error&) {
         // Token ids are shown as #id.
       }

