@@ -18,6 +18,12 @@ if [ ! -s "$log" ]; then
   done > "$log"
 fi
 mkdir -p bench/results
+# The hand-written "## Llama- and Pythia-shaped models" section (bench/results/forward.md, from
+# its heading to the end) is kept across regenerations.
+kept=$(mktemp)
+if [ -f bench/results/forward.md ]; then
+  sed -n '/^## Llama- and Pythia-shaped models/,$p' bench/results/forward.md > "$kept"
+fi
 /usr/bin/python3 - "$log" > bench/results/forward.md <<'PY'
 import re, sys
 txt = open(sys.argv[1]).read()
@@ -49,4 +55,9 @@ print("\n<details><summary>log</summary>\n\n```")
 print(txt.strip())
 print("```\n</details>")
 PY
+if [ -s "$kept" ]; then
+  printf '\n' >> bench/results/forward.md
+  cat "$kept" >> bench/results/forward.md
+fi
+rm -f "$kept"
 echo "wrote bench/results/forward.md"
