@@ -220,14 +220,18 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors,
     }
     const MlpTensorNames mlp = arch.mlp_tensor_names(layers[c]);
     NamedTensor& fc_w = find_tensor(tensors, arch, mlp.in_weight);
-    NamedTensor& fc_b = find_tensor(tensors, arch, mlp.in_bias);
     NamedTensor& proj_w = find_tensor(tensors, arch, mlp.out_weight);
     const std::size_t j = static_cast<std::size_t>(neurons[c]),
                       d = static_cast<std::size_t>(dims[c]);
     const std::size_t Fz = static_cast<std::size_t>(F), Dz = static_cast<std::size_t>(D);
     fc_w.values[out_in ? j * Dz + d : d * Fz + j] = static_cast<float>(o.read_weight);
-    const bool two_sided = c == 1 || c == 3;
-    fc_b.values[j] = two_sided ? 0.0f : static_cast<float>(o.read_bias);
+    // A gated MLP (Llama) has no bias on its gate: the studies compare hook_pre between groups
+    // (t, logistic beta, ranks), which a constant shift leaves unchanged, so none is planted.
+    if (!mlp.in_bias.empty()) {
+      NamedTensor& fc_b = find_tensor(tensors, arch, mlp.in_bias);
+      const bool two_sided = c == 1 || c == 3;
+      fc_b.values[j] = two_sided ? 0.0f : static_cast<float>(o.read_bias);
+    }
     for (std::size_t k = 0; k < Dz; ++k) proj_w.values[out_in ? k * Fz + j : j * Dz + k] = 0.0f;
   }
 
