@@ -111,6 +111,12 @@ int run_synth_model(const Args& args) {
     throw Error("synth-model --arch", "\"" + arch + "\" is not supported",
                 "use gpt2, gpt_neo, gpt_neox or llama");
   }
+  for (const char* flag : {"rotary-pct", "parallel-residual"}) {
+    if (!vm[flag].defaulted() && arch != "gpt_neox") {
+      throw Error(std::string("synth-model --") + flag, "only applies to gpt_neox",
+                  std::string("drop --") + flag + " or use --arch gpt_neox");
+    }
+  }
   if (o.tie_embeddings && (arch == "gpt2" || arch == "gpt_neo")) {
     throw Error("synth-model --tie-embeddings", "only applies to gpt_neox and llama",
                 "gpt2 and gpt_neo always tie the embeddings; drop --tie-embeddings");

@@ -187,6 +187,8 @@ TEST_F(SynthModelCommand, Errors) {
       {"synth-model --arch gpt_neox --rotary-pct 0.01" + out, {"--rotary-pct"}},
       {"synth-model --kv-heads 2" + out, {"--kv-heads", "llama"}},
       {"synth-model --tie-embeddings" + out, {"--tie-embeddings"}},
+      {"synth-model --arch llama --rotary-pct 0.5" + out, {"--rotary-pct", "gpt_neox"}},
+      {"synth-model --parallel-residual false" + out, {"--parallel-residual", "gpt_neox"}},
       {"synth-model --arch llama --prefix" + out, {"--prefix"}},
       {"synth-model --dtype f8" + out, {"--dtype", "f8"}},
       {"synth-model --heads 3" + out, {"--heads", "does not divide"}},
