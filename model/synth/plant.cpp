@@ -207,6 +207,52 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors,
       }
     }
   }
+  // GPT-NeoX and Llama: nothing else reads the planted dimensions either. Every projection that
+  // reads the residual stream (attention q / k / v, fused or not, and the gated MLP's up rows) has
+  // its weights on them zeroed. Without this, attention carries each concept's sign into every
+  // position's stream and many random neurons come close to the planted one (measured on the
+  // Llama demo model, paired study: runner-up |t| 40.3 against the planted neuron's 38.1).
+  // GPT-NeoX (LayerNorm) also centres every such row and every dense_h_to_4h row over the other
+  // dimensions: LayerNorm subtracts the mean, so a planted value v shifts every other dimension
+  // by -v / D, which a row with a large sum reads as a scaled copy of the concept (measured on
+  // the NeoX demo model, whose parallel MLP reads the embedding without attention or position
+  // noise: a random layer-0 neuron at |t| 28.6 against the planted length neuron's 55.8). A
+  // centred row reads nothing of a shift. GPT-2 and GPT-Neo stay as they were (their demo model
+  // is unchanged).
+  const std::string model_type = arch.model_type();
+  if (out_in && (model_type == "llama" || model_type == "gpt_neox")) {
+    const bool centre = model_type == "gpt_neox";
+    const char* const readers[] = {"q_proj.weight",  "k_proj.weight",
+                                   "v_proj.weight",  "query_key_value.weight",
+                                   "up_proj.weight", "dense_h_to_4h.weight"};
+    const std::string block = arch.block_tensor_prefix();
+    std::vector<bool> planted_dim(static_cast<std::size_t>(D), false);
+    for (int c = 0; c < 5; ++c) planted_dim[static_cast<std::size_t>(dims[c])] = true;
+    for (auto& t : tensors) {
+      if (t.name.find(block) == std::string::npos || t.shape.size() != 2 || t.shape[1] != D) {
+        continue;
+      }
+      if (std::none_of(std::begin(readers), std::end(readers),
+                       [&](const char* r) { return t.name.ends_with(r); })) {
+        continue;
+      }
+      const std::size_t rows = static_cast<std::size_t>(t.shape[0]);
+      const std::size_t Dz = static_cast<std::size_t>(D);
+      for (std::size_t row = 0; row < rows; ++row) {
+        float* w = t.values.data() + row * Dz;
+        double row_sum = 0.0;
+        for (std::size_t k = 0; k < Dz; ++k) {
+          if (planted_dim[k]) w[k] = 0.0f;
+          row_sum += w[k];
+        }
+        if (!centre) continue;
+        const auto mean = static_cast<float>(row_sum / static_cast<double>(D - 5));
+        for (std::size_t k = 0; k < Dz; ++k) {
+          if (!planted_dim[k]) w[k] -= mean;
+        }
+      }
+    }
+  }
   // Write: wte[id, dim] += gain * value; the neuron's c_fc weight on dim = read_weight, bias
   // read_bias (one-sided concepts) or 0; its c_proj output row is zeroed (a pure reader: it
   // leaves the residual stream, and so the other planted dimensions, untouched).
@@ -220,14 +266,18 @@ std::vector<PlantedNeuron> plant_concepts(std::vector<NamedTensor>& tensors,
     }
     const MlpTensorNames mlp = arch.mlp_tensor_names(layers[c]);
     NamedTensor& fc_w = find_tensor(tensors, arch, mlp.in_weight);
-    NamedTensor& fc_b = find_tensor(tensors, arch, mlp.in_bias);
     NamedTensor& proj_w = find_tensor(tensors, arch, mlp.out_weight);
     const std::size_t j = static_cast<std::size_t>(neurons[c]),
                       d = static_cast<std::size_t>(dims[c]);
     const std::size_t Fz = static_cast<std::size_t>(F), Dz = static_cast<std::size_t>(D);
     fc_w.values[out_in ? j * Dz + d : d * Fz + j] = static_cast<float>(o.read_weight);
-    const bool two_sided = c == 1 || c == 3;
-    fc_b.values[j] = two_sided ? 0.0f : static_cast<float>(o.read_bias);
+    // A gated MLP (Llama) has no bias on its gate: the studies compare hook_pre between groups
+    // (t, logistic beta, ranks), which a constant shift leaves unchanged, so none is planted.
+    if (!mlp.in_bias.empty()) {
+      NamedTensor& fc_b = find_tensor(tensors, arch, mlp.in_bias);
+      const bool two_sided = c == 1 || c == 3;
+      fc_b.values[j] = two_sided ? 0.0f : static_cast<float>(o.read_bias);
+    }
     for (std::size_t k = 0; k < Dz; ++k) proj_w.values[out_in ? k * Fz + j : j * Dz + k] = 0.0f;
   }
 

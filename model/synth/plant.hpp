@@ -1,6 +1,7 @@
 // Planted neurons — known ground truth written into a synthetic model's random weights.
 // Owns: choosing (by seed) one residual-stream dimension per concept and one MLP neuron that
-// reads it; writing the concept into the token embeddings (wte) and the neuron's c_fc column;
+// reads it; writing the concept into the token embeddings (wte) and the neuron's MLP input row
+// (GPT-2 / GPT-Neo c_fc, GPT-NeoX dense_h_to_4h, Llama gate_proj; docs/demo_model.md);
 // recording what was planted in planted.json beside config.json, and reading it back.
 // Concepts (docs/demo_model.md): "negation" (" not", " never", "'t", ...), "noun_verb" (+ for
 // Brown-corpus nouns, - for verbs), "proper_noun" (capitalized word tokens), "token_length"

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "io/error.hpp"
+#include "model/arch/architecture.hpp"
 
 namespace neurolens::model {
 namespace fs = std::filesystem;
@@ -149,6 +150,41 @@ nlohmann::ordered_json config_json(const SynthOptions& o) {
     j["vocab_size"] = o.n_vocab;
     j["n_inner"] = o.d_mlp == 4 * o.d_model ? nlohmann::ordered_json(nullptr)
                                             : nlohmann::ordered_json(o.d_mlp);
+  } else if (o.architecture == Architecture::GptNeoX) {
+    j["architectures"] = {"GPTNeoXForCausalLM"};
+    j["model_type"] = "gpt_neox";
+    j["hidden_size"] = o.d_model;
+    j["intermediate_size"] = o.d_mlp;
+    j["num_hidden_layers"] = o.n_layers;
+    j["num_attention_heads"] = o.n_heads;
+    j["max_position_embeddings"] = o.n_positions;
+    j["vocab_size"] = o.n_vocab;
+    j["hidden_act"] = "gelu";
+    j["layer_norm_eps"] = 1e-5;
+    j["rotary_pct"] = o.rotary_pct;
+    j["rotary_emb_base"] = 10000;
+    j["use_parallel_residual"] = o.parallel_residual;
+    j["attention_bias"] = true;
+    j["tie_word_embeddings"] = o.tie_embeddings;
+    j["initializer_range"] = 0.02;
+  } else if (o.architecture == Architecture::Llama) {
+    j["architectures"] = {"LlamaForCausalLM"};
+    j["model_type"] = "llama";
+    j["hidden_size"] = o.d_model;
+    j["intermediate_size"] = o.d_mlp;
+    j["num_hidden_layers"] = o.n_layers;
+    j["num_attention_heads"] = o.n_heads;
+    j["num_key_value_heads"] = o.n_kv_heads > 0 ? o.n_kv_heads : o.n_heads;
+    j["max_position_embeddings"] = o.n_positions;
+    j["vocab_size"] = o.n_vocab;
+    j["hidden_act"] = "silu";
+    j["rms_norm_eps"] = 1e-5;
+    j["rope_theta"] = 10000.0;
+    j["rope_scaling"] = nullptr;
+    j["attention_bias"] = false;
+    j["mlp_bias"] = false;
+    j["tie_word_embeddings"] = o.tie_embeddings;
+    j["initializer_range"] = 0.02;
   } else {
     j["architectures"] = {"GPTNeoForCausalLM"};
     j["model_type"] = "gpt_neo";
@@ -182,8 +218,10 @@ nlohmann::ordered_json config_json(const SynthOptions& o) {
     }
     j["attention_layers"] = layers;
   }
-  j["activation_function"] = "gelu_new";
-  j["layer_norm_epsilon"] = 1e-5;
+  if (o.architecture == Architecture::Gpt2 || o.architecture == Architecture::GptNeo) {
+    j["activation_function"] = "gelu_new";
+    j["layer_norm_epsilon"] = 1e-5;
+  }
   if (has_eot) {
     j["bos_token_id"] = 50256;
     j["eos_token_id"] = 50256;
@@ -246,14 +284,47 @@ void validate_synth_options(const SynthOptions& o) {
   if (o.architecture == Architecture::GptNeo && o.attention_pattern.empty()) {
     throw Error(std::string(kCtx) + " --attention-types", "is empty", "pass e.g. global,local");
   }
-  if (o.prefix && o.architecture == Architecture::GptNeo) {
+  if (o.prefix && o.architecture != Architecture::Gpt2) {
     throw Error(std::string(kCtx) + " --prefix", "only applies to gpt2",
-                "GPT-Neo keys always carry the transformer. prefix; drop --prefix");
+                "the other families' keys have one fixed prefix; drop --prefix");
+  }
+  if (o.n_kv_heads < 0 || (o.n_kv_heads > 0 && o.n_heads % o.n_kv_heads != 0)) {
+    throw Error(
+        std::string(kCtx) + " --kv-heads",
+        std::to_string(o.n_kv_heads) + " does not divide --heads " + std::to_string(o.n_heads),
+        "choose --kv-heads dividing --heads (0: as many as --heads)");
+  }
+  if (o.n_kv_heads > 0 && o.architecture != Architecture::Llama) {
+    throw Error(std::string(kCtx) + " --kv-heads", "only applies to llama",
+                "drop --kv-heads or use --arch llama");
+  }
+  if (o.architecture == Architecture::Llama && (o.d_model / o.n_heads) % 2 != 0) {
+    throw Error(std::string(kCtx) + " --heads",
+                "head width " + std::to_string(o.d_model / o.n_heads) + " is odd",
+                "rotary embeddings need an even head width; choose --heads accordingly");
+  }
+  if (o.architecture == Architecture::GptNeoX) {
+    const int rotary = static_cast<int>(o.d_model / o.n_heads * o.rotary_pct);
+    if (!(o.rotary_pct > 0.0 && o.rotary_pct <= 1.0) || rotary < 2 || rotary % 2 != 0) {
+      throw Error(std::string(kCtx) + " --rotary-pct",
+                  std::to_string(o.rotary_pct) + " gives " + std::to_string(rotary) +
+                      " rotary dimensions per head",
+                  "choose --rotary-pct in (0, 1] so that head width * pct is an even integer >= 2");
+    }
   }
 }
 
 ModelConfig synth_config(const SynthOptions& o) {
   validate_synth_options(o);
+  if (o.architecture == Architecture::GptNeoX || o.architecture == Architecture::Llama) {
+    // The architecture's own parser reads the config.json that write_checkpoint writes.
+    const nlohmann::json j = nlohmann::json::parse(config_json(o).dump());
+    const ConfigReader r("config.json", j);
+    ModelConfig c;
+    c.model_type = j["model_type"].get<std::string>();
+    find_architecture(c.model_type, r.ctx("model_type")).parse_config(r, c);
+    return c;
+  }
   ModelConfig c;
   c.model_type = o.architecture == Architecture::Gpt2 ? "gpt2" : "gpt_neo";
   c.n_layers = o.n_layers;
@@ -280,6 +351,8 @@ std::vector<NamedTensor> synth_tensors(const SynthOptions& o) {
   validate_synth_options(o);
   const std::int64_t D = o.d_model, F = o.d_mlp, V = o.n_vocab, P = o.n_positions;
   const bool neo = o.architecture == Architecture::GptNeo;
+  const bool neox = o.architecture == Architecture::GptNeoX;
+  const bool llama = o.architecture == Architecture::Llama;
   const std::string pre = (neo || o.prefix) ? "transformer." : "";
   std::vector<NamedTensor> out;
   std::uint64_t stream = 0;
@@ -297,6 +370,51 @@ std::vector<NamedTensor> synth_tensors(const SynthOptions& o) {
     }
     out.push_back(std::move(t));
   };
+  if (neox) {
+    // GPT-NeoX (Pythia): fused query_key_value rows per head [q | k | v] (the weights are random,
+    // so the interleaving only fixes the shape), LayerNorm with bias, untied embed_out.
+    add("gpt_neox.embed_in.weight", {V, D}, 0);
+    for (int l = 0; l < o.n_layers; ++l) {
+      const std::string b = "gpt_neox.layers." + std::to_string(l) + ".";
+      add(b + "input_layernorm.weight", {D}, 1);
+      add(b + "input_layernorm.bias", {D}, 2);
+      add(b + "post_attention_layernorm.weight", {D}, 1);
+      add(b + "post_attention_layernorm.bias", {D}, 2);
+      add(b + "attention.query_key_value.weight", {3 * D, D}, 0);
+      add(b + "attention.query_key_value.bias", {3 * D}, 3);
+      add(b + "attention.dense.weight", {D, D}, 0);
+      add(b + "attention.dense.bias", {D}, 3);
+      add(b + "mlp.dense_h_to_4h.weight", {F, D}, 0);
+      add(b + "mlp.dense_h_to_4h.bias", {F}, 3);
+      add(b + "mlp.dense_4h_to_h.weight", {D, F}, 0);
+      add(b + "mlp.dense_4h_to_h.bias", {D}, 3);
+    }
+    add("gpt_neox.final_layer_norm.weight", {D}, 1);
+    add("gpt_neox.final_layer_norm.bias", {D}, 2);
+    if (!o.tie_embeddings) add("embed_out.weight", {V, D}, 0);
+    return out;
+  }
+  if (llama) {
+    // Llama: nn.Linear [out, in] without biases, RMSNorm weights only, lm_head when untied.
+    const std::int64_t dh = D / o.n_heads;
+    const std::int64_t KW = (o.n_kv_heads > 0 ? o.n_kv_heads : o.n_heads) * dh;
+    add("model.embed_tokens.weight", {V, D}, 0);
+    for (int l = 0; l < o.n_layers; ++l) {
+      const std::string b = "model.layers." + std::to_string(l) + ".";
+      add(b + "input_layernorm.weight", {D}, 1);
+      add(b + "self_attn.q_proj.weight", {D, D}, 0);
+      add(b + "self_attn.k_proj.weight", {KW, D}, 0);
+      add(b + "self_attn.v_proj.weight", {KW, D}, 0);
+      add(b + "self_attn.o_proj.weight", {D, D}, 0);
+      add(b + "post_attention_layernorm.weight", {D}, 1);
+      add(b + "mlp.gate_proj.weight", {F, D}, 0);
+      add(b + "mlp.up_proj.weight", {F, D}, 0);
+      add(b + "mlp.down_proj.weight", {D, F}, 0);
+    }
+    add("model.norm.weight", {D}, 1);
+    if (!o.tie_embeddings) add("lm_head.weight", {V, D}, 0);
+    return out;
+  }
   add("wte.weight", {V, D}, 0);
   add("wpe.weight", {P, D}, 0);
   for (int l = 0; l < o.n_layers; ++l) {

@@ -1,4 +1,5 @@
-// Synthetic checkpoints — seeded random GPT-2 / GPT-Neo models in the exact Hugging Face layout.
+// Synthetic checkpoints — seeded random GPT-2 / GPT-Neo / GPT-NeoX (Pythia) / Llama models in the
+// exact Hugging Face layout.
 // Owns: generating weights (GPT-2 init: normal std 0.02, LayerNorm gamma 1 / beta 0 plus small
 // noise so a swapped gamma/beta is visible), and writing a complete model directory atomically
 // (temp dir beside the target, then rename): config.json, model.safetensors or
@@ -22,8 +23,9 @@
 
 namespace neurolens::model {
 
-// The architectures synth-model writes (the Hugging Face layout of GPT-2 or GPT-Neo).
-enum class Architecture { Gpt2, GptNeo };
+// The architectures synth-model writes (the Hugging Face layout of GPT-2, GPT-Neo, GPT-NeoX or
+// Llama).
+enum class Architecture { Gpt2, GptNeo, GptNeoX, Llama };
 
 struct SynthOptions {
   Architecture architecture = Architecture::Gpt2;
@@ -36,9 +38,13 @@ struct SynthOptions {
   int window_size = 256;   // GPT-Neo local attention window
   // GPT-Neo: per-layer kinds repeat this pattern (attention_types [[pattern, repeat], ...]).
   std::vector<AttentionKind> attention_pattern = {AttentionKind::Global, AttentionKind::Local};
-  DType dtype = DType::F32;  // F32, F16 or BF16
-  int shards = 1;            // 1: model.safetensors; N > 1: N shards + index.json
-  bool prefix = false;       // GPT-2 only: keys "transformer.h.0..." instead of "h.0..."
+  DType dtype = DType::F32;       // F32, F16 or BF16
+  int shards = 1;                 // 1: model.safetensors; N > 1: N shards + index.json
+  bool prefix = false;            // GPT-2 only: keys "transformer.h.0..." instead of "h.0..."
+  int n_kv_heads = 0;             // Llama: key / value heads (grouped-query attention); 0 = n_heads
+  double rotary_pct = 0.25;       // GPT-NeoX: fraction of each head that rotates
+  bool parallel_residual = true;  // GPT-NeoX: use_parallel_residual
+  bool tie_embeddings = false;    // GPT-NeoX / Llama: tie_word_embeddings (no embed_out / lm_head)
   std::uint64_t seed = 0;
   // Directory holding vocab.json + merges.txt, or GPT-2's encoder.json + vocab.bpe.
   std::filesystem::path vocab_dir;

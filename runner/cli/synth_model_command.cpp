@@ -1,9 +1,11 @@
-// neurolens synth-model — writes a seeded random GPT-2 / GPT-Neo checkpoint in Hugging Face format.
+// neurolens synth-model — writes a seeded random GPT-2 / GPT-Neo / GPT-NeoX / Llama checkpoint in
+// Hugging Face format.
 // The weights are random (GPT-2 init); the directory loads like a downloaded checkpoint. With
 // --plant, known concepts are planted into the weights and recorded in planted.json
 // (model/plant.hpp, docs/demo_model.md).
 // Example:  neurolens synth-model --arch gpt_neo --layers 2 --dtype bf16 --shards 2 --out /tmp/neo
 //           neurolens synth-model --plant --seed 1 --out /tmp/demo
+//           neurolens synth-model --arch llama --kv-heads 2 --plant --seed 1 --out /tmp/demo-llama
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -54,7 +56,7 @@ int run_synth_model(const Args& args) {
       "usage: neurolens synth-model --out DIR [options]\noptions");
   desc.add_options()("help,h", "print this help")(
       "out", po::value(&out), "model directory to write (required; replaced atomically)")(
-      "arch", po::value(&arch)->default_value(arch), "gpt2 or gpt_neo")(
+      "arch", po::value(&arch)->default_value(arch), "gpt2, gpt_neo, gpt_neox or llama")(
       "layers", po::value(&o.n_layers)->default_value(o.n_layers), "number of blocks (L)")(
       "d-model", po::value(&o.d_model)->default_value(o.d_model), "hidden size (D)")(
       "heads", po::value(&o.n_heads)->default_value(o.n_heads), "attention heads (divides D)")(
@@ -70,6 +72,14 @@ int run_synth_model(const Args& args) {
       "shards", po::value(&o.shards)->default_value(o.shards),
       "number of model-XXXXX-of-YYYYY.safetensors files (1: model.safetensors)")(
       "prefix", po::bool_switch(&o.prefix), "gpt2: keys with the \"transformer.\" prefix")(
+      "kv-heads", po::value(&o.n_kv_heads)->default_value(o.n_kv_heads),
+      "llama: key / value heads (grouped-query attention; divides --heads; 0: --heads)")(
+      "rotary-pct", po::value(&o.rotary_pct)->default_value(o.rotary_pct),
+      "gpt_neox: fraction of each head that rotates")(
+      "parallel-residual", po::value(&o.parallel_residual)->default_value(o.parallel_residual),
+      "gpt_neox: use_parallel_residual (true or false)")(
+      "tie-embeddings", po::bool_switch(&o.tie_embeddings),
+      "gpt_neox, llama: tie_word_embeddings (no embed_out / lm_head tensor)")(
       "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
       "plant", po::bool_switch(&plant),
       "plant known neurons (negation, noun_verb, proper_noun, token_length, before) and record "
@@ -93,8 +103,23 @@ int run_synth_model(const Args& args) {
     o.architecture = model::Architecture::Gpt2;
   } else if (arch == "gpt_neo") {
     o.architecture = model::Architecture::GptNeo;
+  } else if (arch == "gpt_neox") {
+    o.architecture = model::Architecture::GptNeoX;
+  } else if (arch == "llama") {
+    o.architecture = model::Architecture::Llama;
   } else {
-    throw Error("synth-model --arch", "\"" + arch + "\" is not supported", "use gpt2 or gpt_neo");
+    throw Error("synth-model --arch", "\"" + arch + "\" is not supported",
+                "use gpt2, gpt_neo, gpt_neox or llama");
+  }
+  for (const char* flag : {"rotary-pct", "parallel-residual"}) {
+    if (!vm[flag].defaulted() && arch != "gpt_neox") {
+      throw Error(std::string("synth-model --") + flag, "only applies to gpt_neox",
+                  std::string("drop --") + flag + " or use --arch gpt_neox");
+    }
+  }
+  if (o.tie_embeddings && (arch == "gpt2" || arch == "gpt_neo")) {
+    throw Error("synth-model --tie-embeddings", "only applies to gpt_neox and llama",
+                "gpt2 and gpt_neo always tie the embeddings; drop --tie-embeddings");
   }
   if (dtype == "f32") {
     o.dtype = model::DType::F32;

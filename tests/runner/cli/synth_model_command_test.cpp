@@ -56,8 +56,10 @@ class SynthModelCommand : public ::testing::Test {
 TEST_F(SynthModelCommand, Help) {
   const Result r = run("synth-model --help");
   EXPECT_EQ(r.status, 0) << r.output;
-  for (const char* opt : {"--out", "--arch", "--dtype", "--shards", "--prefix", "--seed",
-                          "--vocab-dir", "--attention-types", "--n-vocab", "random", "--plant"}) {
+  for (const char* opt :
+       {"--out", "--arch", "--dtype", "--shards", "--prefix", "--seed", "--vocab-dir",
+        "--attention-types", "--n-vocab", "random", "--plant", "gpt_neox", "llama", "--kv-heads",
+        "--rotary-pct", "--parallel-residual", "--tie-embeddings"}) {
     EXPECT_CONTAINS(r.output, opt);
   }
 }
@@ -148,6 +150,31 @@ TEST_F(SynthModelCommand, PlantWritesPlantedJson) {
   EXPECT_FALSE(fs::exists(dir_ / "s"));
 }
 
+TEST_F(SynthModelCommand, LlamaAndNeoXLoadWithTheirFlags) {
+  const fs::path llama = dir_ / "llama", neox = dir_ / "neox";
+  const std::string small = " --layers 2 --d-model 32 --heads 4 --d-mlp 48 --n-vocab 1000 ";
+  ASSERT_EQ(run("synth-model --arch llama --kv-heads 2 --tie-embeddings --dtype bf16" + small +
+                "--out '" + llama.string() + "'")
+                .status,
+            0);
+  ASSERT_EQ(
+      run("synth-model --arch gpt_neox --rotary-pct 0.5 --parallel-residual false --shards 2" +
+          small + "--out '" + neox.string() + "'")
+          .status,
+      0);
+  const auto ml = neurolens::model::load_model(llama);
+  EXPECT_EQ(ml.config.model_type, "llama");
+  EXPECT_EQ(ml.config.kv_heads(), 2);
+  EXPECT_TRUE(ml.config.tie_word_embeddings);
+  EXPECT_EQ(ml.weights.unembed, nullptr);
+  const auto mn = neurolens::model::load_model(neox);
+  EXPECT_EQ(mn.config.model_type, "gpt_neox");
+  EXPECT_EQ(mn.config.rotary_dim, 4);
+  EXPECT_FALSE(mn.config.parallel_residual);
+  EXPECT_NE(mn.weights.unembed, nullptr);
+  EXPECT_TRUE(fs::exists(neox / "model.safetensors.index.json"));
+}
+
 TEST_F(SynthModelCommand, Errors) {
   struct Case {
     std::string args;
@@ -155,7 +182,14 @@ TEST_F(SynthModelCommand, Errors) {
   };
   const std::string out = " --out '" + (dir_ / "x").string() + "'";
   const std::vector<Case> cases = {
-      {"synth-model --arch llama" + out, {"--arch", "llama"}},
+      {"synth-model --arch mistral" + out, {"--arch", "mistral"}},
+      {"synth-model --arch llama --kv-heads 3" + out, {"--kv-heads", "does not divide"}},
+      {"synth-model --arch gpt_neox --rotary-pct 0.01" + out, {"--rotary-pct"}},
+      {"synth-model --kv-heads 2" + out, {"--kv-heads", "llama"}},
+      {"synth-model --tie-embeddings" + out, {"--tie-embeddings"}},
+      {"synth-model --arch llama --rotary-pct 0.5" + out, {"--rotary-pct", "gpt_neox"}},
+      {"synth-model --parallel-residual false" + out, {"--parallel-residual", "gpt_neox"}},
+      {"synth-model --arch llama --prefix" + out, {"--prefix"}},
       {"synth-model --dtype f8" + out, {"--dtype", "f8"}},
       {"synth-model --heads 3" + out, {"--heads", "does not divide"}},
       {"synth-model --n-vocab 100" + out, {"--n-vocab", "256"}},
