@@ -239,8 +239,9 @@ class PairedStudy : public Study {
           break;
         }
         // With a BOS, the framed sentence starts with it, as the model's tokenizer encodes it.
-        pair_tokens[m] = bos ? std::vector<int32_t>{*bos} : std::vector<int32_t>{};
-        pair_tokens[m].insert(pair_tokens[m].end(), full.begin(), full.end());
+        const size_t lead = bos ? 1 : 0;
+        pair_tokens[m].assign(full.size() + lead, bos.value_or(0));
+        std::copy(full.begin(), full.end(), pair_tokens[m].begin() + static_cast<long>(lead));
         pair_positions[m] = static_cast<int32_t>(head.size()) - 1 + (bos ? 1 : 0);
         const auto last =
             static_cast<size_t>(pair_tokens[m][static_cast<size_t>(pair_positions[m])]);

