@@ -75,10 +75,15 @@ class PlantedSentencePiece : public ::testing::Test {
     return r;
   }
 
+  // Words without apostrophes: on this vocabulary "can't" is "\u2581can", "'", "t", so its
+  // target is the plain "t", which the plant (on "'t" / "n't" tokens) does not mark.
   static std::string contrast_job(const fs::path& corpus) {
     return "study = contrast\ncorpus = " + corpus.string() +
            "\nhooks = mlp.hook_pre\nlayers = all\nbatch_size = 32\n"
-           "[contrast]\ncontext_before = 90\ncontext_after = 10\n";
+           "[contrast]\ncontext_before = 90\ncontext_after = 10\n"
+           "group_a = not, never, cannot, no, nothing, nobody\n"
+           "group_b = can, could, may, will, would, should, must, might, do, does, did, is, was, "
+           "always\n";
   }
 
   static std::string hook(const model::PlantedNeuron& p) {
@@ -111,7 +116,9 @@ TEST_F(PlantedSentencePiece, ContrastRanksTheNegationNeuronFirstAndRecordsTheBos
   const std::vector<std::string> words = f.read_strings("/contrast/word");
   ASSERT_EQ(counts.size(), words.size());
   for (size_t i = 0; i < words.size(); ++i) {
-    if (words[i] == "not" || words[i] == "never") EXPECT_GT(counts[i], 0) << words[i];
+    if (words[i] == "not" || words[i] == "never") {
+      EXPECT_GT(counts[i], 0) << words[i];
+    }
   }
 
   // The corpus tokenized (no BOS in the file): the same windows and statistics as the text.
