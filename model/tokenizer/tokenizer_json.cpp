@@ -1498,6 +1498,7 @@ JsonTokenizerParts parse_document(std::string_view text, const std::string& name
   for (size_t i = 0; i < added.size(); ++i) {
     if (r.boolean(added[i], "special", "added_tokens", false)) {
       special_ids.emplace(added[i]["content"].get<std::string>(), added[i]["id"].get<int32_t>());
+      parts.special.push_back(added[i]["id"].get<int32_t>());
     }
   }
   auto named = [&](std::initializer_list<const char*> names,

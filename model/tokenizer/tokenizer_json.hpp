@@ -36,6 +36,7 @@ struct JsonTokenizerParts {
   std::vector<int32_t> suffix;        // and after it
   std::optional<int32_t> bos;
   std::optional<int32_t> eos;
+  std::vector<int32_t> special;  // added tokens marked "special", sorted
   std::string fingerprint;
   std::string description;
 };

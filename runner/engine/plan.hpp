@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -138,8 +139,23 @@ Plan plan_from_windows(std::vector<WindowSpec> windows, std::vector<Sample> samp
 void fetch_window_tokens(const Plan& plan, int64_t begin, int64_t end, std::vector<int32_t>& out);
 
 // The document's token ids: pre-tokenized corpora's ids, or the text encoded (invalid UTF-8 is an
-// Error naming the document's source).
+// Error naming the document's source); when the model's tokenizer adds a BOS (adds_bos(), e.g.
+// Llama 2, Mistral, Gemma), the ids start with it, for text and pre-tokenized documents alike
+// (a pre-tokenized document that already starts with it keeps one), so a run on a tokenized
+// corpus equals the run on its text. An empty document stays empty.
 std::vector<int32_t> document_tokens(const io::Document& document,
                                      const model::Tokenizer& tokenizer);
+
+// The BOS every document starts with (document_tokens): the post-processor's BOS when the
+// tokenizer adds one, else none (GPT-2, Llama 3 and Qwen tokenizer.json files without a template).
+std::optional<int32_t> document_bos(const model::Tokenizer& tokenizer);
+
+// Tokens of a text document before its text's first token: 1 with a document BOS, else 0 (for
+// indices from tokenizer.encode_with_offsets(document.text)).
+int64_t document_text_offset(const model::Tokenizer& tokenizer);
+
+// [vocab_size] flags: 1 for the special tokens (Tokenizer::special_ids: BOS, EOS, added special
+// tokens), at which no study takes a sample.
+std::vector<uint8_t> special_token_flags(const model::Tokenizer& tokenizer);
 
 }  // namespace neurolens::runner

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 
 #include "io/corpus.hpp"
 #include "io/error.hpp"
 #include "model/arch/forward.hpp"
+#include "runner/engine/plan.hpp"
 
 namespace neurolens::runner {
 namespace {
@@ -36,15 +38,25 @@ HeatmapText read_heatmap_text(const std::string& path, const model::Tokenizer& t
       const io::Document& doc = documents[d];
       std::vector<std::pair<size_t, size_t>> offsets;
       const std::vector<int32_t> doc_ids = tokenizer.encode_with_offsets(doc.text, &offsets);
-      for (size_t i = 0; i < doc_ids.size() && static_cast<int64_t>(ids.size()) < max_tokens; ++i) {
+      // With a tokenizer that adds a BOS, each document starts with it, as in the studies'
+      // windows (document_tokens); its piece is the token's text (e.g. "<s>").
+      const std::optional<int32_t> bos = document_bos(tokenizer);
+      const size_t lead = bos && !doc_ids.empty() ? 1 : 0;
+      for (size_t j = 0; j < doc_ids.size() + lead && static_cast<int64_t>(ids.size()) < max_tokens;
+           ++j) {
         // A new sequence at each document and every max_sequence tokens.
-        if (i == 0 || out.sequences.back().size() >= static_cast<size_t>(max_sequence)) {
+        if (j == 0 || out.sequences.back().size() >= static_cast<size_t>(max_sequence)) {
           out.sequences.emplace_back();
         }
-        out.sequences.back().push_back(doc_ids[i]);
-        ids.push_back(doc_ids[i]);
-        const auto [b, e] = offsets[i];
-        out.pieces.push_back(valid_utf8(doc.text.substr(b, e - b)));
+        const int32_t id = j < lead ? *bos : doc_ids[j - lead];
+        out.sequences.back().push_back(id);
+        ids.push_back(id);
+        if (j < lead) {
+          out.pieces.push_back(valid_utf8(tokenizer.token_bytes(id)));
+        } else {
+          const auto [b, e] = offsets[j - lead];
+          out.pieces.push_back(valid_utf8(doc.text.substr(b, e - b)));
+        }
       }
     }
   } catch (const Error& e) {

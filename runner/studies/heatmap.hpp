@@ -46,6 +46,7 @@ struct HeatmapNeuron {
 
 // Reads `path` as a corpus (any format neurolens reads), tokenizes its documents in order and
 // keeps the first `max_tokens` tokens, cut into sequences of at most `max_sequence` tokens.
+// With a tokenizer that adds a BOS (document_bos), each document starts with it (piece "<s>").
 // Throws neurolens::Error naming `key` when the file is missing, unreadable or has no tokens.
 HeatmapText read_heatmap_text(const std::string& path, const model::Tokenizer& tokenizer,
                               int max_sequence, int64_t max_tokens, const std::string& key);

@@ -1,6 +1,7 @@
 // Chunks — the windows of the corpus-sweeping studies (sampling, length): every document cut into
 // consecutive, non-overlapping chunks of T tokens from its first token, the tail shorter than T
-// dropped; every position of every chunk is a sample (label 0, its token recorded), unless
+// dropped; every position of every chunk is a sample (label 0, its token recorded; not at special
+// tokens when `special` is given), unless
 // `with_samples` is false (neurolens capture: the chunks only).
 // Legend: T tokens per chunk.
 // Example:
@@ -10,6 +11,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "io/error.hpp"
 #include "model/load/config.hpp"
@@ -17,8 +20,12 @@
 
 namespace neurolens::runner {
 
-inline WindowFinder chunk_finder(int32_t seq_len, bool with_samples = true) {
-  return [seq_len, with_samples](const io::Document&, const std::vector<int32_t>& tokens) {
+// `special` ([V] flags, special_token_flags): positions holding a special token (a document's
+// BOS) are not samples; empty: every position is one.
+inline WindowFinder chunk_finder(int32_t seq_len, bool with_samples = true,
+                                 std::vector<uint8_t> special = {}) {
+  return [seq_len, with_samples, special = std::move(special)](const io::Document&,
+                                                               const std::vector<int32_t>& tokens) {
     DocumentFinds finds;
     const auto n = static_cast<int64_t>(tokens.size());
     for (int64_t start = 0; start + seq_len <= n; start += seq_len) {
@@ -29,7 +36,12 @@ inline WindowFinder chunk_finder(int32_t seq_len, bool with_samples = true) {
       finds.windows.push_back(w);
       if (!with_samples) continue;
       for (int32_t p = 0; p < seq_len; ++p) {
-        finds.samples.push_back({window, p, 0, -1, tokens[static_cast<size_t>(start + p)], -1});
+        const int32_t token = tokens[static_cast<size_t>(start + p)];
+        if (token >= 0 && static_cast<size_t>(token) < special.size() &&
+            special[static_cast<size_t>(token)]) {
+          continue;
+        }
+        finds.samples.push_back({window, p, 0, -1, token, -1});
       }
     }
     return finds;

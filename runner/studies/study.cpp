@@ -13,7 +13,33 @@ namespace neurolens::runner {
 std::vector<int32_t> word_tokens(const model::Tokenizer& tokenizer, const std::string& word) {
   std::vector<int32_t> ids = tokenizer.encode(" " + word);
   if (ids.empty()) throw Error("word '" + word + "'", "has no tokens", "remove empty words");
+  // The ids the word has mid-text after a space: tokens("a word") minus tokens("a"). Alone,
+  // " word" may come out differently where a normalizer prepends a space (SentencePiece-style
+  // Prepend("\u2581"): " not" -> "\u2581\u2581not" -> "\u2581", "\u2581not"). For byte-level
+  // vocabularies (GPT-2, Llama 3) both are the same.
+  const std::vector<int32_t> head = tokenizer.encode(kWordProbe);
+  const std::vector<int32_t> full = tokenizer.encode(std::string(kWordProbe) + " " + word);
+  if (!head.empty() && full.size() > head.size() &&
+      std::equal(head.begin(), head.end(), full.begin())) {
+    ids.assign(full.begin() + static_cast<long>(head.size()), full.end());
+  }
   return ids;
+}
+
+std::vector<uint8_t> word_start_flags(const model::Tokenizer& tokenizer) {
+  std::vector<uint8_t> flags(static_cast<size_t>(std::max(0, tokenizer.vocab_size())), 0);
+  const std::vector<uint8_t> special = special_token_flags(tokenizer);
+  for (size_t id = 0; id < flags.size(); ++id) {
+    if (special[id]) continue;
+    std::string bytes;
+    try {
+      bytes = tokenizer.token_bytes(static_cast<int32_t>(id));
+    } catch (const Error&) {
+      continue;  // an id the vocabulary does not use
+    }
+    flags[id] = !bytes.empty() && bytes[0] == ' ';
+  }
+  return flags;
 }
 
 std::vector<std::string> top_neuron_lines(

@@ -57,8 +57,21 @@ class Study {
 void check_streamed(Study& study, RunContext& ctx, const PlanCounts& counts);
 
 // Shared helpers for studies.
-// The token ids of " word" (a word preceded by a space), as the tokenizer splits it.
+// The token ids of " word" (a word preceded by a space) as the tokenizer splits it mid-text:
+// encode("a " + word) minus encode("a") when that prefix is kept, else encode(" " + word). The
+// same as encode(" " + word) for byte-level vocabularies; for SentencePiece-style ones
+// ("\u2581word", Llama 2, Mistral, Gemma) the word's own "\u2581word" tokens.
+inline constexpr const char* kWordProbe = "a";
 std::vector<int32_t> word_tokens(const model::Tokenizer& tokenizer, const std::string& word);
+// [vocab_size] flags: the token starts a new word, i.e. its text (token_bytes) starts with a
+// space: GPT-2 "\u0120word", SentencePiece "\u2581word" and "\u2581", the byte-fallback
+// "<0x20>". Special tokens (BOS, EOS, ...) never do; punctuation and "\n" do not.
+std::vector<uint8_t> word_start_flags(const model::Tokenizer& tokenizer);
+// The logistic study's proper-noun rule over a document's tokens (document_tokens): 1 where a
+// token, whitespace stripped, starts with A-Z and the previous non-blank token neither ends with
+// . ? ! nor is a special token (the BOS), nor is missing (the document's first token).
+std::vector<uint8_t> proper_noun_flags(const model::Tokenizer& tokenizer,
+                                       const std::vector<int32_t>& tokens);
 // Lines naming the strongest neurons of each site by |statistic|: layer, neuron, value, p.
 std::vector<std::string> top_neuron_lines(
     const std::vector<SiteSpace>& sites, const std::vector<GroupStatistics::SiteSummary>& summaries,

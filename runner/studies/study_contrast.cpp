@@ -5,8 +5,13 @@
 // Multi-token words: the whole token sequence of " word" must match and the target is its LAST
 // token. Windows are [context_before + 1 + context_after] with the target at index
 // context_before; since the model is causal, the forward pass stops at the target.
+// SentencePiece vocabularies ("\u2581word") and BOS: a word's tokens are those it has mid-text
+// after a space (word_tokens), "starts a new word" is word_start_flags (a leading space in the
+// token's text: "\u2581", "<0x20>" and "\u0120word" all count), a window lies inside one document
+// and so never holds a BOS except at its start, and no target is a special token.
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <unordered_map>
 
@@ -59,10 +64,12 @@ class ContrastStudy : public Study {
     add(contrast_options(job).group_b, 1, "contrast.group_b");
     by_last_.clear();
     for (const WordPattern& p : patterns_) by_last_[p.ids.back()].push_back(&p);
-    starts_with_space_.assign(static_cast<size_t>(ctx.tokenizer.vocab_size()), 0);
-    for (int32_t id = 0; id < ctx.tokenizer.vocab_size(); ++id) {
-      const std::string bytes = ctx.tokenizer.token_bytes(id);
-      starts_with_space_[static_cast<size_t>(id)] = !bytes.empty() && bytes[0] == ' ';
+    starts_with_space_ = word_start_flags(ctx.tokenizer);
+    // Never a target at a special token (a word listed as "<s>" would otherwise match the BOS).
+    const std::vector<uint8_t> special = special_token_flags(ctx.tokenizer);
+    for (auto it = by_last_.begin(); it != by_last_.end();) {
+      const auto id = static_cast<size_t>(it->first);
+      it = id < special.size() && special[id] ? by_last_.erase(it) : std::next(it);
     }
     const int before = contrast_options(job).context_before;
     const int after = contrast_options(job).context_after;

@@ -8,7 +8,10 @@
 //    memory does not grow with the corpus or with length.sequences. With length.pack = true, as
 //    in the original: the documents' tokens concatenated into one stream (no separator) and cut
 //    into the first `length.sequences` chunks (a global plan: every rank reads the documents the
-//    stream needs; bounded by sequences x seq_len tokens).
+//    stream needs; bounded by sequences x seq_len tokens). With a tokenizer that adds a BOS
+//    (Llama 2, Mistral, Gemma), every chunk is the BOS followed by seq_len - 1 tokens of the
+//    stream of the documents without their BOS (no BOS inside a chunk).
+//  - Special tokens (a document's BOS, EOS, added special tokens) are never samples.
 //  - Length: UTF-8 code points of the token's text; one leading space is not counted unless
 //    length.count_leading_space = true (model::planted_token_length).
 //  - Median: the lower median of the samples' lengths (always a length that occurs). Groups:
@@ -36,6 +39,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "io/error.hpp"
 #include "io/text.hpp"
@@ -312,7 +316,7 @@ class LengthStudy : public Study {
 
   bool streamed() const override { return !pack_; }
   WindowFinder finder(RunContext& ctx) override {
-    return chunk_finder(length_options(ctx.job).seq_len);
+    return chunk_finder(length_options(ctx.job).seq_len, true, special_token_flags(ctx.tokenizer));
   }
   StreamLimits limits(const RunContext& ctx) const override {
     return {length_options(ctx.job).sequences, ctx.job.max_tokens};
@@ -624,7 +628,11 @@ class LengthStudy : public Study {
   Plan packed_plan(RunContext& ctx) {
     pack_ = true;
     const LengthOptions o = length_options(ctx.job);
-    const int64_t wanted = static_cast<int64_t>(o.sequences) * o.seq_len;
+    // With a BOS (document_bos): every chunk is the BOS and seq_len - 1 tokens of the stream of
+    // the documents WITHOUT their BOS, so no chunk holds a BOS after its start.
+    const std::optional<int32_t> bos = document_bos(ctx.tokenizer);
+    const int64_t body = o.seq_len - (bos ? 1 : 0);
+    const int64_t wanted = static_cast<int64_t>(o.sequences) * body;
     std::vector<int32_t> stream;
     int64_t documents = 0, corpus_tokens = 0;
     collective_check(ctx.comm, [&] {
@@ -639,23 +647,30 @@ class LengthStudy : public Study {
           const std::vector<int32_t> tokens = document_tokens(d, ctx.tokenizer);
           documents += 1;
           corpus_tokens += static_cast<int64_t>(tokens.size());
-          stream.insert(stream.end(), tokens.begin(), tokens.end());
+          stream.insert(stream.end(), tokens.begin() + (bos && !tokens.empty() ? 1 : 0),
+                        tokens.end());
           return true;
         });
       }
     });
     const int64_t chunks =
-        std::min<int64_t>(o.sequences, static_cast<int64_t>(stream.size()) / o.seq_len);
+        body <= 0 ? 0 : std::min<int64_t>(o.sequences, static_cast<int64_t>(stream.size()) / body);
+    const std::vector<uint8_t> special = special_token_flags(ctx.tokenizer);
     std::vector<WindowSpec> windows;
     std::vector<Sample> samples;
     for (int64_t c = 0; c < chunks; ++c) {
       WindowSpec w;
       w.document = -1;
       w.length = o.seq_len;
-      const auto begin = stream.begin() + c * o.seq_len;
-      w.tokens.assign(begin, begin + o.seq_len);
+      if (bos) w.tokens.push_back(*bos);
+      const auto begin = stream.begin() + c * body;
+      w.tokens.insert(w.tokens.end(), begin, begin + body);
       for (int32_t p = 0; p < o.seq_len; ++p) {
-        samples.push_back({c, p, 0, -1, w.tokens[static_cast<size_t>(p)], -1});
+        const int32_t token = w.tokens[static_cast<size_t>(p)];
+        if (static_cast<size_t>(token) < special.size() && special[static_cast<size_t>(token)]) {
+          continue;  // never a sample at a special token
+        }
+        samples.push_back({c, p, 0, -1, token, -1});
       }
       windows.push_back(std::move(w));
     }

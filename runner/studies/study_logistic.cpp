@@ -2,7 +2,9 @@
 // capitalization rule, group a (label 0) an equal-sized random sample of the other tokens.
 // Rule: the token, whitespace stripped, starts with an ASCII capital letter, and the previous
 // non-whitespace token of the document does not end with '.', '?' or '!' (a document's first
-// token counts as a sentence start).
+// token counts as a sentence start; so does the token after a special token such as the BOS a
+// Llama 2 / Mistral / Gemma tokenizer puts at every document's start). Special tokens (BOS, EOS,
+// added special tokens) are never samples of either group.
 // Batches: the corpus is cut into chunks of logistic.seq_len tokens inside each document (the
 // remainder of a document is dropped); batch 1 = the first logistic.sequences chunks in corpus
 // order, batch 2 = the next ones (held out). In each batch n = min(proper nouns, other tokens,
@@ -62,9 +64,10 @@ bool is_space(char c) {
 
 // Per-token classes for the capitalization rule.
 struct TokenClasses {
-  std::vector<uint8_t> upper;  // stripped token starts with A-Z
-  std::vector<uint8_t> stop;   // stripped token ends with . ? !
-  std::vector<uint8_t> blank;  // only whitespace
+  std::vector<uint8_t> upper;    // stripped token starts with A-Z
+  std::vector<uint8_t> stop;     // stripped token ends with . ? !
+  std::vector<uint8_t> blank;    // only whitespace
+  std::vector<uint8_t> special;  // BOS, EOS, added special tokens: a boundary, never a sample
 };
 
 TokenClasses token_classes(const model::Tokenizer& tokenizer) {
@@ -73,7 +76,12 @@ TokenClasses token_classes(const model::Tokenizer& tokenizer) {
   c.upper.assign(V, 0);
   c.stop.assign(V, 0);
   c.blank.assign(V, 0);
+  c.special = special_token_flags(tokenizer);
   for (size_t id = 0; id < V; ++id) {
+    if (c.special[id]) {
+      c.stop[id] = 1;  // a sentence boundary, like ". "
+      continue;
+    }
     std::string b;
     try {
       b = tokenizer.token_bytes(static_cast<int32_t>(id));
@@ -501,6 +509,8 @@ class LogisticStudy : public Study {
         }
         for (int p = 0; p < L; ++p) {
           const auto i = static_cast<size_t>(c * L + p);
+          const auto id = static_cast<size_t>(tokens[i]);
+          if (id < classes.special.size() && classes.special[id]) continue;
           finds.samples.push_back(
               {static_cast<int64_t>(finds.windows.size()), p, rule[i], -1, tokens[i], -1});
         }
@@ -748,14 +758,16 @@ class LogisticStudy : public Study {
     std::vector<std::array<int64_t, 4>> out(static_cast<size_t>(chunks), {0, 0, 0, 0});
     std::vector<std::pair<size_t, size_t>> offsets;
     tokenizer.encode_with_offsets(doc.text, &offsets);
+    // Document token index = text token index + shift (the document's BOS, if any).
+    const auto shift = static_cast<size_t>(document_text_offset(tokenizer));
     size_t t = 0;
     for (const io::WordTag& word : doc.words) {
       // First token: the one holding the word's first byte.
       while (t < offsets.size() && offsets[t].second <= word.begin) ++t;
-      if (t >= offsets.size() || t >= rule.size()) break;
-      const auto chunk = static_cast<int64_t>(t) / L;
+      if (t >= offsets.size() || t + shift >= rule.size()) break;
+      const auto chunk = static_cast<int64_t>(t + shift) / L;
       if (chunk >= chunks) break;
-      const bool positive = rule[t] != 0, proper = io::is_proper_noun_tag(word.tag);
+      const bool positive = rule[t + shift] != 0, proper = io::is_proper_noun_tag(word.tag);
       auto& q = out[static_cast<size_t>(chunk)];
       q[0] += positive && proper;
       q[1] += positive && !proper;
@@ -775,6 +787,11 @@ class LogisticStudy : public Study {
 };
 
 }  // namespace
+
+std::vector<uint8_t> proper_noun_flags(const model::Tokenizer& tokenizer,
+                                       const std::vector<int32_t>& tokens) {
+  return proper_noun_rule(token_classes(tokenizer), tokens);
+}
 
 const StudySpec& logistic_study_spec() {
   static const StudySpec spec{

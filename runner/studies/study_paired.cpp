@@ -13,6 +13,8 @@
 //           (i < min(nouns, verbs)); each word sits at the end of a window of the
 //           paired.context_before tokens that precede it in the document (words with less context,
 //           or whose last token runs past the word, are skipped).
+// With a tokenizer that adds a BOS (Llama 2, Mistral, Gemma), pairs-mode windows start with it and
+// corpus-mode windows lie inside a document that starts with it; no sample is a special token.
 // After the statistics, the max-t and min-t neurons are painted on paired.heatmap_text
 // (runner/studies/heatmap.hpp), computed identically on every rank.
 #include <algorithm>
@@ -203,6 +205,8 @@ class PairedStudy : public Study {
     const std::string prefix = frame.substr(0, hole), suffix = frame.substr(hole + 2);
     const std::optional<int32_t> eot = ctx.tokenizer.token_id("<|endoftext|>");
     const int32_t pad = eot && *eot < ctx.model.config.n_vocab ? *eot : 0;
+    const std::optional<int32_t> bos = document_bos(ctx.tokenizer);
+    const std::vector<uint8_t> special = special_token_flags(ctx.tokenizer);
 
     std::set<std::pair<std::string, std::string>> seen;
     std::vector<std::vector<int32_t>> tokens;  // 2 per pair
@@ -234,8 +238,19 @@ class PairedStudy : public Study {
                       "' merges with the template's text after {})";
           break;
         }
-        pair_tokens[m] = full;
-        pair_positions[m] = static_cast<int32_t>(head.size()) - 1;
+        // With a BOS, the framed sentence starts with it, as the model's tokenizer encodes it.
+        const size_t lead = bos ? 1 : 0;
+        pair_tokens[m].assign(full.size() + lead, bos.value_or(0));
+        std::copy(full.begin(), full.end(), pair_tokens[m].begin() + static_cast<long>(lead));
+        pair_positions[m] = static_cast<int32_t>(head.size()) - 1 + (bos ? 1 : 0);
+        const auto last =
+            static_cast<size_t>(pair_tokens[m][static_cast<size_t>(pair_positions[m])]);
+        if (last < special.size() && special[last]) {
+          ok = false;  // never a sample at a special token
+          skipped_ += (skipped_.empty() ? "" : ", ") + p.noun + ":" + p.verb + " ('" + word +
+                      "' ends in a special token)";
+          break;
+        }
       }
       if (!ok) continue;
       pairs_.push_back(p);
@@ -282,8 +297,11 @@ class PairedStudy : public Study {
                   "corpus windows of " + std::to_string(T) + " tokens exceed the model's positions",
                   "use paired.mode = pairs");
     }
-    WindowFinder finder = [&tokenizer, T](const io::Document& document,
-                                          const std::vector<int32_t>& tokens) {
+    // Token indices of the document = indices in its text's encoding + `shift` (its BOS).
+    const int64_t shift = document_text_offset(tokenizer);
+    const std::vector<uint8_t> special = special_token_flags(tokenizer);
+    WindowFinder finder = [&tokenizer, &special, T, shift](const io::Document& document,
+                                                           const std::vector<int32_t>& tokens) {
       if (document.words.empty()) {
         throw Error("paired.mode",
                     "corpus mode needs part-of-speech tags, and '" + document.source + "' has none",
@@ -295,7 +313,7 @@ class PairedStudy : public Study {
       std::map<size_t, int64_t> ends_at;
       for (size_t i = 0; i < offsets.size(); ++i) {
         if (offsets[i].second > offsets[i].first)
-          ends_at[offsets[i].second] = static_cast<int64_t>(i);
+          ends_at[offsets[i].second] = static_cast<int64_t>(i) + shift;
       }
       std::vector<int64_t> nouns, verbs;  // last-token positions
       std::vector<int32_t> noun_word, verb_word;
@@ -305,9 +323,11 @@ class PairedStudy : public Study {
         if (!noun && !verb) continue;
         auto it = ends_at.find(word.end);
         if (it == ends_at.end() || it->second < T - 1) continue;
-        if (offsets[static_cast<size_t>(it->second)].first + 1 < word.begin) {
+        if (offsets[static_cast<size_t>(it->second - shift)].first + 1 < word.begin) {
           continue;  // the last token also holds text before the word
         }
+        const auto token = static_cast<size_t>(tokens[static_cast<size_t>(it->second)]);
+        if (token < special.size() && special[token]) continue;  // never a special token
         (noun ? nouns : verbs).push_back(it->second);
         (noun ? noun_word : verb_word).push_back(static_cast<int32_t>(w));
       }

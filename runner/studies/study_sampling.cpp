@@ -196,7 +196,10 @@ class SamplingStudy : public Study, public Accumulator {
 
   bool streamed() const override { return true; }
   WindowFinder finder(RunContext& ctx) override {
-    return chunk_finder(sampling_options(ctx.job).seq_len);
+    // No sample (so no winner) at special tokens: a document's BOS carries attention-sink
+    // activations that would win every batch.
+    return chunk_finder(sampling_options(ctx.job).seq_len, true,
+                        special_token_flags(ctx.tokenizer));
   }
   StreamLimits limits(const RunContext& ctx) const override { return {0, ctx.job.max_tokens}; }
   // Keeps the drawn chunks of each round; their samples carry the chunk's drawn index in

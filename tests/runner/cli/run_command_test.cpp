@@ -250,6 +250,9 @@ TEST_F(RunCommand, ResultsFileLayoutAndIndependentWelch) {
   EXPECT_GT(f.number_attribute("/", "wall_time"), 0.0);
   EXPECT_FALSE(f.string_attribute("/", "version").empty());
   EXPECT_FALSE(f.string_attribute("/", "created").empty());
+  EXPECT_EQ(f.string_attribute("/", "tokenizer").rfind("GPT-2 byte-level BPE", 0), 0u);
+  EXPECT_EQ(f.number_attribute("/", "adds_bos"), 0.0);  // GPT-2: no BOS
+  EXPECT_EQ(f.number_attribute("/", "bos_token_id"), -1.0);
   EXPECT_EQ(f.string_attribute("/", "correction"), "bonferroni");
   EXPECT_EQ(f.number_attribute("/", "alpha"), 0.05);
   EXPECT_EQ(f.number_attribute("/", "family_size"), 128.0);
