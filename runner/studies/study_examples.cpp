@@ -328,21 +328,41 @@ class ExamplesStudy : public Study, public Accumulator {
     return warnings;
   }
 
-  double extra_memory(const RunContext& ctx, const PlanCounts& /*counts*/) const override {
+  // Per rank, bytes: [lists (entries + f16 activations), token store (worst case: no window
+  // shared between entries), statistics, pilot, merge (received lists of the rank's slice)].
+  std::array<double, 5> memory_parts(const RunContext& ctx) const {
     const ExamplesOptions o = examples_options(ctx.job);
     const double T = o.seq_len;
     const double entries = o.top_k + o.bottom_k + kBuckets * o.per_quantile + o.random_sample;
     const double R = std::max(1, ctx.comm.size());
-    double bytes = 0;
+    std::array<double, 5> parts{};
     for (const SiteSpace& s : ctx.sites) {
       const double K = static_cast<double>(s.neurons());
-      bytes += K * entries * (24.0 + 2.0 * T);  // entries and f16 activations
-      bytes += K * entries * (4.0 * T + 80.0);  // token store, worst case (no sharing)
-      bytes += K * (8.0 * (4 + 1 + 5 + o.bins + 2) + 4.0 * (5 + o.bins + 1 + 6));  // statistics
-      bytes += o.pilot_windows / R * K * 4.0 + o.pilot_windows * K / R * 4.0;      // pilot
-      bytes += K * entries * (24.0 + 6.0 * T) / R * 2;  // the merge: received lists, own slice
+      parts[0] += K * entries * (24.0 + 2.0 * T) + K * 24.0 * 7;
+      parts[1] += K * entries * (4.0 * T + 80.0);
+      parts[2] += K * (8.0 * (4 + 1 + 5 + o.bins + 2) + 4.0 * (5 + o.bins + 1 + 6) + 8.0);
+      parts[3] += std::min<double>(o.pilot_windows, 1e12) * K * 4.0 * 2 / R;
+      parts[4] += K * entries * (24.0 + 6.0 * T) / R * 2;
     }
-    return bytes;
+    return parts;
+  }
+  double extra_memory(const RunContext& ctx, const PlanCounts& /*counts*/) const override {
+    const std::array<double, 5> p = memory_parts(ctx);
+    // The pilot's and the merge's buffers are freed before / taken after the pass's lists.
+    return p[0] + p[1] + p[2] + std::max(p[3], p[4]);
+  }
+  std::vector<std::string> dry_run_lines(const RunContext& ctx,
+                                         const PlanCounts& /*counts*/) const override {
+    const ExamplesOptions o = examples_options(ctx.job);
+    const std::array<double, 5> p = memory_parts(ctx);
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "examples     per rank: lists %.0f MB (%d entries per neuron, f16 activations), "
+                  "token store <= %.0f MB (worst case, windows shared by entries are stored once), "
+                  "statistics %.1f MB, pilot %.0f MB (%d windows), merge %.0f MB",
+                  p[0] / 1e6, o.top_k + o.bottom_k + kBuckets * o.per_quantile + o.random_sample,
+                  p[1] / 1e6, p[2] / 1e6, p[3] / 1e6, o.pilot_windows, p[4] / 1e6);
+    return {line};
   }
 
   StudySummary run(RunContext& ctx, const Plan& /*plan*/, const OpenResults& open) override {
@@ -1244,6 +1264,7 @@ const StudySpec& examples_study_spec() {
       .default_test = TestKind::Welch,
       .refuses_test = "",
       .needs_corpus = true,
+      .default_hooks = "mlp.hook_post",
       .make = [] { return std::make_unique<ExamplesStudy>(); },
   };
   return spec;

@@ -276,8 +276,17 @@ TEST_F(ExamplesStudy, DryRunShowsTheMemoryBudget) {
   const CommandResult r =
       run(test::study_job_args(g_dir, "planted", g_dir / "dry.h5") + " --dry-run");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("memory"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("memory/rank"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("examples     per rank: lists"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(g_dir / "dry.h5"));
+  // Without `hooks`, an examples job reads mlp.hook_post (Neuroscope's neurons).
+  std::ofstream(g_dir / "default_hooks.ini")
+      << "study = examples\ncorpus = " << (g_dir / "corpus").string() << "\n";
+  const CommandResult d = run("run " + (g_dir / "default_hooks.ini").string() +
+                              " --model=" + (g_dir / "planted").string() +
+                              " --output=" + (g_dir / "dry2.h5").string() + " --dry-run");
+  ASSERT_EQ(d.code, 0) << d.output;
+  EXPECT_NE(d.output.find("site         mlp.hook_post: 4 layers"), std::string::npos) << d.output;
 }
 
 }  // namespace
