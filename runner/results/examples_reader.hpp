@@ -20,6 +20,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,11 +28,11 @@ namespace neurolens::runner {
 
 // One window of one neuron. Empty slots are not returned.
 struct ExampleWindow {
-  int64_t window = -1;    // global window id (corpus order)
-  int64_t document = -1;  // document index in the corpus
-  int64_t start = 0;      // first token's offset in the document
-  float value = 0;        // the neuron's max in the window (bottom: its min)
-  int32_t position = 0;   // index of that token in the window
+  int64_t window = -1;             // global window id (corpus order)
+  int64_t document = -1;           // document index in the corpus
+  int64_t start = 0;               // first token's offset in the document
+  float value = 0;                 // the neuron's max in the window (bottom: its min)
+  int32_t position = 0;            // index of that token in the window
   std::vector<int32_t> tokens;     // [T] (trailing -1 dropped)
   std::vector<float> activations;  // [T] (NaN at special tokens)
 };
@@ -46,13 +47,14 @@ struct NeuronExamples {
   int64_t neuron = 0;  // index within the layer
   double mean = 0, variance = 0, skewness = 0, kurtosis = 0, frac_positive = 0;
   float max_activation = 0, min_activation = 0;
-  std::vector<float> hist_edges;                 // [bins + 1]
-  std::vector<int64_t> hist_counts;              // [bins + 2] underflow, bins, overflow
-  std::array<float, 5> quantile_boundaries{};    // levels 0, .5, .9, .99, .999
-  std::array<int64_t, 5> quantile_count{};       // buckets 0..3 and the top bucket
-  std::vector<ExampleWindow> top, bottom;        // best first
-  std::array<std::vector<ExampleWindow>, 4> quantiles;  // buckets [0,.5) [.5,.9) [.9,.99) [.99,.999)
-  std::vector<ExampleWindow> random;             // the uniform sample (same windows for all)
+  std::vector<float> hist_edges;               // [bins + 1]
+  std::vector<int64_t> hist_counts;            // [bins + 2] underflow, bins, overflow
+  std::array<float, 5> quantile_boundaries{};  // levels 0, .5, .9, .99, .999
+  std::array<int64_t, 5> quantile_count{};     // buckets 0..3 and the top bucket
+  std::vector<ExampleWindow> top, bottom;      // best first
+  std::array<std::vector<ExampleWindow>, 4>
+      quantiles;                                     // buckets [0,.5) [.5,.9) [.9,.99) [.99,.999)
+  std::vector<ExampleWindow> random;                 // the uniform sample (same windows for all)
   std::vector<LogitEffect> logit_top, logit_bottom;  // empty for non-MLP sites
 };
 
