@@ -250,7 +250,8 @@ void histogram_svg(PageText& out, const std::vector<float>& edges,
   for (size_t i = 0; i < bins; ++i) {
     const int64_t c = counts[i + 1];
     if (c == 0 || top == 0) continue;
-    const double h = std::max(0.5, (y1 - y0) * static_cast<double>(c) / static_cast<double>(top));
+    const double h = std::max(
+        0.5, (y1 - y0) * std::log1p(static_cast<double>(c)) / std::log1p(static_cast<double>(top)));
     out << "<rect x=\"";
     coord(out, x0 + static_cast<double>(i) * bw);
     out << "\" y=\"";
@@ -278,9 +279,10 @@ void histogram_svg(PageText& out, const std::vector<float>& edges,
   out << "<text x=\"44\" y=\"136\">";
   out.number(lo, 3) << "</text><text x=\"436\" y=\"136\" text-anchor=\"end\">";
   out.number(hi, 3) << "</text><text x=\"40\" y=\"20\" text-anchor=\"end\">" << top
-                    << "</text><text x=\"44\" y=\"156\">below range " << counts.front()
-                    << " \xc2\xb7 above range " << counts.back() << " \xc2\xb7 bins "
-                    << int64_t(bins) << "</text></svg>";
+                    << "</text><text x=\"40\" y=\"122\" text-anchor=\"end\">0</text>"
+                       "<text x=\"44\" y=\"156\">counts on a log scale \xc2\xb7 below range "
+                    << counts.front() << " \xc2\xb7 above range " << counts.back()
+                    << " \xc2\xb7 bins " << int64_t(bins) << "</text></svg>";
 }
 
 std::string activation_css() {
@@ -298,8 +300,12 @@ void render_neuron_page(PageText& out, TokenPainter& painter, const ExamplesInfo
                         const NeuronLinks& links, WindowView view) {
   const std::string site_name = html_escape(site.name);
   const std::string& root = links.root;
-  const double pos_scale = neuron.max_activation > 0 ? neuron.max_activation : 0;
-  const double neg_scale = neuron.min_activation < 0 ? -neuron.min_activation : 0;
+  // One scale for both signs: the neuron's largest |activation| (its max for most neurons), so
+  // the small negative values of GELU neurons stay pale.
+  double scale = 0;
+  if (std::isfinite(neuron.max_activation)) scale = std::fabs(neuron.max_activation);
+  if (std::isfinite(neuron.min_activation)) scale = std::max<double>(scale, -neuron.min_activation);
+  const double pos_scale = scale, neg_scale = scale;
   int64_t ids = 0;
   PageText hidden;  // the collapsed tokens of every window, for assets/site.js
   hidden.text.reserve(out.text.capacity() / 2);
@@ -409,8 +415,9 @@ void render_neuron_page(PageText& out, TokenPainter& painter, const ExamplesInfo
     table("suppressed (bottom)", neuron.logit_bottom);
     out << "</div></section>\n";
   }
-  out << "<footer>neurolens site \xc2\xb7 colours: activation / max (red), activation / |min| "
-         "(blue); outlined: the window's max token</footer>\n<script>window.NL_PAGE = {\"max\": ";
+  out << "<footer>neurolens site \xc2\xb7 colours: activation / the neuron's largest "
+         "|activation| (red positive, blue negative); outlined: the window's max token (bottom "
+         "windows: min)</footer>\n<script>window.NL_PAGE = {\"max\": ";
   out.number(pos_scale, 9) << ", \"min\": ";
   out.number(neg_scale, 9) << ", \"windows\": [" << hidden.text << "]};</script>\n</body></html>\n";
 }

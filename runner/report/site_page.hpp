@@ -2,8 +2,8 @@
 // painted token by token, summary statistics, histogram, quantile buckets and logit effects.
 // Owns: TokenPainter (every token's HTML computed once per vocabulary id; a window whose tokens
 // split a multi-byte character goes through ExamplesFile::display_tokens; activation values as
-// text cached per half-float bit pattern), the colour classes (p1..p10 positive relative to the
-// neuron's max, n1..n10 negative relative to |min|, class m on the max token), the collapsed
+// text cached per half-float bit pattern), the colour classes (p1..p10 positive, n1..n10
+// negative, relative to the neuron's largest |activation|; class m on the max token), the collapsed
 // window view (10 tokens before and 4 after the max; a checkbox shows the whole window without
 // painting it twice: the hidden tokens are compact data that assets/site.js paints on demand),
 // the histogram SVG and render_neuron_page.
@@ -84,8 +84,8 @@ void render_neuron_page(PageText& out, TokenPainter& painter, const ExamplesInfo
                         const ExamplesSite& site, const NeuronExamples& neuron,
                         const NeuronLinks& links, WindowView view = {});
 
-// The histogram of hist_edges / hist_counts as an inline SVG (bars with the bin and count on
-// hover; underflow and overflow counts written under the axis).
+// The histogram of hist_edges / hist_counts as an inline SVG (bar heights log(1 + count), the
+// bin and count on hover; underflow and overflow counts written under the axis).
 void histogram_svg(PageText& out, const std::vector<float>& edges,
                    const std::vector<int64_t>& counts);
 

@@ -105,8 +105,8 @@ inline bool before(Order order, const Entry& a, const Entry& b) {
 struct Lists {
   Order order = Order::Largest;
   size_t cap = 0, T = 0;
-  std::vector<Entry> entries;   // [K, cap]
-  std::vector<uint16_t> acts;   // [K, cap, T]
+  std::vector<Entry> entries;  // [K, cap]
+  std::vector<uint16_t> acts;  // [K, cap, T]
 
   void reset(Order o, size_t k_neurons, size_t capacity, size_t t) {
     order = o;
@@ -214,17 +214,17 @@ struct Blob {
 // Per site: everything a rank accumulates.
 struct SiteState {
   size_t K = 0;
-  std::vector<double> shift;        // [K] pilot mean (power sums are about it)
-  std::vector<float> boundaries;    // [K, 5] pilot quantiles of window maxima
-  std::vector<float> edges;         // [K, bins + 1]
-  std::vector<float> lo, inv;       // [K] histogram origin and bins per unit
-  std::vector<double> sums;         // [K, 4] power sums of (x - shift)
-  std::vector<int64_t> positive;    // [K]
-  std::vector<int64_t> hist;        // [K, bins + 2]
-  std::vector<int64_t> bucket;      // [K, 5] windows per bucket (4 = top)
-  std::vector<float> max, min;      // [K] over all tokens
-  int64_t tokens = 0;               // measured activations per neuron
-  std::array<Lists, 7> lists;       // top, bottom, 4 buckets, random
+  std::vector<double> shift;      // [K] pilot mean (power sums are about it)
+  std::vector<float> boundaries;  // [K, 5] pilot quantiles of window maxima
+  std::vector<float> edges;       // [K, bins + 1]
+  std::vector<float> lo, inv;     // [K] histogram origin and bins per unit
+  std::vector<double> sums;       // [K, 4] power sums of (x - shift)
+  std::vector<int64_t> positive;  // [K]
+  std::vector<int64_t> hist;      // [K, bins + 2]
+  std::vector<int64_t> bucket;    // [K, 5] windows per bucket (4 = top)
+  std::vector<float> max, min;    // [K] over all tokens
+  int64_t tokens = 0;             // measured activations per neuron
+  std::array<Lists, 7> lists;     // top, bottom, 4 buckets, random
   // Per-window scratch.
   std::vector<float> wmax, wmin;
   std::vector<int32_t> amax, amin;
@@ -334,8 +334,8 @@ class ExamplesStudy : public Study, public Accumulator {
     double bytes = 0;
     for (const SiteSpace& s : ctx.sites) {
       const double K = static_cast<double>(s.neurons());
-      bytes += K * entries * (24.0 + 2.0 * T);        // entries and f16 activations
-      bytes += K * entries * (4.0 * T + 80.0);        // token store, worst case (no sharing)
+      bytes += K * entries * (24.0 + 2.0 * T);  // entries and f16 activations
+      bytes += K * entries * (4.0 * T + 80.0);  // token store, worst case (no sharing)
       bytes += K * (8.0 * (4 + 1 + 5 + o.bins + 2) + 4.0 * (5 + o.bins + 1 + 6));  // statistics
       bytes += o.pilot_windows / R * K * 4.0 + o.pilot_windows * K / R * 4.0;      // pilot
       bytes += K * entries * (24.0 + 6.0 * T) / R * 2;  // the merge: received lists, own slice
@@ -365,8 +365,8 @@ class ExamplesStudy : public Study, public Accumulator {
       Job pilot_job = ctx.job;
       pilot_job.resume = false;
       pilot_job.checkpoint_every = 0;
-      RunContext pilot_ctx{pilot_job, ctx.comm, ctx.model, ctx.tokenizer, ctx.corpus, ctx.sites,
-                           {}, 0};
+      RunContext pilot_ctx{pilot_job,  ctx.comm,  ctx.model, ctx.tokenizer,
+                           ctx.corpus, ctx.sites, {},        0};
       run_batches(pilot_ctx, pilot, pilot_acc);
       ctx.times.forward += pilot_ctx.times.forward;
     }
@@ -470,8 +470,8 @@ class ExamplesStudy : public Study, public Accumulator {
  private:
   // The merged lists of a rank's slice of one site.
   struct SliceLists {
-    std::vector<Entry> entries;                  // [slice, cap]
-    std::vector<uint16_t> acts;                  // [slice, cap, T]
+    std::vector<Entry> entries;  // [slice, cap]
+    std::vector<uint16_t> acts;  // [slice, cap, T]
   };
   struct SourceWindow {
     int64_t document = -1, start = 0;
@@ -571,8 +571,8 @@ void ExamplesStudy::prepare_sites(RunContext& ctx, PilotAccumulator& pilot) {
       }
       float* e = st.edges.data() + k * (bins + 1);
       for (size_t b = 0; b <= bins; ++b) {
-        e[b] = static_cast<float>(lo + (hi - lo) * static_cast<double>(b) /
-                                           static_cast<double>(bins));
+        e[b] =
+            static_cast<float>(lo + (hi - lo) * static_cast<double>(b) / static_cast<double>(bins));
       }
       e[bins] = static_cast<float>(hi);
       st.lo[k] = e[0];
@@ -814,8 +814,8 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
 
   // Lists by neuron slice, with the windows' tokens (once per window and destination).
   std::vector<int64_t> wcounts(R), wdispls(R), wrecv(R);
-  std::vector<int64_t> table;            // per destination: (window, document, start)
-  std::vector<int32_t> table_tokens;     // [.., T]
+  std::vector<int64_t> table;         // per destination: (window, document, start)
+  std::vector<int32_t> table_tokens;  // [.., T]
   std::vector<int64_t> tcounts(R), tdispls(R), tkcounts(R), tkdispls(R);
   for (size_t q = 0; q < R; ++q) {
     std::vector<int64_t> ids;
@@ -1014,7 +1014,8 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
     cube(prefix + "_activations", io::H5Type::F16, with_t, labels_t, acts.data());
   };
   write_lists("top", {kTop}, {static_cast<hsize_t>(o.top_k)}, {"rank"});
-  if (o.bottom_k > 0) write_lists("bottom", {kBottom}, {static_cast<hsize_t>(o.bottom_k)}, {"rank"});
+  if (o.bottom_k > 0)
+    write_lists("bottom", {kBottom}, {static_cast<hsize_t>(o.bottom_k)}, {"rank"});
   write_lists("quantile", {kBucket0, kBucket0 + 1, kBucket0 + 2, kBucket0 + 3},
               {kBuckets, static_cast<hsize_t>(o.per_quantile)}, {"bucket", "sample"});
   write_lists("random", {kRandom}, {static_cast<hsize_t>(o.random_sample)}, {"sample"});
@@ -1052,9 +1053,10 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
     const size_t k = li * static_cast<size_t>(site.width) + static_cast<size_t>(p.neuron);
     if (k < first || k >= first + n) continue;
     char head[256];
-    std::snprintf(head, sizeof head, "planted %s neuron %s #%d: max %.3g; top-%d max tokens: ",
-                  p.concept_name.c_str(), model::hook_name(site.points[li]).c_str(), p.neuron,
-                  static_cast<double>(mx[k]), o.top_k);
+    std::snprintf(head, sizeof head,
+                  "planted %s neuron %s #%d: max %.3g; top-%d max tokens: ", p.concept_name.c_str(),
+                  model::hook_name(site.points[li]).c_str(), p.neuron, static_cast<double>(mx[k]),
+                  o.top_k);
     lines.push_back(head + describe(k - first));
   }
   // The strongest neuron of the site by max activation.
@@ -1065,9 +1067,10 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   if (best >= first && best < first + n) {
     const size_t li = best / static_cast<size_t>(site.width);
     char head[256];
-    std::snprintf(head, sizeof head, "%s: largest max %s #%zu: %.3g; top-%d max tokens: ",
-                  site.site.c_str(), model::hook_name(site.points[li]).c_str(),
-                  best % static_cast<size_t>(site.width), mx[best], o.top_k);
+    std::snprintf(head, sizeof head,
+                  "%s: largest max %s #%zu: %.3g; top-%d max tokens: ", site.site.c_str(),
+                  model::hook_name(site.points[li]).c_str(), best % static_cast<size_t>(site.width),
+                  mx[best], o.top_k);
     lines.push_back(head + describe(best - first));
   }
   const std::vector<std::string> all_lines = comm.allgather_strings(lines);
@@ -1077,8 +1080,7 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   if (o.logit_tokens > 0 && is_mlp_neuron_site(site.site)) {
     const auto t_logit = std::chrono::steady_clock::now();
     const model::ModelConfig& cfg = ctx.model.config;
-    const float* wu = ctx.model.weights.unembed ? ctx.model.weights.unembed
-                                                : ctx.model.weights.wte;
+    const float* wu = ctx.model.weights.unembed ? ctx.model.weights.unembed : ctx.model.weights.wte;
     const auto D = static_cast<size_t>(cfg.d_model);
     const size_t V = std::min<size_t>(static_cast<size_t>(cfg.n_vocab),
                                       static_cast<size_t>(ctx.tokenizer.vocab_size()));

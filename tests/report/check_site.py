@@ -194,7 +194,8 @@ else:
     subprocess.run([binary, "synth-model", "--plant", "--seed", "1", "--out", model,
                     "--vocab-dir", vocab], check=True, stdout=subprocess.DEVNULL)
     run = subprocess.run([binary, "run", job, f"--model={model}", f"--output={h5}",
-                          "--overwrite"], cwd=source, capture_output=True, text=True)
+                          "--overwrite", "--max_tokens=40000"], cwd=source, capture_output=True,
+                         text=True)
     if run.returncode != 0:
         failures.append(f"neurolens run {job}: {run.stderr.strip()[-400:]}")
     else:
@@ -210,6 +211,29 @@ else:
             dirs = json.loads(sites.group(1))
             page = f"n/{dirs[top[0]]['dir']}/{top[1]}/{top[2]}.html"
             check_neuron(demo, page, "demo-neuron")
+            # The planted "before" neuron: " before" is the max token of every top window, and
+            # searching " before" lists it.
+            planted = json.load(open(os.path.join(model, "planted.json")))["planted"]
+            p = next((p for p in planted if p["concept"] == "before"), None)
+            site_index = next((i for i, d in enumerate(dirs) if d["name"] == "mlp.hook_post"), 0)
+            if p is None:
+                failures.append("the demo model has no planted 'before' neuron")
+            else:
+                page = f"n/{dirs[site_index]['dir']}/{p['layer']}/{p['neuron']}.html"
+                text = open(os.path.join(demo, page), encoding="utf-8").read()
+                top_section = text[text.index("<section id=top>"):text.index("</section>",
+                                                                    text.index("<section id=top>"))]
+                marked = re.findall(r'<i class="?[^">]*\bm"? title=[^>]*>([^<]*)</i>', top_section)
+                if len(marked) != 20 or set(marked) != {" before"}:
+                    failures.append(f"{page}: top max tokens {marked[:5]} ({len(marked)}), "
+                                    "expected ' before' x20")
+                keys = table_keys(dom(os.path.join(demo, "index.html"), "#q=%20before&sort=max"))
+                want = f"{site_index}:{p['layer']}:{p['neuron']}"
+                if want not in keys:
+                    failures.append(f"{demo}/index.html#q= before: {want} not among {keys[:5]}")
+                check_neuron(demo, page, "demo-before-neuron")
+                print(f"{page}: the planted 'before' neuron: ' before' x{len(marked)}, "
+                      f"found by #q=%20before")
             screenshot(os.path.join(demo, "index.html"), "#sort=max",
                        os.path.join(out, "demo-index.png"))
 
