@@ -1,9 +1,11 @@
 #include "runner/report/site_build.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -77,6 +79,42 @@ class SiteWriter {
   SiteStats& stats_;
 };
 
+// `out` without trailing separators ("site/" -> "site"), so DIR.tmp-<pid> lands beside it.
+fs::path without_trailing_slash(const fs::path& out) {
+  std::string s = out.string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// SIGINT / SIGTERM (Ctrl-C, a batch system's time limit) during a build: noted here, then the
+// build stops between pages and unwinds, which removes DIR.tmp-<pid>.
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void note_stop(int) {
+  g_stop = 1;
+}
+
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop = 0;
+    struct sigaction sa {};
+    sa.sa_handler = note_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
 bool is_empty_directory(const fs::path& dir) {
   std::error_code ec;
   return fs::directory_iterator(dir, ec) == fs::directory_iterator() && !ec;
@@ -84,7 +122,8 @@ bool is_empty_directory(const fs::path& dir) {
 
 }  // namespace
 
-void check_site_target(const fs::path& out, bool force) {
+void check_site_target(const fs::path& target, bool force) {
+  const fs::path out = without_trailing_slash(target);
   if (out.empty()) throw Error("site: --out", "needs a directory name", "--out examples-site");
   std::error_code ec;
   const fs::file_status st = fs::status(out, ec);
@@ -105,7 +144,8 @@ void check_site_target(const fs::path& out, bool force) {
   io::require_writable_directory(parent, "site: --out");
 }
 
-SiteStats build_site(const fs::path& results, const fs::path& out, const SiteOptions& options) {
+SiteStats build_site(const fs::path& results, const fs::path& target, const SiteOptions& options) {
+  const fs::path out = without_trailing_slash(target);
   check_site_target(out, options.force);
   const ExamplesFile file(results.string());
   const ExamplesInfo& info = file.info();
@@ -147,6 +187,7 @@ SiteStats build_site(const fs::path& results, const fs::path& out, const SiteOpt
     fs::remove_all(tmp, ec);
   }
   BuildTree guard(tmp);
+  const StopSignals stop_signals;
   SiteStats stats;
   SiteWriter write(stats);
   const std::string base = tmp.string();
@@ -171,6 +212,10 @@ SiteStats build_site(const fs::path& results, const fs::path& out, const SiteOpt
       const std::string dir = base + "/n/" + dirs[s] + "/" + std::to_string(site.layers[l]);
       write.directory(dir);
       for (size_t i = 0; i < neurons.size(); ++i) {
+        if (g_stop) {
+          throw Error(out.string(), "stopped by a signal; nothing was written",
+                      "run neurolens site again");
+        }
         const NeuronExamples& n = neurons[i];
         const int64_t flat =
             start[s] + static_cast<int64_t>(l) * site.width + static_cast<int64_t>(i);

@@ -2,7 +2,8 @@
 // site that opens from file:// (no server, no network): index.html, assets/, and one page per
 // neuron under n/<site>/<layer>/<neuron>.html.
 // Owns: the target check (made before reading), the build into DIR.tmp-<pid> beside DIR (removed
-// on any failure, so DIR is never partial), the swap into place, and the order of the work:
+// on any failure or SIGINT / SIGTERM, so DIR is never partial; only SIGKILL leaves it behind),
+// the swap into place, and the order of the work:
 // every layer read once (ExamplesFile::read_layer), its pages written from one reused buffer.
 // A directory written by `neurolens site` holds the marker file `.neurolens-site` and is replaced
 // by a new build; an empty directory is used; any other existing path is refused unless `force`

@@ -153,8 +153,14 @@ void TokenPainter::paint(PageText& out, PageText& hidden, const ExampleWindow& w
       break;
     }
   }
+  if (n == 0) {
+    out << "<div class=w></div>";
+    hidden << (id == 0 ? "\n0" : ",\n0");
+    return;
+  }
   if (!all_whole) display_runs(tokens);
-  const auto position = static_cast<size_t>(std::max<int32_t>(window.position, 0));
+  const size_t position =
+      std::min(static_cast<size_t>(std::max<int32_t>(window.position, 0)), n - 1);
   const size_t lo = position > static_cast<size_t>(view.before) ? position - view.before : 0;
   const size_t hi = std::min(n, position + static_cast<size_t>(view.after) + 1);
   const double pos_inv = pos_scale > 0 ? 10.0 / pos_scale : 0;
@@ -236,7 +242,8 @@ void TokenPainter::paint(PageText& out, PageText& hidden, const ExampleWindow& w
 void histogram_svg(PageText& out, const std::vector<float>& edges,
                    const std::vector<int64_t>& counts) {
   const size_t bins = edges.size() < 2 ? 0 : edges.size() - 1;
-  if (bins == 0 || counts.size() != bins + 2) {
+  if (bins == 0 || counts.size() != bins + 2 || !std::isfinite(edges.front()) ||
+      !std::isfinite(edges.back()) || !(edges.back() > edges.front())) {
     out << "<p class=note>no histogram in the file</p>";
     return;
   }

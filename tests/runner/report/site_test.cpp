@@ -242,6 +242,13 @@ TEST_F(SiteTest, RefusesToReplaceWhatIsNotASite) {
   r = run("site " + kFixture + " --out " + (dir_ / "empty").string());
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(dir_ / "empty/index.html"));
+  // A trailing slash: the build directory is still beside the target, not inside it.
+  r = run("site " + kFixture + " --out " + (dir_ / "slash").string() + "/");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir_ / "slash/index.html"));
+  for (const auto& e : fs::directory_iterator(dir_ / "slash")) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+  }
   // A missing parent directory.
   r = run("site " + kFixture + " --out " + (dir_ / "no/such/site").string());
   EXPECT_NE(r.code, 0);
