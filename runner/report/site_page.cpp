@@ -214,6 +214,8 @@ void TokenPainter::paint(PageText& out, PageText& hidden, const ExampleWindow& w
       const float a = i < window.activations.size() ? window.activations[i] : NAN;
       if (std::isnan(a)) {
         hidden << "null";
+      } else if (std::isinf(a)) {
+        hidden << (a > 0 ? "1e999" : "-1e999");  // JavaScript's +-Infinity
       } else {
         value_text(hidden, a);
       }
