@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "io/hdf5.hpp"
 #include "model/synth/plant.hpp"
@@ -250,6 +252,47 @@ TEST_F(ExamplesStudy, OneTwoAndThreeRanksGiveTheSameFile) {
   }
 }
 
+TEST_F(ExamplesStudy, StopAtCheckpointThenResumeEqualsUninterrupted) {
+  // More text than the six files: the run must still be going when SIGTERM comes.
+  const fs::path big = test::copy_brown_files(
+      g_dir / "big", {"ca01", "ca02", "ca03", "ca04", "cb01", "cb02", "cb03", "cc01", "cc02",
+                      "cd01", "cd02", "ce01", "ce02", "cf01", "cf02", "cf03", "cg01", "cg02",
+                      "ch01", "ch02", "cj01", "cj02", "cj03", "ck01", "ck02", "cl01", "cl02"});
+  const std::string args = " --corpus=" + big.string() + " --examples.pilot_windows=50";
+  const fs::path ref = g_dir / "resume_reference.h5";
+  const CommandResult r = run(test::study_job_args(g_dir, "planted", ref) + args, 2);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string name = "examples_stopped_" + std::to_string(::getpid());
+  const fs::path out = g_dir / (name + ".h5");
+  const std::string command =
+      test::neurolens_command(2, test::study_job_args(g_dir, "planted", out) + args);
+  {
+    test::Background b(command, g_dir / (name + ".log"));
+    ASSERT_TRUE(b.wait_for_output("examples study, streaming", 90)) << b.output();
+    const std::map<int, pid_t> pids = test::wait_for_ranks(name, 2, 10);
+    ASSERT_EQ(pids.size(), 2u) << b.output();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ASSERT_FALSE(b.wait(0)) << "finished before SIGTERM; make the job longer\n" << b.output();
+    for (const auto& [rank, pid] : pids) ::kill(pid, SIGTERM);
+    ASSERT_TRUE(b.wait(60)) << b.output();
+    EXPECT_EQ(b.code(), 143) << b.output();
+  }
+  EXPECT_FALSE(fs::exists(out));
+  const CommandResult resumed = test::run_command(command + " --resume", g_dir / "resumed.log");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming after batch"), std::string::npos) << resumed.output;
+  io::H5File a = io::H5File::open_read_only(ref);
+  io::H5File b = io::H5File::open_read_only(out);
+  std::ostringstream report;
+  size_t bad = 0;
+  for (const std::string& d : a.list("/mlp.hook_pre")) {
+    bad += test::compare_dataset(a, b, "/mlp.hook_pre/" + d, 1e-9, report);
+  }
+  EXPECT_EQ(bad, 0u) << report.str();
+  EXPECT_EQ(a.number_attribute("/examples", "n_windows"),
+            b.number_attribute("/examples", "n_windows"));
+}
+
 TEST_F(ExamplesStudy, BadInputsGiveOneLineErrorsAndNoFile) {
   const fs::path out = g_dir / "bad.h5";
   // A window longer than the model's positions.
@@ -276,8 +319,17 @@ TEST_F(ExamplesStudy, DryRunShowsTheMemoryBudget) {
   const CommandResult r =
       run(test::study_job_args(g_dir, "planted", g_dir / "dry.h5") + " --dry-run");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("memory"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("memory/rank"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("examples     per rank: lists"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(g_dir / "dry.h5"));
+  // Without `hooks`, an examples job reads mlp.hook_post (Neuroscope's neurons).
+  std::ofstream(g_dir / "default_hooks.ini")
+      << "study = examples\ncorpus = " << (g_dir / "corpus").string() << "\n";
+  const CommandResult d = run("run " + (g_dir / "default_hooks.ini").string() +
+                              " --model=" + (g_dir / "planted").string() +
+                              " --output=" + (g_dir / "dry2.h5").string() + " --dry-run");
+  ASSERT_EQ(d.code, 0) << d.output;
+  EXPECT_NE(d.output.find("site         mlp.hook_post: 4 layers"), std::string::npos) << d.output;
 }
 
 }  // namespace
