@@ -12,6 +12,7 @@ random_sample 20, bins 64, logit_tokens 10.
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -193,14 +194,18 @@ def main():
     print(f"generated {h5}: {os.path.getsize(h5) / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s",
           flush=True)
     t0 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     run = subprocess.run([a.binary, "site", h5, "--out", site], capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
     if run.returncode != 0:
         sys.exit(f"neurolens site failed: {run.stderr.strip()}")
     print(run.stderr.strip())
     print(f"site_bench: {a.layers * a.width} neurons (top_k {a.top_k}, seq_len {a.seq_len}, "
           f"bottom_k {a.bottom_k}, per_quantile {a.per_quantile}, random_sample "
-          f"{a.random_sample}): neurolens site wall time {wall:.1f} s")
+          f"{a.random_sample}): neurolens site wall time {wall:.1f} s (CPU user {user:.1f} s, "
+          f"system {system:.1f} s; load average {os.getloadavg()[0]:.1f})")
     if not a.keep:
         shutil.rmtree(site, ignore_errors=True)
 
