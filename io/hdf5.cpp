@@ -277,6 +277,38 @@ void H5Dataset::read_all(H5Type as, void* out) const {
   h5_check(H5Dread(id(), native_type(as), H5S_ALL, H5S_ALL, H5P_DEFAULT, out), context_, "H5Dread");
 }
 
+void H5Dataset::read_block(std::span<const hsize_t> offset, std::span<const hsize_t> count,
+                           H5Type as, void* out) const {
+  if (offset.size() != dims_.size() || count.size() != dims_.size()) {
+    throw Error(context_, "block rank " + std::to_string(count.size()) +
+                              " does not match the dataset's rank " + std::to_string(dims_.size()));
+  }
+  hsize_t elements = 1;
+  for (size_t i = 0; i < dims_.size(); ++i) {
+    if (offset[i] + count[i] > dims_[i]) {
+      throw Error(context_, "block [" + std::to_string(offset[i]) + ", +" +
+                                std::to_string(count[i]) + ") exceeds dimension " +
+                                std::to_string(dims_[i]));
+    }
+    elements *= count[i];
+  }
+  if (elements == 0) return;
+  if (dims_.empty()) {
+    read_all(as, out);
+    return;
+  }
+  H5Handle file_space(h5_check_id(H5Dget_space(id()), context_, "H5Dget_space"), H5Sclose);
+  h5_check(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, offset.data(), nullptr,
+                               count.data(), nullptr),
+           context_, "H5Sselect_hyperslab");
+  H5Handle mem_space(
+      h5_check_id(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), context_,
+                  "H5Screate_simple"),
+      H5Sclose);
+  h5_check(H5Dread(id(), native_type(as), mem_space.id(), file_space.id(), H5P_DEFAULT, out),
+           context_, "H5Dread");
+}
+
 namespace {
 size_t element_count(const std::vector<hsize_t>& dims) {
   size_t n = 1;

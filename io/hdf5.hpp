@@ -111,6 +111,10 @@ class H5Dataset {
   void write_flat_range(hsize_t begin, hsize_t count, const void* data);
   // Reads the whole dataset converted to `as`.
   void read_all(H5Type as, void* out) const;
+  // Reads the [count...] block at [offset...] converted to `as` into `out` (row-major, the
+  // block's element count); serial files. Throws naming the dataset when the block exceeds it.
+  void read_block(std::span<const hsize_t> offset, std::span<const hsize_t> count, H5Type as,
+                  void* out) const;
   std::vector<float> read_f32() const;
   std::vector<double> read_f64() const;
   std::vector<int64_t> read_i64() const;

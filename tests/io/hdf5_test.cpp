@@ -76,6 +76,28 @@ TEST(Hdf5, WritesBlocksAndRejectsOutOfRangeBlocks) {
   EXPECT_EQ(r.open_dataset("x").read_f64(), (std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8}));
 }
 
+TEST(Hdf5, ReadsBlocksOfA3DDatasetAndRejectsOutOfRangeBlocks) {
+  const fs::path path = temp_file("read_blocks.h5");
+  H5File f = H5File::create(path);
+  H5Dataset d = f.create_dataset("x", H5Type::I32, {2, 3, 2});
+  std::vector<int32_t> all(12);
+  std::iota(all.begin(), all.end(), 0);
+  d.write_all(all.data());
+  f.close();
+  H5File r = H5File::open_read_only(path);
+  H5Dataset x = r.open_dataset("x");
+  const hsize_t offset[] = {1, 0, 0};
+  const hsize_t count[] = {1, 3, 2};
+  std::vector<double> row(6);
+  x.read_block(offset, count, H5Type::F64, row.data());
+  EXPECT_EQ(row, (std::vector<double>{6, 7, 8, 9, 10, 11}));
+  const hsize_t bad_offset[] = {2, 0, 0};
+  EXPECT_THROW(x.read_block(bad_offset, count, H5Type::F64, row.data()), Error);
+  const hsize_t short_count[] = {1, 3};
+  EXPECT_THROW(x.read_block(offset, short_count, H5Type::F64, row.data()), Error);
+  fs::remove(path);
+}
+
 TEST(Hdf5, ErrorsNameTheFile) {
   try {
     H5File::open_read_only("/nonexistent/dir/results.h5");
