@@ -1,5 +1,7 @@
 #include "runner/results/writer.hpp"
 
+#include <algorithm>
+
 #include <numeric>
 
 #include "io/error.hpp"
@@ -72,6 +74,8 @@ void ResultsWriter::write_neuron_slice(const SiteSpace& site, const std::string&
 void ResultsWriter::write_shared(const std::string& path, io::H5Type type,
                                  const std::vector<hsize_t>& dims, const void* data) {
   io::H5Dataset d = file_.create_dataset(path, type, dims);
+  // An empty dataset (a zero dimension) has no storage to write to: its shape says it all.
+  if (std::find(dims.begin(), dims.end(), hsize_t{0}) != dims.end()) return;
   std::vector<hsize_t> zero(dims.size(), 0);
   std::vector<hsize_t> count = dims;
   if (!comm_.root()) {

@@ -103,6 +103,7 @@ void write_neuron_cube(ResultsWriter& out, const SiteSpace& site, const std::str
   if (type == io::H5Type::I64 || type == io::H5Type::F64) elem = 8;
   if (type == io::H5Type::F16 || type == io::H5Type::BF16) elem = 2;
   if (type == io::H5Type::U8) elem = 1;
+  if (depth == 0) return;  // an empty dataset (e.g. no random sample): nothing to write
   const auto W = static_cast<int64_t>(site.width);
   std::vector<hsize_t> offset(dims.size(), 0), count(dims.size(), 0);
   for (size_t l = 0; l < site.layers.size(); ++l) {

@@ -466,6 +466,7 @@ void ExamplesStudy::add_window(SiteState& st, const std::vector<float>& rows,
 void ExamplesStudy::finalize(RunContext& ctx, const Plan& /*plan*/, ResultsWriter& out) {
   write_vocabulary(ctx, out);
   for (size_t s = 0; s < ctx.sites.size(); ++s) write_site(ctx, out, s);
+  store_.all().clear();  // every site's lists merged: their windows are no longer needed
   const ExamplesOptions o = examples_options(ctx.job);
   const std::string g = "/examples";
   out.set_attribute(g, "seq_len", static_cast<int64_t>(o.seq_len));
@@ -578,7 +579,6 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   const std::vector<int64_t>& rtable = merged.table;
   const std::vector<int32_t>& rtokens = merged.tokens;
   const std::unordered_map<int64_t, size_t>& row_of = merged.row_of;
-  store_.all().clear();
 
   // The random sample's windows (every neuron has the same): rank 0's first neuron's, to all.
   if (s == 0) {

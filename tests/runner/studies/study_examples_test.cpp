@@ -293,6 +293,27 @@ TEST_F(ExamplesStudy, StopAtCheckpointThenResumeEqualsUninterrupted) {
             b.number_attribute("/examples", "n_windows"));
 }
 
+TEST_F(ExamplesStudy, TwoSitesAndEmptyListsOnTwoRanks) {
+  const fs::path out = g_dir / "two_sites.h5";
+  const CommandResult r = run(test::study_job_args(g_dir, "planted", out) +
+                                  " --hooks=mlp.hook_pre,hook_resid_post --examples.random_sample=0"
+                                  " --examples.per_quantile=0 --examples.bottom_k=0",
+                              2);
+  ASSERT_EQ(r.code, 0) << r.output;
+  io::H5File f = io::H5File::open_read_only(out);
+  for (const char* site : {"/mlp.hook_pre", "/hook_resid_post"}) {
+    const std::vector<int64_t> tokens =
+        f.open_dataset(std::string(site) + "/top_tokens").read_i64();
+    ASSERT_FALSE(tokens.empty()) << site;
+    EXPECT_EQ(std::count(tokens.begin(), tokens.end(), -1), 0) << site << ": windows lost";
+    EXPECT_EQ(f.open_dataset(std::string(site) + "/quantile_window").dims()[3], 0u) << site;
+  }
+  EXPECT_EQ(f.open_dataset("/examples/random_window").dims()[0], 0u);
+  // Logit effects only for MLP neurons.
+  EXPECT_TRUE(f.exists("/mlp.hook_pre/logit_top_token"));
+  EXPECT_FALSE(f.exists("/hook_resid_post/logit_top_token"));
+}
+
 TEST_F(ExamplesStudy, BadInputsGiveOneLineErrorsAndNoFile) {
   const fs::path out = g_dir / "bad.h5";
   // A window longer than the model's positions.
