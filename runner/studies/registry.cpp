@@ -11,11 +11,12 @@ const StudySpec& paired_study_spec();
 const StudySpec& sampling_study_spec();
 const StudySpec& length_study_spec();
 const StudySpec& logistic_study_spec();
+const StudySpec& examples_study_spec();
 
 const std::vector<const StudySpec*>& registered_studies() {
   static const std::vector<const StudySpec*> studies = {
       &contrast_study_spec(), &paired_study_spec(),   &sampling_study_spec(),
-      &length_study_spec(),   &logistic_study_spec(),
+      &length_study_spec(),   &logistic_study_spec(), &examples_study_spec(),
   };
   return studies;
 }

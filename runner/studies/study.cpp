@@ -83,6 +83,43 @@ void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
   summary.lines.insert(summary.lines.end(), planted.begin(), planted.end());
 }
 
+void write_neuron_cube(ResultsWriter& out, const SiteSpace& site, const std::string& name,
+                       io::H5Type type, const std::vector<hsize_t>& trailing,
+                       const std::vector<std::string>& labels, const Block& slice,
+                       const void* data) {
+  const std::string group = "/" + site.site;
+  std::vector<hsize_t> dims = {static_cast<hsize_t>(site.layers.size()),
+                               static_cast<hsize_t>(site.width)};
+  dims.insert(dims.end(), trailing.begin(), trailing.end());
+  io::H5Dataset d = out.file().create_dataset(group + "/" + name, type, dims);
+  d.attach_scale(out.file().open_dataset(group + "/layer"), 0);
+  d.attach_scale(out.file().open_dataset(group + "/neuron"), 1);
+  for (size_t i = 0; i < labels.size() && i < trailing.size(); ++i) {
+    d.label_dimension(static_cast<unsigned>(i + 2), labels[i]);
+  }
+  size_t depth = 1;
+  for (hsize_t t : trailing) depth *= static_cast<size_t>(t);
+  size_t elem = 4;
+  if (type == io::H5Type::I64 || type == io::H5Type::F64) elem = 8;
+  if (type == io::H5Type::F16 || type == io::H5Type::BF16) elem = 2;
+  if (type == io::H5Type::U8) elem = 1;
+  const auto W = static_cast<int64_t>(site.width);
+  std::vector<hsize_t> offset(dims.size(), 0), count(dims.size(), 0);
+  for (size_t l = 0; l < site.layers.size(); ++l) {
+    const int64_t l0 = static_cast<int64_t>(l) * W;
+    const int64_t a = std::max(slice.begin, l0), b = std::min(slice.end, l0 + W);
+    const hsize_t n = b > a ? static_cast<hsize_t>(b - a) : 0;
+    offset[0] = static_cast<hsize_t>(l);
+    offset[1] = n > 0 ? static_cast<hsize_t>(a - l0) : 0;
+    count[0] = n > 0 ? 1 : 0;
+    count[1] = n;
+    for (size_t i = 0; i < trailing.size(); ++i) count[i + 2] = n > 0 ? trailing[i] : 0;
+    const char* src = static_cast<const char*>(data) +
+                      (n > 0 ? static_cast<size_t>(a - slice.begin) * depth * elem : 0);
+    d.write_block(offset, count, src);
+  }
+}
+
 double samples_per_rank(const RunContext& ctx, const PlanCounts& counts) {
   return static_cast<double>(counts.samples) / std::max(1, ctx.comm.size()) + 1;
 }

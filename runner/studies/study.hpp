@@ -92,6 +92,15 @@ void append_neuron_summary(StudySummary& summary, const RunContext& ctx,
                            const std::vector<GroupStatistics::SiteSummary>& summaries,
                            const std::string& concept_name);
 
+// Writes /<site>/<name> [L, W, trailing...] collectively: this rank's flat neurons
+// [slice.begin, slice.end) from `data` ([slice, prod(trailing)] elements of `type`), one block
+// per layer (an empty block where the slice does not reach the layer); the layer and neuron
+// scales are attached and the trailing dimensions labelled.
+void write_neuron_cube(ResultsWriter& out, const SiteSpace& site, const std::string& name,
+                       io::H5Type type, const std::vector<hsize_t>& trailing,
+                       const std::vector<std::string>& labels, const Block& slice,
+                       const void* data);
+
 // Samples a rank holds at most (balanced blocks), for --dry-run memory estimates.
 double samples_per_rank(const RunContext& ctx, const PlanCounts& counts);
 

@@ -672,28 +672,8 @@ class SamplingStudy : public Study, public Accumulator {
   static void write_cube(ResultsWriter& out, const SiteSpace& site, const std::string& name,
                          io::H5Type type, size_t depth, const char* depth_label,
                          const SiteResult& r, const void* data) {
-    const std::string group = "/" + site.site;
-    io::H5Dataset d = out.file().create_dataset(
-        group + "/" + name, type,
-        {static_cast<hsize_t>(site.layers.size()), static_cast<hsize_t>(site.width), depth});
-    d.attach_scale(out.file().open_dataset(group + "/layer"), 0);
-    d.attach_scale(out.file().open_dataset(group + "/neuron"), 1);
-    d.label_dimension(2, depth_label);
-    // The slice [begin, end) of flat neurons, one block per layer (a collective call per layer,
-    // with an empty block where the slice does not reach the layer).
-    const auto W = static_cast<int64_t>(site.width);
-    const size_t elem = type == io::H5Type::I64 || type == io::H5Type::F64 ? 8 : 4;
-    for (size_t l = 0; l < site.layers.size(); ++l) {
-      const int64_t l0 = static_cast<int64_t>(l) * W;
-      const int64_t a = std::max(r.slice.begin, l0), b = std::min(r.slice.end, l0 + W);
-      const hsize_t n = b > a ? static_cast<hsize_t>(b - a) : 0;
-      const hsize_t offset[3] = {static_cast<hsize_t>(l), n > 0 ? static_cast<hsize_t>(a - l0) : 0,
-                                 0};
-      const hsize_t count[3] = {n > 0 ? 1u : 0u, n, n > 0 ? depth : 0};
-      const char* src = static_cast<const char*>(data) +
-                        (n > 0 ? static_cast<size_t>(a - r.slice.begin) * depth * elem : 0);
-      d.write_block(offset, count, src);
-    }
+    write_neuron_cube(out, site, name, type, {static_cast<hsize_t>(depth)}, {depth_label}, r.slice,
+                      data);
   }
 
   void write_results(RunContext& ctx, ResultsWriter& out, const std::vector<SiteResult>& results,
