@@ -225,6 +225,13 @@ std::string top_section(const Results& r) {
   return section("top-neurons", "Top neurons (by p, then |" + stat + "|)", b.str());
 }
 
+// A best text's token on the text's one line: newlines as a visible return mark.
+std::string one_line(const std::string& token) {
+  std::string out;
+  for (char c : token) out += c == '\n' ? std::string("\xe2\x86\xb5") : std::string(1, c);  // ↵
+  return out;
+}
+
 // Examples study: the top neurons by max activation, each with its best texts (the top windows
 // around their max, tokens coloured by activation, the max token outlined).
 std::string examples_section(const Results& r) {
@@ -254,7 +261,7 @@ std::string examples_section(const Results& r) {
         const double rel = scale > 0 && std::isfinite(v) ? v / scale : 0;
         b << "<span" << (j == t.marked ? " class=\"mx\"" : "")
           << " style=\"background:" << diverging_color(rel) << "\" title=\"" << format_number(v)
-          << "\">" << html_escape(t.tokens[j]) << "</span>";
+          << "\">" << html_escape(one_line(t.tokens[j])) << "</span>";
       }
       b << " <span class=\"val\">" << format_number(t.value) << " (document " << t.document
         << ", token " << t.token << ")</span></div>";
@@ -263,7 +270,8 @@ std::string examples_section(const Results& r) {
   }
   b << "</table>\n<p class=\"note\">Best texts: each neuron's top windows (up to 3), 8 tokens "
        "either side of the max (outlined), coloured by the neuron's activation; a character "
-       "split over tokens shows at the token with its last byte.</p>\n";
+       "split over tokens shows at the token with its last byte; \xe2\x86\xb5 is a line "
+       "break.</p>\n";
   return section("examples", "Top neurons (by max activation) and their best texts", b.str());
 }
 
