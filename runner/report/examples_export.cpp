@@ -159,6 +159,99 @@ void write_openai(const ExamplesFile& file, const fs::path& dir, ExportSummary& 
   }
 }
 
+// The release, model, source set and source rows of one source directory (one line each), as
+// neuronpedia-utils' converter writes them beside features/ and activations/.
+void write_neuronpedia_metadata(const ExamplesFile& file, const ExamplesSite& site, int64_t layer,
+                                const fs::path& source, const ExportOptions& o,
+                                const std::string& created, ExportSummary& s) {
+  const std::string model_id = model_id_of(file, o);
+  const std::string set = source_set_of(site, o);
+  const std::string what = "neurolens examples study: " + site.name + " neurons of " + model_id;
+  const Json none = nullptr;
+  Json release;
+  release["name"] = set;
+  release["description"] = what;
+  release["creatorName"] = "neurolens";
+  release["creatorId"] = o.creator_id;
+  release["visibility"] = "PUBLIC";
+  release["isNewUi"] = false;
+  release["featured"] = false;
+  release["descriptionShort"] = what;
+  release["urls"] = Json::array();
+  release["creatorEmail"] = none;
+  release["creatorNameShort"] = "neurolens";
+  release["defaultSourceSetName"] = none;
+  release["defaultSourceId"] = none;
+  release["defaultUmapSourceIds"] = Json::array();
+  release["createdAt"] = created;
+  Json model;
+  model["id"] = model_id;
+  model["instruct"] = model_id.size() >= 3 && model_id.substr(model_id.size() - 3) == "-it";
+  model["creatorId"] = o.creator_id;
+  model["displayNameShort"] = model_id;
+  model["displayName"] = model_id;
+  model["tlensId"] = none;
+  model["dimension"] = none;
+  model["visibility"] = "PUBLIC";
+  model["defaultSourceSetName"] = none;
+  model["defaultSourceId"] = none;
+  model["inferenceEnabled"] = false;
+  model["layers"] = 0;
+  model["neuronsPerLayer"] = 0;
+  model["createdAt"] = created;
+  model["owner"] = "";
+  model["updatedAt"] = created;
+  model["website"] = none;
+  Json source_set;
+  source_set["modelId"] = model_id;
+  source_set["name"] = set;
+  source_set["creatorId"] = o.creator_id;
+  source_set["hasDashboards"] = true;
+  source_set["visibility"] = "PUBLIC";
+  source_set["description"] = site.name + " neurons (neurolens examples)";
+  source_set["type"] = "";
+  source_set["creatorName"] = "neurolens";
+  source_set["urls"] = Json::array();
+  source_set["creatorEmail"] = none;
+  source_set["releaseName"] = set;
+  source_set["defaultOfModelId"] = none;
+  source_set["defaultRange"] = 1;
+  source_set["defaultShowBreaks"] = true;
+  source_set["showDfa"] = false;
+  source_set["showCorrelated"] = false;
+  source_set["showHeadAttribution"] = false;
+  source_set["showUmap"] = false;
+  source_set["createdAt"] = created;
+  Json src;
+  src["id"] = neuronpedia_source_id(site, layer, o);
+  src["modelId"] = model_id;
+  src["setName"] = set;
+  src["creatorId"] = o.creator_id;
+  src["hasDashboards"] = true;
+  src["inferenceEnabled"] = false;
+  src["inferenceHosts"] = Json::array();
+  src["saelensConfig"] = none;
+  src["saelensRelease"] = none;
+  src["saelensSaeId"] = none;
+  src["hfRepoId"] = none;
+  src["hfFolderId"] = none;
+  src["visibility"] = "PUBLIC";
+  src["defaultOfModelId"] = none;
+  src["hasUmap"] = false;
+  src["hasUmapLogSparsity"] = false;
+  src["hasUmapClusters"] = false;
+  src["num_prompts"] = file.info().n_windows;
+  src["num_tokens_in_prompt"] = file.info().seq_len;
+  src["dataset"] = none;
+  src["notes"] = what;
+  src["createdAt"] = created;
+  write_text(source / "release.jsonl", release.dump() + "\n");
+  write_text(source / "model.jsonl", model.dump() + "\n");
+  write_text(source / "sourceset.jsonl", source_set.dump() + "\n");
+  write_text(source / "source.jsonl", src.dump() + "\n");
+  s.files += 4;
+}
+
 void write_neuronpedia(const ExamplesFile& file, const fs::path& dir, const ExportOptions& o,
                        const std::string& created, ExportSummary& s) {
   const std::string model_id = model_id_of(file, o);
@@ -168,6 +261,7 @@ void write_neuronpedia(const ExamplesFile& file, const fs::path& dir, const Expo
       const fs::path source = dir / model_id / neuronpedia_source_id(site, site.layers[row], o);
       fs::create_directories(source / "features");
       fs::create_directories(source / "activations");
+      write_neuronpedia_metadata(file, site, site.layers[row], source, o, created, s);
       const std::vector<NeuronExamples> neurons = file.read_layer(si, row);
       const auto batch = static_cast<size_t>(o.batch_size);
       for (size_t b = 0; b * batch < neurons.size(); ++b) {

@@ -95,6 +95,29 @@ ACTIVATION_FIELDS = {
 }
 
 
+# The one-line release / model / source set / source rows beside features/ and activations/.
+META_FIELDS = {
+    "release.jsonl": ["name", "description", "creatorName", "creatorId", "visibility",
+                      "isNewUi", "featured", "descriptionShort", "urls", "creatorEmail",
+                      "creatorNameShort", "defaultSourceSetName", "defaultSourceId",
+                      "defaultUmapSourceIds", "createdAt"],
+    "model.jsonl": ["id", "instruct", "creatorId", "displayNameShort", "displayName", "tlensId",
+                    "dimension", "visibility", "defaultSourceSetName", "defaultSourceId",
+                    "inferenceEnabled", "layers", "neuronsPerLayer", "createdAt", "owner",
+                    "updatedAt", "website"],
+    "sourceset.jsonl": ["modelId", "name", "creatorId", "hasDashboards", "visibility",
+                        "description", "type", "creatorName", "urls", "creatorEmail",
+                        "releaseName", "defaultOfModelId", "defaultRange", "defaultShowBreaks",
+                        "showDfa", "showCorrelated", "showHeadAttribution", "showUmap",
+                        "createdAt"],
+    "source.jsonl": ["id", "modelId", "setName", "creatorId", "hasDashboards",
+                     "inferenceEnabled", "inferenceHosts", "saelensConfig", "saelensRelease",
+                     "saelensSaeId", "hfRepoId", "hfFolderId", "visibility", "defaultOfModelId",
+                     "hasUmap", "hasUmapLogSparsity", "hasUmapClusters", "num_prompts",
+                     "num_tokens_in_prompt", "dataset", "notes", "createdAt"],
+}
+
+
 class Vocabulary:
     def __init__(self, f):
         e = f["examples"]
@@ -215,6 +238,18 @@ def check_neuronpedia(path, out):
         assert sources == expected, (sources, expected)
         for source in sources:
             base = os.path.join(out, model, source)
+            assert sorted(os.listdir(base)) == sorted(["features", "activations"] +
+                                                      list(META_FIELDS)), os.listdir(base)
+            meta = {}
+            for name, fields in META_FIELDS.items():
+                with open(os.path.join(base, name), encoding="utf-8") as fh:
+                    rows = [json.loads(line) for line in fh]
+                assert len(rows) == 1 and list(rows[0]) == fields, (source, name)
+                meta[name] = rows[0]
+            assert meta["source.jsonl"]["id"] == source and meta["model.jsonl"]["id"] == model
+            assert meta["source.jsonl"]["setName"] == meta["sourceset.jsonl"]["name"]
+            assert meta["source.jsonl"]["num_tokens_in_prompt"] == int(
+                f["examples"].attrs["seq_len"])
             batches = sorted(os.listdir(os.path.join(base, "features")))
             assert batches == sorted(os.listdir(os.path.join(base, "activations"))), base
             seen = []

@@ -137,6 +137,18 @@ TEST_F(ExportCommand, NeuronpediaBatches) {
             (std::vector<std::string>{"1-neurolens-mlp-hook-post", "2-neurolens-hook-resid-post",
                                       "2-neurolens-mlp-hook-post"}));
   const fs::path source = model / "1-neurolens-mlp-hook-post";
+  EXPECT_EQ(entries(source),
+            (std::vector<std::string>{"activations", "features", "model.jsonl", "release.jsonl",
+                                      "source.jsonl", "sourceset.jsonl"}));
+  const json src = read_json(source / "source.jsonl");
+  EXPECT_EQ(src["id"], "1-neurolens-mlp-hook-post");
+  EXPECT_EQ(src["modelId"], "gpt2-examples-fixture");
+  EXPECT_EQ(src["setName"], "neurolens-mlp-hook-post");
+  EXPECT_EQ(src["num_prompts"], 6);
+  EXPECT_EQ(src["num_tokens_in_prompt"], 8);
+  EXPECT_EQ(read_json(source / "model.jsonl")["id"], "gpt2-examples-fixture");
+  EXPECT_EQ(read_json(source / "sourceset.jsonl")["name"], "neurolens-mlp-hook-post");
+  EXPECT_EQ(read_json(source / "release.jsonl")["name"], "neurolens-mlp-hook-post");
   EXPECT_EQ(entries(source / "features"),
             (std::vector<std::string>{"batch-0.jsonl.gz", "batch-1.jsonl.gz"}));
   const std::vector<json> features = read_jsonl_gz(source / "features" / "batch-0.jsonl.gz");
