@@ -26,7 +26,8 @@ const KeySpec kSharedKeys[] = {
     {"corpus_format", "auto", "auto | text | jsonl | brown"},
     {"output", "", "results file, .h5 (required)"},
     {"hooks", "mlp.hook_pre",
-     "comma-separated layer-generic hook sites (mlp.hook_pre, "
+     "comma-separated layer-generic hook sites (default mlp.hook_pre; examples: "
+     "mlp.hook_post; mlp.hook_pre, "
      "hook_resid_post, attn.hook_q, hidden_states, ...)"},
     {"layers", "all", "all | N | A-B | comma-separated list of those"},
     {"test", "", "welch | student | paired | logistic (default: the study's own)"},
@@ -268,6 +269,10 @@ Job parse_job(const std::filesystem::path& file, std::span<const std::string> ov
       value = from_cli[k.name].as<std::string>();
     } else if (from_file.count(k.name)) {
       value = from_file[k.name].as<std::string>();
+    } else if (k.name == "hooks") {
+      // A study may have its own default sites (examples: mlp.hook_post, as Neuroscope).
+      const StudySpec* study = find_study(trim(values["study"]));
+      if (study != nullptr && !study->default_hooks.empty()) value = study->default_hooks;
     }
     value = trim(value);
     values[k.name] = value;

@@ -162,6 +162,9 @@ void print_plan(const RunContext& ctx, const Study& study, const PlanCounts& pla
       megabytes(weights + packed + workspace + capture + extra).c_str(), megabytes(weights).c_str(),
       packed > 0 ? " + bf16 copy " : "", packed > 0 ? megabytes(packed).c_str() : "",
       megabytes(workspace).c_str(), megabytes(capture).c_str(), megabytes(extra).c_str());
+  for (const std::string& line : study.dry_run_lines(ctx, plan)) {
+    std::printf("  %s\n", line.c_str());
+  }
   std::printf("  output       %s\n", ctx.job.output.string().c_str());
 }
 

@@ -53,8 +53,9 @@ struct StudySpec {
   std::vector<KeySpec> keys = {};    // the [<name>] section, in help / job-text order
   std::vector<TestKind> tests = {};  // allowed; empty: runs no test (root attribute test = none)
   TestKind default_test = TestKind::Welch;
-  std::string refuses_test = {};  // why other tests are refused: "a <name> study <refuses_test>"
-  bool needs_corpus = true;       // `corpus` is required
+  std::string refuses_test = {};   // why other tests are refused: "a <name> study <refuses_test>"
+  bool needs_corpus = true;        // `corpus` is required
+  std::string default_hooks = {};  // the `hooks` default for this study ("": the shared one)
   // Checks of the whole job once every key is valid (e.g. non-empty word lists).
   std::function<void(const Job& job, const KeyContext& where)> check_job = {};
   std::function<std::unique_ptr<Study>()> make = {};

@@ -41,6 +41,11 @@ class Study {
   virtual StudySummary run(RunContext& ctx, const Plan& plan, const OpenResults& open) = 0;
   // Extra memory per rank beyond the forward pass (bytes), for --dry-run.
   virtual double extra_memory(const RunContext& ctx, const PlanCounts& counts) const = 0;
+  // Further --dry-run lines (e.g. what extra_memory is made of); none by default.
+  virtual std::vector<std::string> dry_run_lines(const RunContext& /*ctx*/,
+                                                 const PlanCounts& /*counts*/) const {
+    return {};
+  }
 
   // Streamed studies: the corpus is read once, in rounds, each rank its own segments
   // (stream_batches); --dry-run counts what they would read with these (count_stream).

@@ -18,8 +18,6 @@
 //     (alltoallv), are merged with the same orders (so any rank count gives the same lists), and
 //     written by slice with the reduced statistics and the logit effects (W_U w_out).
 // Legend: K neurons of a site, T seq_len, C a list's capacity, V vocabulary.
-#include <cblas.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -33,6 +31,7 @@
 #include "io/error.hpp"
 #include "io/text.hpp"
 #include "model/arch/hooks.hpp"
+#include "model/ops/gemm_f32.hpp"
 #include "model/ops/half.hpp"
 #include "model/synth/plant.hpp"
 #include "runner/parallel/sharding.hpp"
@@ -105,8 +104,9 @@ inline bool before(Order order, const Entry& a, const Entry& b) {
 struct Lists {
   Order order = Order::Largest;
   size_t cap = 0, T = 0;
-  std::vector<Entry> entries;   // [K, cap]
-  std::vector<uint16_t> acts;   // [K, cap, T]
+  std::vector<Entry> entries;  // [K, cap]
+  std::vector<uint16_t> acts;  // [K, cap, T]
+  std::vector<Entry> worst;    // [K] each list's last entry (contiguous: the quick reject)
 
   void reset(Order o, size_t k_neurons, size_t capacity, size_t t) {
     order = o;
@@ -114,11 +114,10 @@ struct Lists {
     T = t;
     entries.assign(k_neurons * cap, Entry{});
     acts.assign(k_neurons * cap * T, kF16NaN);
+    worst.assign(k_neurons, Entry{});
   }
   // Would `e` enter neuron k's list?
-  bool admits(size_t k, const Entry& e) const {
-    return cap > 0 && before(order, e, entries[k * cap + cap - 1]);
-  }
+  bool admits(size_t k, const Entry& e) const { return cap > 0 && before(order, e, worst[k]); }
   // Inserts (admits(k, e) must hold); returns the evicted window (-1: none). `fill` writes the
   // entry's T activations.
   template <typename Fill>
@@ -134,6 +133,7 @@ struct Lists {
     }
     list[j] = e;
     fill(a + j * T);
+    worst[k] = list[cap - 1];
     return evicted;
   }
 };
@@ -214,20 +214,22 @@ struct Blob {
 // Per site: everything a rank accumulates.
 struct SiteState {
   size_t K = 0;
-  std::vector<double> shift;        // [K] pilot mean (power sums are about it)
-  std::vector<float> boundaries;    // [K, 5] pilot quantiles of window maxima
-  std::vector<float> edges;         // [K, bins + 1]
-  std::vector<float> lo, inv;       // [K] histogram origin and bins per unit
-  std::vector<double> sums;         // [K, 4] power sums of (x - shift)
-  std::vector<int64_t> positive;    // [K]
-  std::vector<int64_t> hist;        // [K, bins + 2]
-  std::vector<int64_t> bucket;      // [K, 5] windows per bucket (4 = top)
-  std::vector<float> max, min;      // [K] over all tokens
-  int64_t tokens = 0;               // measured activations per neuron
-  std::array<Lists, 7> lists;       // top, bottom, 4 buckets, random
+  std::vector<double> shift;       // [K] pilot mean (power sums are about it)
+  std::vector<float> boundaries;   // [K, 5] pilot quantiles of window maxima
+  std::vector<float> edges;        // [K, bins + 1]
+  std::vector<float> lo, hi, inv;  // [K] histogram range and bins per unit
+  std::vector<double> sums;        // [K, 4] power sums of (x - shift)
+  std::vector<int64_t> positive;   // [K]
+  std::vector<int64_t> hist;       // [K, bins + 2]
+  std::vector<int64_t> bucket;     // [K, 5] windows per bucket (4 = top)
+  std::vector<float> max, min;     // [K] over all tokens
+  int64_t tokens = 0;              // measured activations per neuron
+  std::array<Lists, 7> lists;      // top, bottom, 4 buckets, random
   // Per-window scratch.
   std::vector<float> wmax, wmin;
   std::vector<int32_t> amax, amin;
+  std::vector<double> block_sums;  // [4, block] one window's power sums of a neuron block
+  std::vector<int32_t> block_positive, block_slot;  // [block]
 };
 
 constexpr size_t kTop = 0, kBottom = 1, kBucket0 = 2, kRandom = 6;
@@ -326,21 +328,41 @@ class ExamplesStudy : public Study, public Accumulator {
     return warnings;
   }
 
-  double extra_memory(const RunContext& ctx, const PlanCounts& /*counts*/) const override {
+  // Per rank, bytes: [lists (entries + f16 activations), token store (worst case: no window
+  // shared between entries), statistics, pilot, merge (received lists of the rank's slice)].
+  std::array<double, 5> memory_parts(const RunContext& ctx) const {
     const ExamplesOptions o = examples_options(ctx.job);
     const double T = o.seq_len;
     const double entries = o.top_k + o.bottom_k + kBuckets * o.per_quantile + o.random_sample;
     const double R = std::max(1, ctx.comm.size());
-    double bytes = 0;
+    std::array<double, 5> parts{};
     for (const SiteSpace& s : ctx.sites) {
       const double K = static_cast<double>(s.neurons());
-      bytes += K * entries * (24.0 + 2.0 * T);        // entries and f16 activations
-      bytes += K * entries * (4.0 * T + 80.0);        // token store, worst case (no sharing)
-      bytes += K * (8.0 * (4 + 1 + 5 + o.bins + 2) + 4.0 * (5 + o.bins + 1 + 6));  // statistics
-      bytes += o.pilot_windows / R * K * 4.0 + o.pilot_windows * K / R * 4.0;      // pilot
-      bytes += K * entries * (24.0 + 6.0 * T) / R * 2;  // the merge: received lists, own slice
+      parts[0] += K * entries * (24.0 + 2.0 * T) + K * 24.0 * 7;
+      parts[1] += K * entries * (4.0 * T + 80.0);
+      parts[2] += K * (8.0 * (4 + 1 + 5 + o.bins + 2) + 4.0 * (5 + o.bins + 1 + 6) + 8.0);
+      parts[3] += std::min<double>(o.pilot_windows, 1e12) * K * 4.0 * 2 / R;
+      parts[4] += K * entries * (24.0 + 6.0 * T) / R * 2;
     }
-    return bytes;
+    return parts;
+  }
+  double extra_memory(const RunContext& ctx, const PlanCounts& /*counts*/) const override {
+    const std::array<double, 5> p = memory_parts(ctx);
+    // The pilot's and the merge's buffers are freed before / taken after the pass's lists.
+    return p[0] + p[1] + p[2] + std::max(p[3], p[4]);
+  }
+  std::vector<std::string> dry_run_lines(const RunContext& ctx,
+                                         const PlanCounts& /*counts*/) const override {
+    const ExamplesOptions o = examples_options(ctx.job);
+    const std::array<double, 5> p = memory_parts(ctx);
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "examples     per rank: lists %.0f MB (%d entries per neuron, f16 activations), "
+                  "token store <= %.0f MB (worst case, windows shared by entries are stored once), "
+                  "statistics %.1f MB, pilot %.0f MB (%d windows), merge %.0f MB",
+                  p[0] / 1e6, o.top_k + o.bottom_k + kBuckets * o.per_quantile + o.random_sample,
+                  p[1] / 1e6, p[2] / 1e6, p[3] / 1e6, o.pilot_windows, p[4] / 1e6);
+    return {line};
   }
 
   StudySummary run(RunContext& ctx, const Plan& /*plan*/, const OpenResults& open) override {
@@ -365,8 +387,8 @@ class ExamplesStudy : public Study, public Accumulator {
       Job pilot_job = ctx.job;
       pilot_job.resume = false;
       pilot_job.checkpoint_every = 0;
-      RunContext pilot_ctx{pilot_job, ctx.comm, ctx.model, ctx.tokenizer, ctx.corpus, ctx.sites,
-                           {}, 0};
+      RunContext pilot_ctx{pilot_job,  ctx.comm,  ctx.model, ctx.tokenizer,
+                           ctx.corpus, ctx.sites, {},        0};
       run_batches(pilot_ctx, pilot, pilot_acc);
       ctx.times.forward += pilot_ctx.times.forward;
     }
@@ -385,6 +407,7 @@ class ExamplesStudy : public Study, public Accumulator {
 
   // Accumulator.
   void add(const SampleBatch& b) override {
+    const auto t_add = std::chrono::steady_clock::now();
     const RunContext& ctx = *ctx_;
     const ExamplesOptions o = examples_options(ctx.job);
     const auto T = static_cast<size_t>(o.seq_len);
@@ -402,6 +425,8 @@ class ExamplesStudy : public Study, public Accumulator {
       }
       i = end;
     }
+    store_peak_ = std::max(store_peak_, static_cast<int64_t>(store_.all().size()));
+    add_seconds_ += seconds_since(t_add);
   }
 
   std::vector<double> save_state() const override {
@@ -450,6 +475,9 @@ class ExamplesStudy : public Study, public Accumulator {
       for (Lists& l : st.lists) {
         blob.get(l.entries, true);
         blob.get(l.acts, true);
+        for (size_t k = 0; l.cap > 0 && k < l.worst.size(); ++k) {
+          l.worst[k] = l.entries[k * l.cap + l.cap - 1];
+        }
       }
     }
     store_.all().clear();
@@ -470,8 +498,8 @@ class ExamplesStudy : public Study, public Accumulator {
  private:
   // The merged lists of a rank's slice of one site.
   struct SliceLists {
-    std::vector<Entry> entries;                  // [slice, cap]
-    std::vector<uint16_t> acts;                  // [slice, cap, T]
+    std::vector<Entry> entries;  // [slice, cap]
+    std::vector<uint16_t> acts;  // [slice, cap, T]
   };
   struct SourceWindow {
     int64_t document = -1, start = 0;
@@ -491,7 +519,8 @@ class ExamplesStudy : public Study, public Accumulator {
   std::vector<SiteState> sites_;
   WindowStore store_;
   int64_t pilot_windows_ = 0;
-  double pilot_seconds_ = 0, logit_seconds_ = 0;
+  double pilot_seconds_ = 0, logit_seconds_ = 0, add_seconds_ = 0;
+  int64_t store_peak_ = 0;  // most windows the token store held at once (this rank)
   // Rank 0's view for the summary: per site, the planted neurons' top lists (token, value).
   std::vector<std::string> summary_lines_;
   // The uniform sample's windows (identical on every rank after the merge).
@@ -557,6 +586,7 @@ void ExamplesStudy::prepare_sites(RunContext& ctx, PilotAccumulator& pilot) {
     // Histogram ranges.
     st.edges.resize(K * (bins + 1));
     st.lo.resize(K);
+    st.hi.resize(K);
     st.inv.resize(K);
     for (size_t k = 0; k < K; ++k) {
       double lo = pilot.min[s][k], hi = pilot.max[s][k];
@@ -571,11 +601,12 @@ void ExamplesStudy::prepare_sites(RunContext& ctx, PilotAccumulator& pilot) {
       }
       float* e = st.edges.data() + k * (bins + 1);
       for (size_t b = 0; b <= bins; ++b) {
-        e[b] = static_cast<float>(lo + (hi - lo) * static_cast<double>(b) /
-                                           static_cast<double>(bins));
+        e[b] =
+            static_cast<float>(lo + (hi - lo) * static_cast<double>(b) / static_cast<double>(bins));
       }
       e[bins] = static_cast<float>(hi);
       st.lo[k] = e[0];
+      st.hi[k] = e[bins];
       st.inv[k] = static_cast<float>(static_cast<double>(bins) / (hi - lo));
     }
     st.sums.assign(K * 4, 0.0);
@@ -603,82 +634,110 @@ void ExamplesStudy::add_window(SiteState& st, const std::vector<float>& rows,
                                int64_t window, uint64_t key, const WindowSpec& spec, size_t T,
                                size_t bins) {
   const size_t K = st.K;
-  std::fill(st.wmax.begin(), st.wmax.end(), -std::numeric_limits<float>::infinity());
-  std::fill(st.wmin.begin(), st.wmin.end(), std::numeric_limits<float>::infinity());
-  std::fill(st.amax.begin(), st.amax.end(), -1);
-  std::fill(st.amin.begin(), st.amin.end(), -1);
+  const size_t n = i1 - i0;  // measured positions of the window
+  st.tokens += static_cast<int64_t>(n);
+  if (n == 0) return;  // only special tokens: nothing to rank
   const size_t stride = bins + 2;
-  for (size_t r = i0; r < i1; ++r) {
-    const float* row = rows.data() + r * K;
-    const int32_t p = samples[r].position;
-    for (size_t k = 0; k < K; ++k) {
-      const float x = row[k];
-      if (x > st.wmax[k]) {
-        st.wmax[k] = x;
-        st.amax[k] = p;
+  const auto top_bin = static_cast<int32_t>(bins) - 1;
+  // Neurons in blocks, rows in order: the per-neuron arrays of a block are contiguous (the
+  // compiler vectorizes across neurons) and cache-resident, and the window's sums are its own
+  // (fixed order, so a window adds the same bits on any rank).
+  constexpr size_t kBlock = 64;
+  st.block_sums.resize(4 * kBlock);
+  st.block_positive.resize(kBlock);
+  st.block_slot.resize(kBlock);
+  for (size_t k0 = 0; k0 < K; k0 += kBlock) {
+    const size_t kb = std::min(kBlock, K - k0);
+    float* mx = st.wmax.data() + k0;
+    float* mn = st.wmin.data() + k0;
+    int32_t* amx = st.amax.data() + k0;
+    int32_t* amn = st.amin.data() + k0;
+    const double* shift = st.shift.data() + k0;
+    double* s1 = st.block_sums.data();
+    double* s2 = s1 + kBlock;
+    double* s3 = s2 + kBlock;
+    double* s4 = s3 + kBlock;
+    int32_t* positive = st.block_positive.data();
+    int32_t* slot = st.block_slot.data();
+    std::fill_n(mx, kb, -std::numeric_limits<float>::infinity());
+    std::fill_n(mn, kb, std::numeric_limits<float>::infinity());
+    std::fill_n(amx, kb, -1);
+    std::fill_n(amn, kb, -1);
+    std::fill_n(s1, 4 * kBlock, 0.0);
+    std::fill_n(positive, kb, 0);
+    const float* lo = st.lo.data() + k0;
+    const float* hi = st.hi.data() + k0;
+    const float* inv = st.inv.data() + k0;
+    for (size_t r = 0; r < n; ++r) {
+      const float* row = rows.data() + (i0 + r) * K + k0;
+      const int32_t p = samples[i0 + r].position;
+      for (size_t j = 0; j < kb; ++j) {
+        const float x = row[j];
+        const bool above = x > mx[j];
+        mx[j] = above ? x : mx[j];
+        amx[j] = above ? p : amx[j];
       }
-      if (x < st.wmin[k]) {
-        st.wmin[k] = x;
-        st.amin[k] = p;
+      for (size_t j = 0; j < kb; ++j) {
+        const float x = row[j];
+        const bool below = x < mn[j];
+        mn[j] = below ? x : mn[j];
+        amn[j] = below ? p : amn[j];
       }
-      const double d = static_cast<double>(x) - st.shift[k];
-      const double d2 = d * d;
-      double* sum = st.sums.data() + 4 * k;
-      sum[0] += d;
-      sum[1] += d2;
-      sum[2] += d2 * d;
-      sum[3] += d2 * d2;
-      st.positive[k] += x > 0.0f;
+      for (size_t j = 0; j < kb; ++j) {
+        const double d = static_cast<double>(row[j]) - shift[j];
+        const double d2 = d * d;
+        s1[j] += d;
+        s2[j] += d2;
+        s3[j] += d2 * d;
+        s4[j] += d2 * d2;
+      }
+      // Histogram slot: underflow 0, bins 1..B by floor((x - lo) * inv) in float, overflow B+1.
+      for (size_t j = 0; j < kb; ++j) {
+        const float x = row[j];
+        positive[j] += x > 0.0f ? 1 : 0;
+        const float f = std::min(std::max((x - lo[j]) * inv[j], 0.0f), static_cast<float>(top_bin));
+        const int32_t b = static_cast<int32_t>(f) + 1;
+        slot[j] = x < lo[j] ? 0 : x > hi[j] ? static_cast<int32_t>(bins) + 1 : b;
+      }
+      int64_t* hist = st.hist.data() + k0 * stride;
+      for (size_t j = 0; j < kb; ++j) ++hist[j * stride + static_cast<size_t>(slot[j])];
     }
-    for (size_t k = 0; k < K; ++k) {
-      const float x = row[k];
-      const float* e = st.edges.data() + k * (bins + 1);
-      size_t slot;
-      if (x < e[0]) {
-        slot = 0;
-      } else if (x > e[bins]) {
-        slot = bins + 1;
-      } else {
-        auto b = static_cast<int64_t>((x - st.lo[k]) * st.inv[k]);
-        b = std::clamp<int64_t>(b, 0, static_cast<int64_t>(bins) - 1);
-        if (x < e[b] && b > 0) {
-          --b;
-        } else if (b + 1 < static_cast<int64_t>(bins) && x >= e[b + 1]) {
-          ++b;
+    for (size_t j = 0; j < kb; ++j) {
+      double* sum = st.sums.data() + 4 * (k0 + j);
+      sum[0] += s1[j];
+      sum[1] += s2[j];
+      sum[2] += s3[j];
+      sum[3] += s4[j];
+      st.positive[k0 + j] += positive[j];
+    }
+    // The block's neurons' lists; an entry's activations are read back from the rows, which
+    // the pass above just brought into cache (and the lists admit a window less and less often
+    // as the corpus streams).
+    for (size_t k = k0; k < k0 + kb; ++k) {
+      const auto fill = [&](uint16_t* dst) {
+        std::fill(dst, dst + T, kF16NaN);
+        for (size_t r = i0; r < i1; ++r) {
+          const auto p = static_cast<size_t>(samples[r].position);
+          if (p < T) dst[p] = model::f32_to_f16(rows[r * K + k]);
         }
-        slot = static_cast<size_t>(b) + 1;
-      }
-      ++st.hist[k * stride + slot];
+      };
+      const auto offer = [&](Lists& l, const Entry& e) {
+        if (!l.admits(k, e)) return;
+        store_.acquire(window, spec);
+        store_.release(l.insert(k, e, fill));
+      };
+      st.max[k] = std::max(st.max[k], st.wmax[k]);
+      st.min[k] = std::min(st.min[k], st.wmin[k]);
+      const Entry top{st.wmax[k], st.amax[k], window, key};
+      const float* q = st.boundaries.data() + 5 * k;
+      size_t bucket = 0;
+      while (bucket < 4 && top.value >= q[bucket + 1]) ++bucket;
+      ++st.bucket[5 * k + bucket];
+      offer(st.lists[kTop], top);
+      offer(st.lists[kBottom], Entry{st.wmin[k], st.amin[k], window, key});
+      if (bucket < kBuckets) offer(st.lists[kBucket0 + bucket], top);
+      offer(st.lists[kRandom], top);
     }
-  }
-  st.tokens += static_cast<int64_t>(i1 - i0);
-  if (i1 == i0) return;  // only special tokens: nothing to rank
-  auto fill_for = [&](size_t k) {
-    return [&, k](uint16_t* dst) {
-      std::fill(dst, dst + T, kF16NaN);
-      for (size_t r = i0; r < i1; ++r) {
-        const auto p = static_cast<size_t>(samples[r].position);
-        if (p < T) dst[p] = model::f32_to_f16(rows[r * K + k]);
-      }
-    };
-  };
-  auto offer = [&](Lists& l, size_t k, const Entry& e) {
-    if (!l.admits(k, e)) return;
-    store_.acquire(window, spec);
-    store_.release(l.insert(k, e, fill_for(k)));
-  };
-  for (size_t k = 0; k < K; ++k) {
-    st.max[k] = std::max(st.max[k], st.wmax[k]);
-    st.min[k] = std::min(st.min[k], st.wmin[k]);
-    const Entry top{st.wmax[k], st.amax[k], window, key};
-    const float* q = st.boundaries.data() + 5 * k;
-    size_t bucket = 0;
-    while (bucket < 4 && top.value >= q[bucket + 1]) ++bucket;
-    ++st.bucket[5 * k + bucket];
-    offer(st.lists[kTop], k, top);
-    offer(st.lists[kBottom], k, Entry{st.wmin[k], st.amin[k], window, key});
-    if (bucket < kBuckets) offer(st.lists[kBucket0 + bucket], k, top);
-    offer(st.lists[kRandom], k, top);
   }
 }
 
@@ -697,6 +756,10 @@ void ExamplesStudy::finalize(RunContext& ctx, const Plan& /*plan*/, ResultsWrite
   out.set_attribute(g, "pilot_windows", pilot_windows_);
   out.set_attribute(g, "pilot_seconds", pilot_seconds_);
   out.set_attribute(g, "logit_seconds", logit_seconds_);
+  // Rank 0's time in add() (per-window statistics and list updates, beside the forward pass),
+  // and the most windows any rank's token store held at once (memory: 4 T bytes each).
+  out.set_attribute(g, "accumulate_seconds", add_seconds_);
+  out.set_attribute(g, "token_store_windows_peak", ctx.comm.allreduce_max(store_peak_));
   out.set_attribute(g, "n_windows", ctx.n_windows);
   out.set_attribute(g, "n_tokens", ctx.n_samples);
   out.set_attribute(g, "seed", static_cast<int64_t>(ctx.job.seed));
@@ -814,8 +877,8 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
 
   // Lists by neuron slice, with the windows' tokens (once per window and destination).
   std::vector<int64_t> wcounts(R), wdispls(R), wrecv(R);
-  std::vector<int64_t> table;            // per destination: (window, document, start)
-  std::vector<int32_t> table_tokens;     // [.., T]
+  std::vector<int64_t> table;         // per destination: (window, document, start)
+  std::vector<int32_t> table_tokens;  // [.., T]
   std::vector<int64_t> tcounts(R), tdispls(R), tkcounts(R), tkdispls(R);
   for (size_t q = 0; q < R; ++q) {
     std::vector<int64_t> ids;
@@ -1014,7 +1077,8 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
     cube(prefix + "_activations", io::H5Type::F16, with_t, labels_t, acts.data());
   };
   write_lists("top", {kTop}, {static_cast<hsize_t>(o.top_k)}, {"rank"});
-  if (o.bottom_k > 0) write_lists("bottom", {kBottom}, {static_cast<hsize_t>(o.bottom_k)}, {"rank"});
+  if (o.bottom_k > 0)
+    write_lists("bottom", {kBottom}, {static_cast<hsize_t>(o.bottom_k)}, {"rank"});
   write_lists("quantile", {kBucket0, kBucket0 + 1, kBucket0 + 2, kBucket0 + 3},
               {kBuckets, static_cast<hsize_t>(o.per_quantile)}, {"bucket", "sample"});
   write_lists("random", {kRandom}, {static_cast<hsize_t>(o.random_sample)}, {"sample"});
@@ -1052,9 +1116,10 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
     const size_t k = li * static_cast<size_t>(site.width) + static_cast<size_t>(p.neuron);
     if (k < first || k >= first + n) continue;
     char head[256];
-    std::snprintf(head, sizeof head, "planted %s neuron %s #%d: max %.3g; top-%d max tokens: ",
-                  p.concept_name.c_str(), model::hook_name(site.points[li]).c_str(), p.neuron,
-                  static_cast<double>(mx[k]), o.top_k);
+    std::snprintf(head, sizeof head,
+                  "planted %s neuron %s #%d: max %.3g; top-%d max tokens: ", p.concept_name.c_str(),
+                  model::hook_name(site.points[li]).c_str(), p.neuron, static_cast<double>(mx[k]),
+                  o.top_k);
     lines.push_back(head + describe(k - first));
   }
   // The strongest neuron of the site by max activation.
@@ -1065,9 +1130,10 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   if (best >= first && best < first + n) {
     const size_t li = best / static_cast<size_t>(site.width);
     char head[256];
-    std::snprintf(head, sizeof head, "%s: largest max %s #%zu: %.3g; top-%d max tokens: ",
-                  site.site.c_str(), model::hook_name(site.points[li]).c_str(),
-                  best % static_cast<size_t>(site.width), mx[best], o.top_k);
+    std::snprintf(head, sizeof head,
+                  "%s: largest max %s #%zu: %.3g; top-%d max tokens: ", site.site.c_str(),
+                  model::hook_name(site.points[li]).c_str(), best % static_cast<size_t>(site.width),
+                  mx[best], o.top_k);
     lines.push_back(head + describe(best - first));
   }
   const std::vector<std::string> all_lines = comm.allgather_strings(lines);
@@ -1077,8 +1143,7 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   if (o.logit_tokens > 0 && is_mlp_neuron_site(site.site)) {
     const auto t_logit = std::chrono::steady_clock::now();
     const model::ModelConfig& cfg = ctx.model.config;
-    const float* wu = ctx.model.weights.unembed ? ctx.model.weights.unembed
-                                                : ctx.model.weights.wte;
+    const float* wu = ctx.model.weights.unembed ? ctx.model.weights.unembed : ctx.model.weights.wte;
     const auto D = static_cast<size_t>(cfg.d_model);
     const size_t V = std::min<size_t>(static_cast<size_t>(cfg.n_vocab),
                                       static_cast<size_t>(ctx.tokenizer.vocab_size()));
@@ -1087,8 +1152,8 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
     std::vector<float> top_v(n * nl, std::numeric_limits<float>::quiet_NaN()),
         bot_v(n * nl, std::numeric_limits<float>::quiet_NaN());
     const auto W = static_cast<int64_t>(site.width);
-    constexpr int64_t kChunk = 32;
-    std::vector<float> logits;
+    constexpr int64_t kChunk = 96;
+    std::vector<float> logits, scratch;
     for (int64_t a = slice.begin; a < slice.end;) {
       const int64_t row = a / W;
       const int64_t b = std::min({a + kChunk, slice.end, (row + 1) * W});
@@ -1097,9 +1162,10 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
       const auto m = static_cast<size_t>(b - a);
       if (x.size() == m * D) {
         logits.resize(m * V);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
-                    static_cast<int>(V), static_cast<int>(D), 1.0f, x.data(), static_cast<int>(D),
-                    wu, static_cast<int>(D), 0.0f, logits.data(), static_cast<int>(V));
+        const model::GemmShape shape{static_cast<int>(m), static_cast<int>(V), static_cast<int>(D)};
+        scratch.resize(std::max(scratch.size(), model::gemm_f32_scratch_size(shape)));
+        model::gemm_f32(shape, x.data(), static_cast<int>(D), {wu, static_cast<int>(D), true},
+                        logits.data(), static_cast<int>(V), scratch);
         for (size_t i = 0; i < m; ++i) {
           const float* lrow = logits.data() + i * V;
           const size_t j = static_cast<size_t>(a - slice.begin) + i;
@@ -1198,6 +1264,7 @@ const StudySpec& examples_study_spec() {
       .default_test = TestKind::Welch,
       .refuses_test = "",
       .needs_corpus = true,
+      .default_hooks = "mlp.hook_post",
       .make = [] { return std::make_unique<ExamplesStudy>(); },
   };
   return spec;

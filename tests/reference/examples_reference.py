@@ -91,13 +91,15 @@ def main():
         for k in range(W):
             e = got_e[k].astype(np.float32)
             x = flat[:, k]
-            idx = np.searchsorted(e, x, side="right") - 1  # edges[i] <= x < edges[i+1]
-            idx[x == e[-1]] = bins - 1
-            h = np.zeros(bins + 2, dtype=np.int64)
-            h[0] = (x < e[0]).sum()
-            h[-1] = (x > e[-1]).sum()
-            inside = (x >= e[0]) & (x <= e[-1])
-            h[1:-1] = np.bincount(idx[inside], minlength=bins)[:bins]
+            # Bins by the documented float32 rule: floor((x - edges[0]) * inv), inv = bins / (hi -
+            # lo) in double (pilot range widened by 10%) rounded to float32; under / overflow
+            # against edges[0] / edges[-1].
+            inv = np.float32(bins / ((hi[k] + pad[k]) - (lo[k] - pad[k])))
+            f = np.clip((x - e[0]) * inv, np.float32(0), np.float32(bins - 1))
+            idx = f.astype(np.int64) + 1
+            idx[x < e[0]] = 0
+            idx[x > e[-1]] = bins + 1
+            h = np.bincount(idx, minlength=bins + 2)
             if not np.array_equal(h, got_h[k]):
                 check(False, f"layer {layer} neuron {k}: hist_counts {got_h[k].tolist()} != {h.tolist()}")
             # Top-k: larger max, then smaller window.

@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "io/hdf5.hpp"
 #include "model/synth/plant.hpp"
@@ -64,8 +66,9 @@ Vocab read_vocab(const io::H5File& f) {
 }
 
 // The max (or min) token of each of neuron (layer row li, neuron k)'s listed windows.
-std::vector<std::string> extreme_tokens(const io::H5File& f, const Vocab& v, const std::string& site,
-                                        const std::string& list, size_t li, size_t k) {
+std::vector<std::string> extreme_tokens(const io::H5File& f, const Vocab& v,
+                                        const std::string& site, const std::string& list, size_t li,
+                                        size_t k) {
   const io::H5Dataset tokens = f.open_dataset("/" + site + "/" + list + "_tokens");
   const std::vector<hsize_t> dims = tokens.dims();
   const size_t W = dims[1], C = dims[2], T = dims[3];
@@ -80,7 +83,9 @@ std::vector<std::string> extreme_tokens(const io::H5File& f, const Vocab& v, con
   return out;
 }
 
-std::string strip(const std::string& s) { return !s.empty() && s[0] == ' ' ? s.substr(1) : s; }
+std::string strip(const std::string& s) {
+  return !s.empty() && s[0] == ' ' ? s.substr(1) : s;
+}
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -119,12 +124,11 @@ std::string ExamplesStudy::output_;
 TEST_F(ExamplesStudy, PlantedNeuronsShowTheirConceptAtTheMaxToken) {
   io::H5File f = io::H5File::open_read_only(g_dir / "planted.h5");
   const Vocab v = read_vocab(f);
-  const std::set<std::string> negation = {"not",     "never", "cannot", "no",  "nothing",
-                                          "nobody",  "neither", "nor",  "none", "nowhere",
-                                          "without", "'t",    "n't",    "didn", "don",
-                                          "doesn",   "isn",   "wasn",   "couldn", "wouldn",
-                                          "shouldn", "aren",  "weren",  "hasn", "haven",
-                                          "hadn",    "ain",   "mustn",  "needn"};
+  const std::set<std::string> negation = {
+      "not",   "never",   "cannot",  "no",     "nothing", "nobody", "neither", "nor",
+      "none",  "nowhere", "without", "'t",     "n't",     "didn",   "don",     "doesn",
+      "isn",   "wasn",    "couldn",  "wouldn", "shouldn", "aren",   "weren",   "hasn",
+      "haven", "hadn",    "ain",     "mustn",  "needn"};
   const std::set<std::string> nouns = words(model::plant_words::kNouns);
   const std::set<std::string> verbs = words(model::plant_words::kVerbs);
   {
@@ -175,8 +179,8 @@ TEST_F(ExamplesStudy, PlantedNeuronsShowTheirConceptAtTheMaxToken) {
                                     static_cast<size_t>(p.neuron));
     ASSERT_EQ(top.size(), 20u);
     for (const std::string& t : top) EXPECT_TRUE(nouns.count(lower(strip(t)))) << t;
-    const auto bottom = extreme_tokens(f, v, "mlp.hook_pre", "bottom",
-                                       static_cast<size_t>(p.layer), static_cast<size_t>(p.neuron));
+    const auto bottom = extreme_tokens(f, v, "mlp.hook_pre", "bottom", static_cast<size_t>(p.layer),
+                                       static_cast<size_t>(p.neuron));
     ASSERT_EQ(bottom.size(), 10u);
     for (const std::string& t : bottom) EXPECT_TRUE(verbs.count(lower(strip(t)))) << t;
   }
@@ -186,17 +190,16 @@ TEST_F(ExamplesStudy, PlantedNeuronsShowTheirConceptAtTheMaxToken) {
 
 TEST_F(ExamplesStudy, MatchesTheNumpyReferenceOnCapturedActivations) {
   const fs::path capture = g_dir / "capture.h5";
-  CommandResult r = run("capture --model " + (g_dir / "planted").string() + " --corpus " +
-                        (g_dir / "corpus").string() +
-                        " --seq-len 64 --hooks 'blocks.*.mlp.hook_pre' --overwrite --out " +
-                        capture.string());
+  CommandResult r =
+      run("capture --model " + (g_dir / "planted").string() + " --corpus " +
+          (g_dir / "corpus").string() +
+          " --seq-len 64 --hooks 'blocks.*.mlp.hook_pre' --overwrite --out " + capture.string());
   ASSERT_EQ(r.code, 0) << r.output;
-  r = test::run_command("/usr/bin/python3 " +
-                            (fs::path(NEUROLENS_SOURCE_DIR) / "tests/reference/examples_reference.py")
-                                .string() +
-                            " " + capture.string() + " " + (g_dir / "planted.h5").string() +
-                            " mlp.hook_pre",
-                        g_dir / "reference.log");
+  r = test::run_command(
+      "/usr/bin/python3 " +
+          (fs::path(NEUROLENS_SOURCE_DIR) / "tests/reference/examples_reference.py").string() +
+          " " + capture.string() + " " + (g_dir / "planted.h5").string() + " mlp.hook_pre",
+      g_dir / "reference.log");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("all match"), std::string::npos) << r.output;
 }
@@ -210,13 +213,31 @@ TEST_F(ExamplesStudy, OneTwoAndThreeRanksGiveTheSameFile) {
     ASSERT_EQ(r.code, 0) << r.output;
     io::H5File b = io::H5File::open_read_only(out);
     std::ostringstream report;
-    for (const char* name :
-         {"top_value", "top_window", "top_document", "top_start", "top_position", "top_tokens",
-          "top_activations", "bottom_window", "bottom_value", "bottom_activations",
-          "quantile_window", "quantile_value", "quantile_activations", "quantile_count",
-          "quantile_boundaries", "random_value", "random_activations", "hist_counts",
-          "hist_edges", "max_activation", "min_activation", "frac_positive", "logit_top_token",
-          "logit_top_value", "logit_bottom_token"}) {
+    for (const char* name : {"top_value",
+                             "top_window",
+                             "top_document",
+                             "top_start",
+                             "top_position",
+                             "top_tokens",
+                             "top_activations",
+                             "bottom_window",
+                             "bottom_value",
+                             "bottom_activations",
+                             "quantile_window",
+                             "quantile_value",
+                             "quantile_activations",
+                             "quantile_count",
+                             "quantile_boundaries",
+                             "random_value",
+                             "random_activations",
+                             "hist_counts",
+                             "hist_edges",
+                             "max_activation",
+                             "min_activation",
+                             "frac_positive",
+                             "logit_top_token",
+                             "logit_top_value",
+                             "logit_bottom_token"}) {
       EXPECT_EQ(test::compare_dataset(a, b, std::string("/mlp.hook_pre/") + name, 0.0, report), 0u)
           << name << " on " << ranks << " ranks: " << report.str();
     }
@@ -229,6 +250,47 @@ TEST_F(ExamplesStudy, OneTwoAndThreeRanksGiveTheSameFile) {
           << name << " on " << ranks << " ranks: " << report.str();
     }
   }
+}
+
+TEST_F(ExamplesStudy, StopAtCheckpointThenResumeEqualsUninterrupted) {
+  // More text than the six files: the run must still be going when SIGTERM comes.
+  const fs::path big = test::copy_brown_files(
+      g_dir / "big", {"ca01", "ca02", "ca03", "ca04", "cb01", "cb02", "cb03", "cc01", "cc02",
+                      "cd01", "cd02", "ce01", "ce02", "cf01", "cf02", "cf03", "cg01", "cg02",
+                      "ch01", "ch02", "cj01", "cj02", "cj03", "ck01", "ck02", "cl01", "cl02"});
+  const std::string args = " --corpus=" + big.string() + " --examples.pilot_windows=50";
+  const fs::path ref = g_dir / "resume_reference.h5";
+  const CommandResult r = run(test::study_job_args(g_dir, "planted", ref) + args, 2);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string name = "examples_stopped_" + std::to_string(::getpid());
+  const fs::path out = g_dir / (name + ".h5");
+  const std::string command =
+      test::neurolens_command(2, test::study_job_args(g_dir, "planted", out) + args);
+  {
+    test::Background b(command, g_dir / (name + ".log"));
+    ASSERT_TRUE(b.wait_for_output("examples study, streaming", 90)) << b.output();
+    const std::map<int, pid_t> pids = test::wait_for_ranks(name, 2, 10);
+    ASSERT_EQ(pids.size(), 2u) << b.output();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ASSERT_FALSE(b.wait(0)) << "finished before SIGTERM; make the job longer\n" << b.output();
+    for (const auto& [rank, pid] : pids) ::kill(pid, SIGTERM);
+    ASSERT_TRUE(b.wait(60)) << b.output();
+    EXPECT_EQ(b.code(), 143) << b.output();
+  }
+  EXPECT_FALSE(fs::exists(out));
+  const CommandResult resumed = test::run_command(command + " --resume", g_dir / "resumed.log");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming after batch"), std::string::npos) << resumed.output;
+  io::H5File a = io::H5File::open_read_only(ref);
+  io::H5File b = io::H5File::open_read_only(out);
+  std::ostringstream report;
+  size_t bad = 0;
+  for (const std::string& d : a.list("/mlp.hook_pre")) {
+    bad += test::compare_dataset(a, b, "/mlp.hook_pre/" + d, 1e-9, report);
+  }
+  EXPECT_EQ(bad, 0u) << report.str();
+  EXPECT_EQ(a.number_attribute("/examples", "n_windows"),
+            b.number_attribute("/examples", "n_windows"));
 }
 
 TEST_F(ExamplesStudy, BadInputsGiveOneLineErrorsAndNoFile) {
@@ -246,8 +308,7 @@ TEST_F(ExamplesStudy, BadInputsGiveOneLineErrorsAndNoFile) {
   // A corpus with no window of seq_len tokens.
   fs::create_directories(g_dir / "tiny");
   std::ofstream(g_dir / "tiny" / "a.txt") << "Too short for a window.\n";
-  r = run(test::study_job_args(g_dir, "planted", out) + " --corpus=" +
-          (g_dir / "tiny").string());
+  r = run(test::study_job_args(g_dir, "planted", out) + " --corpus=" + (g_dir / "tiny").string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("no window of 64 tokens"), std::string::npos) << r.output;
   EXPECT_LE(test::lines_besides_progress(r.output), 2u) << r.output;
@@ -258,8 +319,17 @@ TEST_F(ExamplesStudy, DryRunShowsTheMemoryBudget) {
   const CommandResult r =
       run(test::study_job_args(g_dir, "planted", g_dir / "dry.h5") + " --dry-run");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("memory"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("memory/rank"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("examples     per rank: lists"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(g_dir / "dry.h5"));
+  // Without `hooks`, an examples job reads mlp.hook_post (Neuroscope's neurons).
+  std::ofstream(g_dir / "default_hooks.ini")
+      << "study = examples\ncorpus = " << (g_dir / "corpus").string() << "\n";
+  const CommandResult d = run("run " + (g_dir / "default_hooks.ini").string() +
+                              " --model=" + (g_dir / "planted").string() +
+                              " --output=" + (g_dir / "dry2.h5").string() + " --dry-run");
+  ASSERT_EQ(d.code, 0) << d.output;
+  EXPECT_NE(d.output.find("site         mlp.hook_post: 4 layers"), std::string::npos) << d.output;
 }
 
 }  // namespace
