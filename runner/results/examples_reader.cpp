@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <string_view>
 
 #include "io/error.hpp"
@@ -115,6 +116,45 @@ struct ExamplesFile::Impl {
     count[0] = 1;
     std::vector<T> out(product(count));
     if (!out.empty()) d.read_block(offset, count, as, out.data());
+    return out;
+  }
+
+  // An f16 row of activations, read as stored and widened here (HDF5's soft f16 -> f32
+  // conversion costs more than the rest of `neurolens site`'s reading); other types via HDF5.
+  std::vector<float> read_row_activations(const ExamplesSite& site, size_t row,
+                                          const std::string& name,
+                                          std::vector<hsize_t> inner) const {
+    std::vector<hsize_t> dims = {static_cast<hsize_t>(site.layers.size()),
+                                 static_cast<hsize_t>(site.width)};
+    dims.insert(dims.end(), inner.begin(), inner.end());
+    io::H5Dataset d = dataset("/" + site.name + "/" + name, dims);
+    if (d.type() != io::H5Type::F16)
+      return read_row<float>(site, row, name, inner, io::H5Type::F32);
+    std::vector<hsize_t> offset(dims.size(), 0), count = dims;
+    offset[0] = static_cast<hsize_t>(row);
+    count[0] = 1;
+    std::vector<uint16_t> bits(product(count));
+    if (!bits.empty()) d.read_block(offset, count, io::H5Type::F16, bits.data());
+    static const std::vector<float> table = [] {
+      std::vector<float> t(65536);
+      for (uint32_t h = 0; h < 65536; ++h) {
+        const uint32_t sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu,
+                       mantissa = h & 0x3ffu;
+        float v;
+        if (exponent == 0) {
+          v = std::ldexp(static_cast<float>(mantissa), -24);
+        } else if (exponent == 31) {
+          v = mantissa ? std::numeric_limits<float>::quiet_NaN()
+                       : std::numeric_limits<float>::infinity();
+        } else {
+          v = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
+        }
+        t[h] = sign ? -v : v;
+      }
+      return t;
+    }();
+    std::vector<float> out(bits.size());
+    for (size_t i = 0; i < bits.size(); ++i) out[i] = table[bits[i]];
     return out;
   }
 
@@ -300,7 +340,7 @@ std::vector<NeuronExamples> ExamplesFile::read_layer(size_t site_index, size_t l
     b.start = m.read_row<int64_t>(site, row, prefix + "_start", inner, H5Type::I64);
     b.position = m.read_row<int32_t>(site, row, prefix + "_position", inner, H5Type::I32);
     b.tokens = m.read_row<int32_t>(site, row, prefix + "_tokens", with_t, H5Type::I32);
-    b.activations = m.read_row<float>(site, row, prefix + "_activations", with_t, H5Type::F32);
+    b.activations = m.read_row_activations(site, row, prefix + "_activations", with_t);
     return b;
   };
 
@@ -331,7 +371,7 @@ std::vector<NeuronExamples> ExamplesFile::read_layer(size_t site_index, size_t l
   const std::vector<int32_t> random_position =
       m.read_row<int32_t>(site, row, "random_position", {R}, H5Type::I32);
   const std::vector<float> random_activations =
-      m.read_row<float>(site, row, "random_activations", {R, T}, H5Type::F32);
+      m.read_row_activations(site, row, "random_activations", {R, T});
 
   const auto n_logit = static_cast<hsize_t>(info.logit_tokens);
   const bool has_logit = n_logit > 0 && m.file.exists("/" + site.name + "/logit_top_token");

@@ -43,6 +43,17 @@ struct KeySpec {
   std::function<void(const std::string& value, const std::string& where)> check = {};
 };
 
+// An Integer key in [min, max].
+inline KeySpec integer_key(const char* name, const char* default_value, const char* help,
+                           int64_t min, int64_t max) {
+  return {.name = name,
+          .default_value = default_value,
+          .help = help,
+          .type = KeyType::Integer,
+          .min = min,
+          .max = max};
+}
+
 // `where(key)` names a full key ("contrast.group_a") for errors, with the job file when there is
 // one.
 using KeyContext = std::function<std::string(const std::string& key)>;

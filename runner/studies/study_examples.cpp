@@ -31,10 +31,12 @@
 #include "io/error.hpp"
 #include "io/text.hpp"
 #include "model/arch/hooks.hpp"
-#include "model/ops/gemm_f32.hpp"
 #include "model/ops/half.hpp"
 #include "model/synth/plant.hpp"
 #include "runner/parallel/sharding.hpp"
+#include "runner/studies/checkpoint_blob.hpp"
+#include "runner/studies/examples_lists.hpp"
+#include "runner/studies/logit_effects.hpp"
 #include "runner/studies/sampling_chunks.hpp"
 #include "runner/studies/study.hpp"
 
@@ -62,154 +64,6 @@ ExamplesOptions examples_options(const Job& job) {
 
 constexpr int kBuckets = 4;  // [0, .5) [.5, .9) [.9, .99) [.99, .999); the top bucket is top-k
 constexpr std::array<double, 5> kLevels = {0.0, 0.5, 0.9, 0.99, 0.999};
-constexpr uint16_t kF16NaN = 0x7E00;
-
-// The reservoirs' priority of a window: the same for every neuron and rank count.
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// One kept window of one neuron.
-struct Entry {
-  float value = 0;
-  int32_t position = -1;
-  int64_t window = -1;  // -1: empty slot (always after the filled ones)
-  uint64_t key = 0;     // reservoir priority
-};
-static_assert(sizeof(Entry) == 24);
-
-enum class Order { Largest, Smallest, Priority };
-
-inline bool before(Order order, const Entry& a, const Entry& b) {
-  if (b.window < 0) return a.window >= 0;
-  if (a.window < 0) return false;
-  switch (order) {
-    case Order::Largest:
-      if (a.value != b.value) return a.value > b.value;
-      break;
-    case Order::Smallest:
-      if (a.value != b.value) return a.value < b.value;
-      break;
-    case Order::Priority:
-      if (a.key != b.key) return a.key < b.key;
-      break;
-  }
-  return a.window < b.window;
-}
-
-// Per neuron a sorted list of at most `cap` entries with their activations [T] (f16 bits).
-struct Lists {
-  Order order = Order::Largest;
-  size_t cap = 0, T = 0;
-  std::vector<Entry> entries;  // [K, cap]
-  std::vector<uint16_t> acts;  // [K, cap, T]
-  std::vector<Entry> worst;    // [K] each list's last entry (contiguous: the quick reject)
-
-  void reset(Order o, size_t k_neurons, size_t capacity, size_t t) {
-    order = o;
-    cap = capacity;
-    T = t;
-    entries.assign(k_neurons * cap, Entry{});
-    acts.assign(k_neurons * cap * T, kF16NaN);
-    worst.assign(k_neurons, Entry{});
-  }
-  // Would `e` enter neuron k's list?
-  bool admits(size_t k, const Entry& e) const { return cap > 0 && before(order, e, worst[k]); }
-  // Inserts (admits(k, e) must hold); returns the evicted window (-1: none). `fill` writes the
-  // entry's T activations.
-  template <typename Fill>
-  int64_t insert(size_t k, const Entry& e, Fill&& fill) {
-    Entry* list = entries.data() + k * cap;
-    uint16_t* a = acts.data() + k * cap * T;
-    const int64_t evicted = list[cap - 1].window;
-    size_t j = cap - 1;
-    while (j > 0 && before(order, e, list[j - 1])) {
-      list[j] = list[j - 1];
-      std::memcpy(a + j * T, a + (j - 1) * T, T * sizeof(uint16_t));
-      --j;
-    }
-    list[j] = e;
-    fill(a + j * T);
-    worst[k] = list[cap - 1];
-    return evicted;
-  }
-};
-
-// The tokens and source of every window some list refers to, once each.
-class WindowStore {
- public:
-  struct Window {
-    int64_t document = -1, start = 0;
-    int64_t refs = 0;
-    std::vector<int32_t> tokens;
-  };
-  void acquire(int64_t window, const WindowSpec& spec) {
-    auto [it, fresh] = windows_.try_emplace(window);
-    if (fresh) {
-      it->second.document = spec.document;
-      it->second.start = spec.start;
-      it->second.tokens = spec.tokens;
-    }
-    ++it->second.refs;
-  }
-  void release(int64_t window) {
-    if (window < 0) return;
-    const auto it = windows_.find(window);
-    if (it != windows_.end() && --it->second.refs <= 0) windows_.erase(it);
-  }
-  const Window* find(int64_t window) const {
-    const auto it = windows_.find(window);
-    return it == windows_.end() ? nullptr : &it->second;
-  }
-  std::unordered_map<int64_t, Window>& all() { return windows_; }
-  const std::unordered_map<int64_t, Window>& all() const { return windows_; }
-
- private:
-  std::unordered_map<int64_t, Window> windows_;
-};
-
-// Raw bytes in and out of the checkpoint's doubles.
-struct Blob {
-  std::vector<uint8_t> bytes;
-  size_t at = 0;
-  template <typename T>
-  void put(const std::vector<T>& v) {
-    put_value(static_cast<uint64_t>(v.size()));
-    const auto* p = reinterpret_cast<const uint8_t*>(v.data());
-    bytes.insert(bytes.end(), p, p + v.size() * sizeof(T));
-  }
-  template <typename T>
-  void put_value(T v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    bytes.insert(bytes.end(), p, p + sizeof(T));
-  }
-  template <typename T>
-  T get_value() {
-    T v{};
-    need(sizeof(T));
-    std::memcpy(&v, bytes.data() + at, sizeof(T));
-    at += sizeof(T);
-    return v;
-  }
-  template <typename T>
-  void get(std::vector<T>& v, bool exact_size) {
-    const auto n = static_cast<size_t>(get_value<uint64_t>());
-    if (exact_size && n != v.size()) mismatch();
-    need(n * sizeof(T));
-    v.resize(n);
-    std::memcpy(v.data(), bytes.data() + at, n * sizeof(T));
-    at += n * sizeof(T);
-  }
-  void need(size_t n) const {
-    if (at + n > bytes.size()) mismatch();
-  }
-  [[noreturn]] static void mismatch() {
-    throw Error("checkpoint", "does not match this examples job", "start without --resume");
-  }
-};
 
 // Per site: everything a rank accumulates.
 struct SiteState {
@@ -430,7 +284,7 @@ class ExamplesStudy : public Study, public Accumulator {
   }
 
   std::vector<double> save_state() const override {
-    Blob blob;
+    CheckpointBlob blob;
     for (const SiteState& st : sites_) {
       blob.put(st.sums);
       blob.put(st.positive);
@@ -452,18 +306,10 @@ class ExamplesStudy : public Study, public Accumulator {
       blob.put_value(w.refs);
       blob.put(w.tokens);
     }
-    std::vector<double> out(1 + (blob.bytes.size() + 7) / 8, 0.0);
-    out[0] = static_cast<double>(blob.bytes.size());
-    std::memcpy(out.data() + 1, blob.bytes.data(), blob.bytes.size());
-    return out;
+    return blob.to_doubles();
   }
   void load_state(std::span<const double> state) override {
-    if (state.empty()) Blob::mismatch();
-    Blob blob;
-    const auto n = static_cast<size_t>(state[0]);
-    if ((n + 7) / 8 + 1 != state.size()) Blob::mismatch();
-    blob.bytes.resize(n);
-    std::memcpy(blob.bytes.data(), state.data() + 1, n);
+    CheckpointBlob blob = CheckpointBlob::from_doubles(state, "examples");
     for (SiteState& st : sites_) {
       blob.get(st.sums, true);
       blob.get(st.positive, true);
@@ -490,17 +336,12 @@ class ExamplesStudy : public Study, public Accumulator {
       win.refs = blob.get_value<int64_t>();
       blob.get(win.tokens, false);
     }
-    if (blob.at != blob.bytes.size()) Blob::mismatch();
+    if (blob.at != blob.bytes.size()) blob.mismatch();
   }
 
   void finalize(RunContext& ctx, const Plan& /*plan*/, ResultsWriter& out) override;
 
  private:
-  // The merged lists of a rank's slice of one site.
-  struct SliceLists {
-    std::vector<Entry> entries;  // [slice, cap]
-    std::vector<uint16_t> acts;  // [slice, cap, T]
-  };
   struct SourceWindow {
     int64_t document = -1, start = 0;
     std::vector<int32_t> tokens;
@@ -816,29 +657,6 @@ void ExamplesStudy::write_vocabulary(RunContext& ctx, ResultsWriter& out) {
                    special.data());
 }
 
-// The neurons' output vectors [n, D] for flat neurons [a, b) of one layer row.
-std::vector<float> output_vectors(const model::Model& model, int layer, int64_t a, int64_t b) {
-  const model::BlockWeights& block = model.weights.blocks[static_cast<size_t>(layer)];
-  const model::Linear* w = nullptr;
-  for (const model::NamedLinear& l : block.linears) {
-    if (l.name == "proj" || l.name == "down") w = &l.w;
-  }
-  if (w == nullptr) return {};
-  const auto D = static_cast<size_t>(w->out);
-  std::vector<float> x(static_cast<size_t>(b - a) * D);
-  for (int64_t f = a; f < b; ++f) {
-    float* dst = x.data() + static_cast<size_t>(f - a) * D;
-    if (!w->out_in) {
-      std::copy_n(w->weight + static_cast<size_t>(f) * static_cast<size_t>(w->ld), D, dst);
-    } else {
-      for (size_t d = 0; d < D; ++d) {
-        dst[d] = w->weight[d * static_cast<size_t>(w->ld) + static_cast<size_t>(f)];
-      }
-    }
-  }
-  return x;
-}
-
 void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   const Comm& comm = ctx.comm;
   const ExamplesOptions o = examples_options(ctx.job);
@@ -847,7 +665,6 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   const size_t K = st.K;
   const auto T = static_cast<size_t>(o.seq_len);
   const auto bins = static_cast<size_t>(o.bins);
-  const auto R = static_cast<size_t>(comm.size());
   const auto me = static_cast<size_t>(comm.rank());
   const std::vector<int64_t> offsets = block_offsets(static_cast<int64_t>(K), comm.size());
   const Block slice{offsets[me], offsets[me + 1]};
@@ -875,83 +692,11 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   comm.allreduce_min(mn);
   const double count = static_cast<double>(comm.allreduce_sum(st.tokens));
 
-  // Lists by neuron slice, with the windows' tokens (once per window and destination).
-  std::vector<int64_t> wcounts(R), wdispls(R), wrecv(R);
-  std::vector<int64_t> table;         // per destination: (window, document, start)
-  std::vector<int32_t> table_tokens;  // [.., T]
-  std::vector<int64_t> tcounts(R), tdispls(R), tkcounts(R), tkdispls(R);
-  for (size_t q = 0; q < R; ++q) {
-    std::vector<int64_t> ids;
-    for (const Lists& l : st.lists) {
-      for (size_t k = static_cast<size_t>(offsets[q]) * l.cap;
-           k < static_cast<size_t>(offsets[q + 1]) * l.cap; ++k) {
-        if (l.entries[k].window >= 0) ids.push_back(l.entries[k].window);
-      }
-    }
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    tdispls[q] = static_cast<int64_t>(table.size());
-    tkdispls[q] = static_cast<int64_t>(table_tokens.size());
-    for (int64_t id : ids) {
-      const WindowStore::Window* w = store_.find(id);
-      table.insert(table.end(), {id, w ? w->document : -1, w ? w->start : 0});
-      std::vector<int32_t> t(T, -1);
-      if (w) std::copy_n(w->tokens.begin(), std::min(T, w->tokens.size()), t.begin());
-      table_tokens.insert(table_tokens.end(), t.begin(), t.end());
-    }
-    tcounts[q] = static_cast<int64_t>(table.size()) - tdispls[q];
-    tkcounts[q] = static_cast<int64_t>(table_tokens.size()) - tkdispls[q];
-  }
-  std::vector<int64_t> one(R), got(R);
-  for (size_t q = 0; q < R; ++q) one[q] = tcounts[q];
-  {
-    std::vector<int64_t> ones(R, 1), displs(R);
-    for (size_t q = 0; q < R; ++q) displs[q] = static_cast<int64_t>(q);
-    got = comm.alltoallv<int64_t>(one, ones, displs, ones);
-  }
-  std::vector<int64_t> got_tokens(R);
-  for (size_t q = 0; q < R; ++q) got_tokens[q] = got[q] / 3 * static_cast<int64_t>(T);
-  const std::vector<int64_t> rtable = comm.alltoallv<int64_t>(table, tcounts, tdispls, got);
-  const std::vector<int32_t> rtokens =
-      comm.alltoallv<int32_t>(table_tokens, tkcounts, tkdispls, got_tokens);
-  std::vector<int64_t>().swap(table);
-  std::vector<int32_t>().swap(table_tokens);
-  std::unordered_map<int64_t, size_t> row_of;  // window -> row in rtable / rtokens
-  for (size_t i = 0; i + 2 < rtable.size(); i += 3) row_of[rtable[i]] = i / 3;
-
-  std::array<SliceLists, 7> merged;
-  for (size_t li = 0; li < st.lists.size(); ++li) {
-    Lists& l = st.lists[li];
-    const size_t C = l.cap;
-    for (size_t q = 0; q < R; ++q) {
-      wdispls[q] = offsets[q] * static_cast<int64_t>(C);
-      wcounts[q] = (offsets[q + 1] - offsets[q]) * static_cast<int64_t>(C);
-      wrecv[q] = static_cast<int64_t>(n * C);
-    }
-    const std::vector<Entry> re = comm.alltoallv<Entry>(l.entries, wcounts, wdispls, wrecv);
-    for (size_t q = 0; q < R; ++q) {
-      wdispls[q] *= static_cast<int64_t>(T);
-      wcounts[q] *= static_cast<int64_t>(T);
-      wrecv[q] *= static_cast<int64_t>(T);
-    }
-    const std::vector<uint16_t> ra = comm.alltoallv<uint16_t>(l.acts, wcounts, wdispls, wrecv);
-    std::vector<Entry>().swap(l.entries);
-    std::vector<uint16_t>().swap(l.acts);
-    Lists m;
-    m.reset(l.order, n, C, T);
-    for (size_t q = 0; q < R; ++q) {
-      for (size_t j = 0; j < n; ++j) {
-        for (size_t c = 0; c < C; ++c) {
-          const size_t at = q * n * C + j * C + c;
-          const Entry& e = re[at];
-          if (e.window < 0 || !m.admits(j, e)) continue;
-          m.insert(j, e, [&](uint16_t* dst) { std::copy_n(ra.data() + at * T, T, dst); });
-        }
-      }
-    }
-    merged[li].entries = std::move(m.entries);
-    merged[li].acts = std::move(m.acts);
-  }
+  // Lists by neuron slice, with the windows' tokens.
+  const MergedLists merged = merge_by_slice(comm, st.lists, store_, offsets, T);
+  const std::vector<int64_t>& rtable = merged.table;
+  const std::vector<int32_t>& rtokens = merged.tokens;
+  const std::unordered_map<int64_t, size_t>& row_of = merged.row_of;
   store_.all().clear();
 
   // The random sample's windows (every neuron has the same): rank 0's first neuron's, to all.
@@ -959,7 +704,7 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
     std::vector<int64_t> triples, toks;
     if (comm.root() && n > 0) {
       for (size_t c = 0; c < st.lists[kRandom].cap; ++c) {
-        const Entry& e = merged[kRandom].entries[c];
+        const Entry& e = merged.lists[kRandom].entries[c];
         if (e.window < 0) continue;
         const auto it = row_of.find(e.window);
         const bool known = it != row_of.end();
@@ -1046,7 +791,7 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
       for (size_t li : which) {
         const size_t C = st.lists[li].cap;
         for (size_t c = 0; c < C; ++c, ++c_out) {
-          const Entry& e = merged[li].entries[j * C + c];
+          const Entry& e = merged.lists[li].entries[j * C + c];
           if (e.window < 0) continue;
           const size_t at = j * per + c_out;
           value[at] = e.value;
@@ -1058,7 +803,7 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
             start[at] = rtable[it->second * 3 + 2];
             std::copy_n(rtokens.data() + it->second * T, T, tokens.data() + at * T);
           }
-          std::copy_n(merged[li].acts.data() + (j * C + c) * T, T, acts.data() + at * T);
+          std::copy_n(merged.lists[li].acts.data() + (j * C + c) * T, T, acts.data() + at * T);
         }
       }
     }
@@ -1088,7 +833,7 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   auto describe = [&](size_t j) {
     std::map<int32_t, int> counts;
     for (size_t c = 0; c < st.lists[kTop].cap; ++c) {
-      const Entry& e = merged[kTop].entries[j * st.lists[kTop].cap + c];
+      const Entry& e = merged.lists[kTop].entries[j * st.lists[kTop].cap + c];
       if (e.window < 0) continue;
       const auto it = row_of.find(e.window);
       if (it == row_of.end() || e.position < 0) continue;
@@ -1142,70 +887,14 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   // Logit effects of MLP neurons: W_U w_out, top and bottom logit_tokens tokens.
   if (o.logit_tokens > 0 && is_mlp_neuron_site(site.site)) {
     const auto t_logit = std::chrono::steady_clock::now();
-    const model::ModelConfig& cfg = ctx.model.config;
-    const float* wu = ctx.model.weights.unembed ? ctx.model.weights.unembed : ctx.model.weights.wte;
-    const auto D = static_cast<size_t>(cfg.d_model);
-    const size_t V = std::min<size_t>(static_cast<size_t>(cfg.n_vocab),
+    const size_t V = std::min<size_t>(static_cast<size_t>(ctx.model.config.n_vocab),
                                       static_cast<size_t>(ctx.tokenizer.vocab_size()));
     const auto nl = static_cast<size_t>(o.logit_tokens);
-    std::vector<int32_t> top_t(n * nl, -1), bot_t(n * nl, -1);
-    std::vector<float> top_v(n * nl, std::numeric_limits<float>::quiet_NaN()),
-        bot_v(n * nl, std::numeric_limits<float>::quiet_NaN());
-    const auto W = static_cast<int64_t>(site.width);
-    constexpr int64_t kChunk = 96;
-    std::vector<float> logits, scratch;
-    for (int64_t a = slice.begin; a < slice.end;) {
-      const int64_t row = a / W;
-      const int64_t b = std::min({a + kChunk, slice.end, (row + 1) * W});
-      const int layer = site.layers[static_cast<size_t>(row)];
-      const std::vector<float> x = output_vectors(ctx.model, layer, a - row * W, b - row * W);
-      const auto m = static_cast<size_t>(b - a);
-      if (x.size() == m * D) {
-        logits.resize(m * V);
-        const model::GemmShape shape{static_cast<int>(m), static_cast<int>(V), static_cast<int>(D)};
-        scratch.resize(std::max(scratch.size(), model::gemm_f32_scratch_size(shape)));
-        model::gemm_f32(shape, x.data(), static_cast<int>(D), {wu, static_cast<int>(D), true},
-                        logits.data(), static_cast<int>(V), scratch);
-        for (size_t i = 0; i < m; ++i) {
-          const float* lrow = logits.data() + i * V;
-          const size_t j = static_cast<size_t>(a - slice.begin) + i;
-          int32_t* tt = top_t.data() + j * nl;
-          float* tv = top_v.data() + j * nl;
-          int32_t* bt = bot_t.data() + j * nl;
-          float* bv = bot_v.data() + j * nl;
-          size_t nt = 0, nb = 0;
-          for (size_t v = 0; v < V; ++v) {
-            const float y = lrow[v];
-            // Top: larger, then smaller id (ids come in increasing order, so ">" keeps it).
-            if (nt < nl || y > tv[nl - 1]) {
-              size_t p = nt < nl ? nt++ : nl - 1;
-              while (p > 0 && y > tv[p - 1]) {
-                tv[p] = tv[p - 1];
-                tt[p] = tt[p - 1];
-                --p;
-              }
-              tv[p] = y;
-              tt[p] = static_cast<int32_t>(v);
-            }
-            if (nb < nl || y < bv[nl - 1]) {
-              size_t p = nb < nl ? nb++ : nl - 1;
-              while (p > 0 && y < bv[p - 1]) {
-                bv[p] = bv[p - 1];
-                bt[p] = bt[p - 1];
-                --p;
-              }
-              bv[p] = y;
-              bt[p] = static_cast<int32_t>(v);
-            }
-          }
-        }
-      }
-      a = b;
-    }
-    cube("logit_top_token", io::H5Type::I32, {nl}, {"rank"}, top_t.data());
-    cube("logit_top_value", io::H5Type::F32, {nl}, {"rank"}, top_v.data());
-    cube("logit_bottom_token", io::H5Type::I32, {nl}, {"rank"}, bot_t.data());
-    cube("logit_bottom_value", io::H5Type::F32, {nl}, {"rank"}, bot_v.data());
+    const LogitEffects e = mlp_logit_effects(ctx.model, site, slice, V, nl);
+    cube("logit_top_token", io::H5Type::I32, {nl}, {"rank"}, e.top_token.data());
+    cube("logit_top_value", io::H5Type::F32, {nl}, {"rank"}, e.top_value.data());
+    cube("logit_bottom_token", io::H5Type::I32, {nl}, {"rank"}, e.bottom_token.data());
+    cube("logit_bottom_value", io::H5Type::F32, {nl}, {"rank"}, e.bottom_value.data());
     out.set_attribute("/" + site.site, "logit_effect",
                       std::string("W_U w_out: the neuron's output weights through the "
                                   "unembedding, no final norm"));
@@ -1224,16 +913,6 @@ StudySummary ExamplesStudy::summarize(const RunContext& ctx) const {
   summary.lines.push_back(line);
   summary.lines.insert(summary.lines.end(), summary_lines_.begin(), summary_lines_.end());
   return summary;
-}
-
-KeySpec integer_key(const char* name, const char* default_value, const char* help, int64_t min,
-                    int64_t max) {
-  return {.name = name,
-          .default_value = default_value,
-          .help = help,
-          .type = KeyType::Integer,
-          .min = min,
-          .max = max};
 }
 
 }  // namespace

@@ -827,16 +827,6 @@ class SamplingStudy : public Study, public Accumulator {
   std::vector<int64_t> batches_;  // [repetitions, batch_sequences] indices into drawn_
 };
 
-KeySpec integer_key(const char* name, const char* default_value, const char* help, int64_t min,
-                    int64_t max) {
-  return {.name = name,
-          .default_value = default_value,
-          .help = help,
-          .type = KeyType::Integer,
-          .min = min,
-          .max = max};
-}
-
 }  // namespace
 
 const StudySpec& sampling_study_spec() {
