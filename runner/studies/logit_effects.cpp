@@ -30,13 +30,12 @@ std::vector<float> mlp_output_vectors(const model::Model& model, int layer, int6
 }
 
 LogitEffects mlp_logit_effects(const model::Model& model, const SiteSpace& site, Block slice,
-                             size_t vocab, size_t n_tokens) {
+                               size_t vocab, size_t n_tokens) {
   const auto n = static_cast<size_t>(slice.size());
   const model::ModelConfig& cfg = model.config;
   const float* wu = model.weights.unembed ? model.weights.unembed : model.weights.wte;
   const auto D = static_cast<size_t>(cfg.d_model);
-  const size_t V = std::min<size_t>(static_cast<size_t>(cfg.n_vocab),
-                                    static_cast<size_t>(vocab));
+  const size_t V = std::min<size_t>(static_cast<size_t>(cfg.n_vocab), static_cast<size_t>(vocab));
   const size_t nl = n_tokens;
   LogitEffects e;
   e.top_token.assign(n * nl, -1);

@@ -36,6 +36,7 @@
 #include "runner/parallel/sharding.hpp"
 #include "runner/studies/checkpoint_blob.hpp"
 #include "runner/studies/examples_lists.hpp"
+#include "runner/studies/examples_pilot.hpp"
 #include "runner/studies/logit_effects.hpp"
 #include "runner/studies/sampling_chunks.hpp"
 #include "runner/studies/study.hpp"
@@ -63,7 +64,6 @@ ExamplesOptions examples_options(const Job& job) {
 }
 
 constexpr int kBuckets = 4;  // [0, .5) [.5, .9) [.9, .99) [.99, .999); the top bucket is top-k
-constexpr std::array<double, 5> kLevels = {0.0, 0.5, 0.9, 0.99, 0.999};
 
 // Per site: everything a rank accumulates.
 struct SiteState {
@@ -91,61 +91,6 @@ constexpr size_t kTop = 0, kBottom = 1, kBucket0 = 2, kRandom = 6;
 bool is_mlp_neuron_site(const std::string& site) {
   return site == "mlp.hook_pre" || site == "mlp.hook_post" || site == "mlp.hook_pre_linear";
 }
-
-// numpy.quantile(..., method="linear") of sorted values.
-double linear_quantile(const std::vector<float>& sorted, double level) {
-  if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const double pos = level * static_cast<double>(sorted.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
-}
-
-// The pilot: per local window and neuron the window max; per neuron min, max, sum, count.
-class PilotAccumulator : public Accumulator {
- public:
-  explicit PilotAccumulator(const std::vector<SiteSpace>& sites) : maxima(sites.size()) {
-    for (const SiteSpace& s : sites) {
-      const auto K = static_cast<size_t>(s.neurons());
-      min.emplace_back(K, std::numeric_limits<double>::infinity());
-      max.emplace_back(K, -std::numeric_limits<double>::infinity());
-      sum.emplace_back(K, 0.0);
-    }
-  }
-  void add(const SampleBatch& b) override {
-    size_t i = 0;
-    while (i < b.samples.size()) {
-      const int64_t w = b.samples[i].window;
-      size_t end = i;
-      while (end < b.samples.size() && b.samples[end].window == w) ++end;
-      for (size_t s = 0; s < maxima.size(); ++s) {
-        const size_t K = min[s].size();
-        const size_t base = maxima[s].size();
-        maxima[s].resize(base + K, -std::numeric_limits<float>::infinity());
-        float* m = maxima[s].data() + base;
-        for (size_t r = i; r < end; ++r) {
-          const float* row = b.rows[s].data() + r * K;
-          for (size_t k = 0; k < K; ++k) {
-            m[k] = std::max(m[k], row[k]);
-            min[s][k] = std::min(min[s][k], static_cast<double>(row[k]));
-            max[s][k] = std::max(max[s][k], static_cast<double>(row[k]));
-            sum[s][k] += row[k];
-          }
-        }
-      }
-      count += static_cast<int64_t>(end - i);
-      ++windows;
-      i = end;
-    }
-  }
-  std::vector<double> save_state() const override { return {}; }
-  void load_state(std::span<const double> /*state*/) override {}
-  void finalize(RunContext&, const Plan&, ResultsWriter&) override {}
-
-  std::vector<std::vector<float>> maxima;  // [site][local windows, K]
-  std::vector<std::vector<double>> min, max, sum;
-  int64_t count = 0, windows = 0;
-};
 
 class ExamplesStudy : public Study, public Accumulator {
  public:
@@ -374,82 +319,18 @@ void ExamplesStudy::prepare_sites(RunContext& ctx, PilotAccumulator& pilot) {
   const Comm& comm = ctx.comm;
   const auto T = static_cast<size_t>(o.seq_len);
   const auto bins = static_cast<size_t>(o.bins);
-  const std::vector<int64_t> windows_of =
-      comm.allgatherv(std::vector<int64_t>{pilot.windows});  // pilot windows per rank
-  const double count = static_cast<double>(comm.allreduce_sum(pilot.count));
+  const std::vector<PilotRanges> ranges = pilot_ranges(comm, pilot, bins);
   sites_.assign(ctx.sites.size(), {});
   for (size_t s = 0; s < ctx.sites.size(); ++s) {
     SiteState& st = sites_[s];
     const auto K = static_cast<size_t>(ctx.sites[s].neurons());
     st.K = K;
-    comm.allreduce_min(pilot.min[s]);
-    comm.allreduce_max(pilot.max[s]);
-    comm.allreduce_sum(pilot.sum[s]);
-    st.shift.resize(K);
-    for (size_t k = 0; k < K; ++k) st.shift[k] = count > 0 ? pilot.sum[s][k] / count : 0.0;
-    // Quantiles of the window maxima, by neuron slice.
-    const std::vector<int64_t> offsets = block_offsets(static_cast<int64_t>(K), comm.size());
-    const auto R = static_cast<size_t>(comm.size());
-    const size_t mine = static_cast<size_t>(pilot.windows);
-    std::vector<float> send;
-    send.reserve(mine * K);
-    std::vector<int64_t> send_counts(R), send_displs(R), recv_counts(R);
-    const auto me = static_cast<size_t>(comm.rank());
-    const auto slice = static_cast<size_t>(offsets[me + 1] - offsets[me]);
-    for (size_t q = 0; q < R; ++q) {
-      const auto q0 = static_cast<size_t>(offsets[q]), q1 = static_cast<size_t>(offsets[q + 1]);
-      send_displs[q] = static_cast<int64_t>(send.size());
-      for (size_t w = 0; w < mine; ++w) {
-        const float* row = pilot.maxima[s].data() + w * K;
-        send.insert(send.end(), row + q0, row + q1);
-      }
-      send_counts[q] = static_cast<int64_t>(mine * (q1 - q0));
-      recv_counts[q] = windows_of[q] * static_cast<int64_t>(slice);
-    }
-    std::vector<float>().swap(pilot.maxima[s]);
-    const std::vector<float> recv =
-        comm.alltoallv<float>(send, send_counts, send_displs, recv_counts);
-    std::vector<double> mine_q(slice * 5);
-    std::vector<float> values;
-    for (size_t j = 0; j < slice; ++j) {
-      values.clear();
-      size_t at = 0;
-      for (size_t q = 0; q < R; ++q) {
-        const auto n = static_cast<size_t>(windows_of[q]);
-        for (size_t w = 0; w < n; ++w) values.push_back(recv[at + w * slice + j]);
-        at += n * slice;
-      }
-      std::sort(values.begin(), values.end());
-      for (size_t l = 0; l < 5; ++l) mine_q[j * 5 + l] = linear_quantile(values, kLevels[l]);
-    }
-    const std::vector<double> all_q = comm.allgatherv(mine_q);
-    st.boundaries.assign(all_q.begin(), all_q.end());
-    // Histogram ranges.
-    st.edges.resize(K * (bins + 1));
-    st.lo.resize(K);
-    st.hi.resize(K);
-    st.inv.resize(K);
-    for (size_t k = 0; k < K; ++k) {
-      double lo = pilot.min[s][k], hi = pilot.max[s][k];
-      if (!(hi > lo)) {
-        const double pad = std::max(1e-6, std::abs(lo) * 0.1);
-        lo -= pad;
-        hi += pad;
-      } else {
-        const double pad = 0.1 * (hi - lo);
-        lo -= pad;
-        hi += pad;
-      }
-      float* e = st.edges.data() + k * (bins + 1);
-      for (size_t b = 0; b <= bins; ++b) {
-        e[b] =
-            static_cast<float>(lo + (hi - lo) * static_cast<double>(b) / static_cast<double>(bins));
-      }
-      e[bins] = static_cast<float>(hi);
-      st.lo[k] = e[0];
-      st.hi[k] = e[bins];
-      st.inv[k] = static_cast<float>(static_cast<double>(bins) / (hi - lo));
-    }
+    st.shift = ranges[s].shift;
+    st.boundaries = ranges[s].boundaries;
+    st.edges = ranges[s].edges;
+    st.lo = ranges[s].lo;
+    st.hi = ranges[s].hi;
+    st.inv = ranges[s].inv;
     st.sums.assign(K * 4, 0.0);
     st.positive.assign(K, 0);
     st.hist.assign(K * (bins + 2), 0);
