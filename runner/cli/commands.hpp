@@ -18,5 +18,6 @@ int run_run(const Args& args);          // runner/cli/run_command.cpp
 int run_report(const Args& args);       // runner/report/report_command.cpp
 int run_inspect(const Args& args);      // runner/report/inspect_command.cpp
 int run_site(const Args& args);         // runner/report/site_command.cpp
+int run_export(const Args& args);       // runner/cli/export_command.cpp
 
 }  // namespace neurolens::runner

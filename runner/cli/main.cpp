@@ -41,6 +41,8 @@ const Command kCommands[] = {
      neurolens::runner::run_inspect},
     {"site", "write a static site (file://) of an examples results file: every neuron's windows",
      neurolens::runner::run_site},
+    {"export", "write an examples results file as OpenAI NeuronRecord JSON or a Neuronpedia export",
+     neurolens::runner::run_export},
 };
 
 void print_usage() {

@@ -1,7 +1,8 @@
 // neurolens inspect RESULTS.h5 [--top N]
 // A terminal summary of a results file: study, model, run facts, per site the significant
 // neurons per layer, and the top neurons with their statistics (planted neurons of the demo
-// model marked "planted: negation"). Sections a study did not write are skipped.
+// model marked "planted: negation"; an examples result: by max activation, with the best text).
+// Sections a study did not write are skipped.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -147,7 +148,41 @@ void print_site(std::ostream& out, const Results& r, const SiteResults& s) {
   t.print(out, "  ");
 }
 
+// One best text on one line: the tokens around the max, the max token in [[ ]].
+std::string marked_text(const ExampleText& t) {
+  std::string s;
+  for (size_t i = 0; i < t.tokens.size(); ++i) {
+    s += i == t.marked ? "[[" + t.tokens[i] + "]]" : t.tokens[i];
+  }
+  const std::string& text = s;
+  return quoted(text);
+}
+
+// Examples study: the top neurons by max activation with their best text (docs/examples.md).
+void print_top_examples(std::ostream& out, const Results& r, size_t n) {
+  const std::vector<ExampleNeuron> top = top_example_neurons(r, n, 1);
+  if (top.empty()) return;
+  out << "\ntop " << top.size()
+      << " neurons (by max activation; best text: the top window around its max, in [[ ]])\n";
+  Table t({"#", "site", "layer", "neuron", "max", "mean", "frac>0", "best text", "planted"});
+  for (size_t i = 0; i < top.size(); ++i) {
+    const SiteResults& s = r.sites[top[i].ref.site];
+    const int64_t k = top[i].ref.flat;
+    const std::string planted = r.planted_at(top[i].ref);
+    t.add({std::to_string(i + 1), s.name, std::to_string(s.layer_of(k)),
+           std::to_string(s.neuron_of(k)), fixed_number(s.value("max_activation", k), 3),
+           fixed_number(s.value("mean", k), 3), fixed_number(s.value("frac_positive", k), 3),
+           top[i].texts.empty() ? "" : marked_text(top[i].texts[0]),
+           planted.empty() ? "" : "planted: " + planted});
+  }
+  t.print(out, "  ");
+}
+
 void print_top(std::ostream& out, const Results& r, size_t n) {
+  if (r.run.study == "examples") {
+    print_top_examples(out, r, n);
+    return;
+  }
   const std::vector<NeuronRef> top = top_neurons(r, n);
   if (top.empty()) return;
   const std::string stat = r.statistic();

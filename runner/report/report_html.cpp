@@ -225,6 +225,56 @@ std::string top_section(const Results& r) {
   return section("top-neurons", "Top neurons (by p, then |" + stat + "|)", b.str());
 }
 
+// A best text's token on the text's one line: newlines as a visible return mark.
+std::string one_line(const std::string& token) {
+  std::string out;
+  for (char c : token) out += c == '\n' ? std::string("\xe2\x86\xb5") : std::string(1, c);  // ↵
+  return out;
+}
+
+// Examples study: the top neurons by max activation, each with its best texts (the top windows
+// around their max, tokens coloured by activation, the max token outlined).
+std::string examples_section(const Results& r) {
+  const std::vector<ExampleNeuron> top = top_example_neurons(r, 25, 3);
+  if (top.empty()) return "";
+  std::ostringstream b;
+  b << "<table class=\"data\"><tr><th>#</th><th>site</th><th>layer</th><th>neuron</th>"
+    << "<th>max</th><th>mean</th><th>fraction &gt; 0</th><th>best texts</th></tr>\n";
+  for (size_t i = 0; i < top.size(); ++i) {
+    const SiteResults& s = r.sites[top[i].ref.site];
+    const int64_t k = top[i].ref.flat;
+    const std::string planted = r.planted_at(top[i].ref);
+    b << "<tr" << (planted.empty() ? "" : " class=\"planted\"") << "><td>" << i + 1 << "</td><td>"
+      << html_escape(s.name) << "</td><td>" << s.layer_of(k) << "</td><td>" << s.neuron_of(k)
+      << (planted.empty() ? "" : " (planted: " + html_escape(planted) + ")") << "</td><td>"
+      << format_number(s.value("max_activation", k)) << "</td><td>"
+      << format_number(s.value("mean", k)) << "</td><td>"
+      << format_number(s.value("frac_positive", k)) << "</td><td>";
+    for (const ExampleText& t : top[i].texts) {
+      double scale = 0;
+      for (float v : t.activations) {
+        if (std::isfinite(v)) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+      }
+      b << "<div class=\"ex\">";
+      for (size_t j = 0; j < t.tokens.size(); ++j) {
+        const double v = j < t.activations.size() ? t.activations[j] : NAN;
+        const double rel = scale > 0 && std::isfinite(v) ? v / scale : 0;
+        b << "<span" << (j == t.marked ? " class=\"mx\"" : "")
+          << " style=\"background:" << diverging_color(rel) << "\" title=\"" << format_number(v)
+          << "\">" << html_escape(one_line(t.tokens[j])) << "</span>";
+      }
+      b << " <span class=\"val\">" << format_number(t.value) << " (document " << t.document
+        << ", token " << t.token << ")</span></div>";
+    }
+    b << "</td></tr>\n";
+  }
+  b << "</table>\n<p class=\"note\">Best texts: each neuron's top windows (up to 3), 8 tokens "
+       "either side of the max (outlined), coloured by the neuron's activation; a character "
+       "split over tokens shows at the token with its last byte; \xe2\x86\xb5 is a line "
+       "break.</p>\n";
+  return section("examples", "Top neurons (by max activation) and their best texts", b.str());
+}
+
 std::string planted_section(const Results& r) {
   if (r.planted.empty() && r.planted_warning.empty()) return "";
   std::ostringstream b;
@@ -485,6 +535,8 @@ div.grid{display:flex;flex-wrap:wrap;gap:8px}code.tok{background:#f3f3f3;padding
 .hm{font:13px/1.9 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-word;border:1px solid #ddd;padding:6px;max-height:420px;overflow:auto}
 .hm span{border-radius:2px}.ctx li{margin:3px 0;white-space:pre-wrap}.ctx .val{color:#777;font-size:12px}mark{background:#ffd24d}
 pre{background:#f7f7f7;padding:8px;overflow:auto;max-height:300px}
+.ex{font:13px/1.8 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-word;margin:2px 0}
+.ex .mx{outline:2px solid #222}.ex .val{color:#777;font:12px system-ui,sans-serif}
 )css";
 
 }  // namespace
@@ -531,6 +583,7 @@ std::string render_report(const Results& r) {
       {"Significant per layer", significant_section(r)},
       {"Distributions", distribution_section(r)},
       {"Top neurons", top_section(r)},
+      {"Examples", examples_section(r)},
       {"Planted", planted_section(r)},
       {"Histograms", length_section(r)},
       {"Sampling", sampling_sections(r)},

@@ -5,9 +5,9 @@
 // tokens and contexts, out of sample, study parameters) and text heatmaps (tokens as <span>s
 // coloured by activation on a diverging scale, the value on hover). The charts and html_escape
 // are report_svg.hpp's (included here).
-// Section ids: summary, volcano, significant-per-layer, distribution, top-neurons, planted,
-// length-histograms, sampling-top-tokens, sampling-contexts, heatmap, out-of-sample, study.
-// Example:
+// Section ids: summary, volcano, significant-per-layer, distribution, top-neurons, examples,
+// planted, length-histograms, sampling-top-tokens, sampling-contexts, heatmap, out-of-sample,
+// study. Example:
 //   const Results r = read_results("negation.h5");
 //   std::string page = render_report(r);            // < 2 MB even for 300,000 neurons
 //   diverging_color(1) == "#d62728";

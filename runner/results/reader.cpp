@@ -8,6 +8,7 @@
 
 #include "io/error.hpp"
 #include "io/hdf5.hpp"
+#include "runner/results/examples_reader.hpp"
 
 namespace neurolens::runner {
 namespace {
@@ -288,6 +289,9 @@ Results read_results(const std::filesystem::path& path) {
     AttributeList attrs = all_attributes(f, g);
     if (!attrs.empty()) r.study_attributes[member] = std::move(attrs);
     if (f.is_dataset(g)) continue;
+    // The examples study's /examples holds the vocabulary and the random sample (read by
+    // ExamplesFile), not per-study 1-D columns.
+    if (run.study == "examples" && member == "examples") continue;
     StudyData data;
     for (const std::string& name : f.list(g)) {
       const std::string dataset_path = g + "/" + name;
@@ -344,6 +348,12 @@ std::vector<NeuronRef> top_neurons(const Results& r, size_t n) {
         const double k2 = std::isnan(v[i]) ? 0.0 : -std::fabs(v[i]);
         all.push_back({{s, static_cast<int64_t>(i)}, k1, k2});
       }
+    } else if (stat.empty() && r.run.study == "examples" && site.has("max_activation")) {
+      const auto& m = site.columns.at("max_activation");
+      for (size_t i = 0; i < m.size(); ++i) {
+        const double k1 = std::isnan(m[i]) ? std::numeric_limits<double>::infinity() : -m[i];
+        all.push_back({{s, static_cast<int64_t>(i)}, k1, 0});
+      }
     } else if (stat.empty() && site.top_k > 0 && !site.top_count.empty()) {
       const auto k = static_cast<size_t>(site.top_k);
       const auto& distinct = site.columns.count("distinct_tokens")
@@ -365,6 +375,57 @@ std::vector<NeuronRef> top_neurons(const Results& r, size_t n) {
   std::partial_sort(all.begin(), all.begin() + static_cast<long>(n), all.end(), less);
   std::vector<NeuronRef> out;
   for (size_t i = 0; i < n; ++i) out.push_back(all[i].ref);
+  return out;
+}
+
+std::vector<ExampleNeuron> top_example_neurons(const Results& r, size_t n, size_t texts,
+                                               size_t context) {
+  std::vector<ExampleNeuron> out;
+  if (r.run.study != "examples") return out;
+  const std::vector<NeuronRef> top = top_neurons(r, n);
+  if (top.empty()) return out;
+  const ExamplesFile file(r.path.string());
+  for (const NeuronRef& ref : top) out.push_back({ref, {}});
+  // One read_layer per (site, layer row) that holds a top neuron.
+  std::map<std::pair<size_t, size_t>, std::vector<size_t>> by_row;
+  for (size_t i = 0; i < top.size(); ++i) {
+    const SiteResults& s = r.sites[top[i].site];
+    by_row[{top[i].site, static_cast<size_t>(top[i].flat / s.width)}].push_back(i);
+  }
+  for (const auto& [key, members] : by_row) {
+    const SiteResults& s = r.sites[key.first];
+    size_t file_site = file.sites().size();
+    for (size_t j = 0; j < file.sites().size(); ++j) {
+      if (file.sites()[j].name == s.name) file_site = j;
+    }
+    if (file_site == file.sites().size()) continue;
+    const std::vector<NeuronExamples> row = file.read_layer(file_site, key.second);
+    for (size_t i : members) {
+      const auto neuron = static_cast<size_t>(s.neuron_of(top[i].flat));
+      if (neuron >= row.size()) continue;
+      const std::vector<ExampleWindow>& windows = row[neuron].top;
+      for (size_t w = 0; w < windows.size() && w < texts; ++w) {
+        const ExampleWindow& x = windows[w];
+        const std::vector<std::string> shown = file.display_tokens(x.tokens);
+        size_t at = std::min(static_cast<size_t>(std::max(x.position, 0)),
+                             shown.empty() ? size_t{0} : shown.size() - 1);
+        // A max on the first bytes of a character split over tokens: mark the token showing it.
+        while (at + 1 < shown.size() && shown[at].empty() && x.tokens[at] >= 0) ++at;
+        const size_t begin = at > context ? at - context : 0;
+        const size_t end = std::min(shown.size(), at + context + 1);
+        ExampleText t;
+        t.tokens.assign(shown.begin() + static_cast<long>(begin),
+                        shown.begin() + static_cast<long>(end));
+        t.activations.assign(x.activations.begin() + static_cast<long>(begin),
+                             x.activations.begin() + static_cast<long>(end));
+        t.marked = at - begin;
+        t.value = x.value;
+        t.document = x.document;
+        t.token = x.start + x.position;
+        out[i].texts.push_back(std::move(t));
+      }
+    }
+  }
   return out;
 }
 

@@ -139,7 +139,28 @@ struct Results {
 Results read_results(const std::filesystem::path& path);
 
 // The most interesting neurons over all sites: with a test, by p ascending then |statistic|
-// descending (NaN last); sampling, by the winning token's share of repetitions. At most n.
+// descending (NaN last); sampling, by the winning token's share of repetitions; examples
+// (docs/examples.md), by max_activation descending (NaN last). At most n.
 std::vector<NeuronRef> top_neurons(const Results& r, size_t n);
+
+// Examples study: one of a neuron's best texts, the display tokens (examples_reader.hpp) of a top
+// window around its max.
+struct ExampleText {
+  std::vector<std::string> tokens;  // at most `context` tokens either side of the max
+  std::vector<float> activations;   // of `tokens` (NaN at special tokens)
+  size_t marked = 0;      // index in `tokens` of the max token (of a character split over tokens:
+                          // the token that shows it, the one with its last byte)
+  float value = 0;        // the window's max
+  int64_t document = -1;  // the window's document
+  int64_t token = 0;      // the max token's offset in that document
+};
+struct ExampleNeuron {
+  NeuronRef ref;
+  std::vector<ExampleText> texts;  // best first
+};
+// The top_neurons(r, n) of an examples result (empty for other studies) with the texts of their
+// first `texts` top windows. Reads the file again (ExamplesFile), one layer row per layer used.
+std::vector<ExampleNeuron> top_example_neurons(const Results& r, size_t n, size_t texts = 3,
+                                               size_t context = 8);
 
 }  // namespace neurolens::runner

@@ -2,11 +2,11 @@
 """Renders `neurolens report` of every demo study in headless Chromium and checks it.
 
 Usage: check_reports.py NEUROLENS_BINARY SOURCE_DIR [KEEP_DIR]
-For each study of jobs/demo/ (contrast, length, paired, sampling, logistic): makes the planted
-demo model, runs the job (made smaller where it reads a corpus), writes the report, parses the
-HTML (html.parser: balanced tags, the expected section ids), `neurolens inspect`s the file, and
-takes a Chromium screenshot that must not be blank. A study that `neurolens run` does not know
-is reported as NOT IMPLEMENTED and fails the test; nothing is skipped silently.
+For each study of jobs/demo/ (contrast, length, paired, sampling, logistic, examples): makes
+the planted demo model, runs the job (made smaller where it reads a corpus), writes the report,
+parses the HTML (html.parser: balanced tags, the expected section ids), `neurolens inspect`s
+the file, and takes a Chromium screenshot that must not be blank. A study that `neurolens run`
+does not know is reported as NOT IMPLEMENTED and fails the test; nothing is skipped silently.
 """
 import html.parser
 import os
@@ -36,6 +36,8 @@ STUDIES = {
                  ["summary", "sampling-top-tokens", "sampling-contexts", "planted", "study"]),
     "logistic": ([], ["summary", "volcano", "significant-per-layer", "distribution",
                       "top-neurons", "heatmap", "out-of-sample", "study"]),
+    "examples": (["--max_tokens=20000", "--examples.pilot_windows=64", "--hooks=mlp.hook_pre"],
+                 ["summary", "examples", "planted", "study"]),
 }
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}

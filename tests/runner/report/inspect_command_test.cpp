@@ -5,6 +5,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 #include <string>
 
@@ -112,6 +114,28 @@ TEST_F(Inspect, ReportWritesOnePageAndRefusesToOverwrite) {
   r = run("report " + path_.string() + " --out " + html.string());
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("neurolens: error:"), std::string::npos) << r.out;
+}
+
+// An examples result (tests/fixtures/examples/examples.h5): top neurons by max activation with
+// the best text, the max token in [[ ]], a character split over two tokens shown whole.
+TEST_F(Inspect, ExamplesResultShowsTopNeuronsWithTheirBestText) {
+  const std::string fixture = std::string(NEUROLENS_FIXTURES) + "/examples/examples.h5";
+  Output r = run("inspect " + fixture + " --top 4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("study    examples"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("site mlp.hook_post: 2 layer(s) x 3 = 6 neurons"), std::string::npos);
+  EXPECT_NE(r.out.find("top 4 neurons (by max activation"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'<|endoftext|>The cat sat on the mat[[.]]'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'\\nThe caf[[\xc3\xa9]] cat sat.'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("mlp.hook_post        2       2"), std::string::npos) << r.out;  // 4 only
+  const fs::path html = dir_ / "examples.html";
+  r = run("report " + fixture + " --out " + html.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(html);
+  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(page.find("<section id=\"examples\">"), std::string::npos);
+  EXPECT_NE(page.find("class=\"mx\" style=\"background:#d62728\" title=\"4\">.</span>"),
+            std::string::npos);
 }
 
 TEST_F(Inspect, ErrorsAreOneLine) {

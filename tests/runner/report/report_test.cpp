@@ -163,6 +163,46 @@ TEST(Report, ThreeHundredThousandNeuronsStaySmall) {
   fs::remove_all(dir);
 }
 
+// An examples result: its 3- to 5-D datasets are not read as columns, /examples's vocabulary is
+// not read as study data; the top neurons by max activation come with their best texts.
+TEST(Report, ExamplesResult) {
+  const Results r = read_results(std::string(NEUROLENS_FIXTURES) + "/examples/examples.h5");
+  ASSERT_EQ(r.sites.size(), 2u);
+  const SiteResults& mlp = r.sites[1];
+  EXPECT_EQ(mlp.name, "mlp.hook_post");
+  for (const auto& [name, column] : mlp.columns) {
+    EXPECT_EQ(column.size(), 6u) << name;
+  }
+  EXPECT_TRUE(mlp.has("max_activation"));
+  EXPECT_FALSE(mlp.has("top_value"));
+  EXPECT_EQ(r.study_data.count("examples"), 0u);
+  EXPECT_EQ(r.study_attributes.at("examples").size(), 14u);  // seq_len, top_k, ...
+
+  const std::vector<ExampleNeuron> top = top_example_neurons(r, 3, 2, 2);
+  ASSERT_EQ(top.size(), 3u);  // all max 4: site order, then layer-major neuron order
+  EXPECT_EQ(top[2].ref.site, 1u);
+  EXPECT_EQ(top[2].ref.flat, 0);
+  ASSERT_EQ(top[2].texts.size(), 2u);
+  const ExampleText& t = top[2].texts[0];  // window 0, max at its last token
+  EXPECT_EQ(t.tokens, (std::vector<std::string>{" the", " mat", "."}));
+  EXPECT_EQ(t.marked, 2u);
+  EXPECT_EQ(t.value, 4.0f);
+  EXPECT_EQ(t.activations.back(), 4.0f);
+  EXPECT_EQ(t.document, 0);
+  EXPECT_EQ(t.token, 7);
+  // Window 1 (document 0 from 8), max at position 3: the first byte of "é", which shows at 4.
+  const ExampleText& u = top[2].texts[1];
+  EXPECT_EQ(u.tokens, (std::vector<std::string>{" caf", "", "\xc3\xa9", " cat", " sat"}));
+  EXPECT_EQ(u.marked, 2u);
+  EXPECT_EQ(u.token, 11);
+  EXPECT_TRUE(top_example_neurons(r, 0).empty());
+
+  const std::string page = render_report(r);
+  EXPECT_NE(page.find("<section id=\"examples\">"), std::string::npos);
+  EXPECT_NE(page.find("<section id=\"study\">"), std::string::npos);
+  EXPECT_EQ(page.find("<section id=\"volcano\">"), std::string::npos);
+}
+
 TEST(Report, NotAResultsFile) {
   EXPECT_THROW(read_results("/nonexistent/results.h5"), Error);
 }
