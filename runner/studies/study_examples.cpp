@@ -465,6 +465,8 @@ void ExamplesStudy::add_window(SiteState& st, const std::vector<float>& rows,
 
 void ExamplesStudy::finalize(RunContext& ctx, const Plan& /*plan*/, ResultsWriter& out) {
   write_vocabulary(ctx, out);
+  const auto t_finalize = std::chrono::steady_clock::now();
+  const double reduce_before = ctx.times.reduce, logit_before = logit_seconds_;
   for (size_t s = 0; s < ctx.sites.size(); ++s) write_site(ctx, out, s);
   store_.all().clear();  // every site's lists merged: their windows are no longer needed
   const ExamplesOptions o = examples_options(ctx.job);
@@ -515,6 +517,9 @@ void ExamplesStudy::finalize(RunContext& ctx, const Plan& /*plan*/, ResultsWrite
   out.write_shared(g + "/random_start", io::H5Type::I64, {n_random}, start.data());
   out.write_shared(g + "/random_tokens", io::H5Type::I32, {n_random, static_cast<hsize_t>(T)},
                    tokens.data());
+  // Write time: all of finalize but the merges (reduce) and the logit effects (their attribute).
+  ctx.times.write += seconds_since(t_finalize) - (ctx.times.reduce - reduce_before) -
+                     (logit_seconds_ - logit_before);
 }
 
 void ExamplesStudy::write_vocabulary(RunContext& ctx, ResultsWriter& out) {
@@ -567,6 +572,7 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
   }
   std::vector<int64_t> record_offsets(offsets.begin(), offsets.end());
   for (int64_t& v : record_offsets) v *= static_cast<int64_t>(F);
+  const auto t_reduce = std::chrono::steady_clock::now();
   const std::vector<double> reduced = comm.reduce_scatter_sum(record, record_offsets);
   std::vector<double>().swap(record);
   std::vector<double> mx(st.max.begin(), st.max.end()), mn(st.min.begin(), st.min.end());
@@ -576,6 +582,7 @@ void ExamplesStudy::write_site(RunContext& ctx, ResultsWriter& out, size_t s) {
 
   // Lists by neuron slice, with the windows' tokens.
   const MergedLists merged = merge_by_slice(comm, st.lists, store_, offsets, T);
+  ctx.times.reduce += seconds_since(t_reduce);
   const std::vector<int64_t>& rtable = merged.table;
   const std::vector<int32_t>& rtokens = merged.tokens;
   const std::unordered_map<int64_t, size_t>& row_of = merged.row_of;
