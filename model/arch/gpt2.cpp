@@ -32,12 +32,7 @@ class Gpt2Architecture : public GptBlockArchitecture {
     c.attention_kinds.assign(static_cast<std::size_t>(c.n_layers), AttentionKind::Global);
     c.window_size = 0;
     c.scale_attention_scores = true;
-    if (c.d_model % c.n_heads != 0) {
-      throw Error(
-          r.ctx("n_head"),
-          std::to_string(c.n_heads) + " does not divide n_embd " + std::to_string(c.d_model),
-          "fix n_head or n_embd in config.json");
-    }
+    r.check_heads_divide("n_head", c.n_heads, "n_embd", c.d_model);
   }
 
   // HF's attention-mask buffers and the tied lm_head.

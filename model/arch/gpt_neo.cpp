@@ -40,12 +40,7 @@ class GptNeoArchitecture : public GptBlockArchitecture {
     c.window_size =
         r.has("window_size") ? r.positive_int("window_size", "the local window (256)") : 256;
     c.scale_attention_scores = false;
-    if (c.d_model % c.n_heads != 0) {
-      throw Error(
-          r.ctx("num_heads"),
-          std::to_string(c.n_heads) + " does not divide hidden_size " + std::to_string(c.d_model),
-          "fix num_heads or hidden_size in config.json");
-    }
+    r.check_heads_divide("num_heads", c.n_heads, "hidden_size", c.d_model);
     c.attention_kinds = attention_kinds(r, c.n_layers);
   }
 
