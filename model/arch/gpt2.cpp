@@ -45,15 +45,12 @@ class Gpt2Architecture : public GptBlockArchitecture {
   ModelWeights map_weights(TensorSource& t, const ModelConfig& cfg) const override {
     const std::int64_t d = cfg.d_model, f = cfg.d_mlp;
     const int D = cfg.d_model, F = cfg.d_mlp;
-    const auto norm = [&](const std::string& key) {
-      return LayerNormWeights{t.get(key + ".weight", {d}, "[D]"), t.get(key + ".bias", {d}, "[D]")};
-    };
+    const auto norm = [&](const std::string& key) { return layer_norm_weights(t, key, d); };
     ModelWeights w;
     w.wte = t.get("wte.weight", {cfg.n_vocab, d}, "[vocab_size, n_embd]");
     w.wpe = t.get("wpe.weight", {cfg.n_positions, d}, "[n_positions, n_embd]");
     for (int l = 0; l < cfg.n_layers; ++l) {
       const std::string b = "h." + std::to_string(l) + ".";
-      BlockWeights blk;
       const LayerNormWeights ln_1 = norm(b + "ln_1");
       const float* qkv = t.get(b + "attn.c_attn.weight", {d, 3 * d}, "[n_embd, 3 * n_embd]");
       const float* qkv_b = t.get(b + "attn.c_attn.bias", {3 * d}, "[3 * n_embd]");
@@ -82,9 +79,7 @@ class Gpt2Architecture : public GptBlockArchitecture {
                               attn_out,
                               fc,
                               proj};
-      for (int i = 0; i < 6; ++i) blk.linears.push_back({GptLinear::kNames[i], views[i]});
-      blk.norms = {{GptNorm::kNames[GptNorm::kLn1], ln_1}, {GptNorm::kNames[GptNorm::kLn2], ln_2}};
-      w.blocks.push_back(std::move(blk));
+      w.blocks.push_back(block_weights(views, ln_1, ln_2));
     }
     w.ln_f = norm("ln_f");
     return w;

@@ -95,6 +95,20 @@ void GptBlockArchitecture::final_norm(const ModelWeights& w, const ModelConfig& 
   final_layer_norm(w, cfg, x, y, rows);
 }
 
+LayerNormWeights GptBlockArchitecture::layer_norm_weights(TensorSource& t, const std::string& key,
+                                                          std::int64_t d) {
+  return LayerNormWeights{t.get(key + ".weight", {d}, "[D]"), t.get(key + ".bias", {d}, "[D]")};
+}
+
+BlockWeights GptBlockArchitecture::block_weights(const Linear (&linears)[6],
+                                                 const LayerNormWeights& ln_1,
+                                                 const LayerNormWeights& ln_2) {
+  BlockWeights blk;
+  for (int i = 0; i < 6; ++i) blk.linears.push_back({GptLinear::kNames[i], linears[i]});
+  blk.norms = {{GptNorm::kNames[GptNorm::kLn1], ln_1}, {GptNorm::kNames[GptNorm::kLn2], ln_2}};
+  return blk;
+}
+
 bool GptBlockArchitecture::run_block(BlockRun& run, int l) const {
   const ModelConfig& cfg = run.config();
   const BlockWeights& bw = run.weights();
