@@ -37,7 +37,7 @@ class Gemma2Architecture : public LlamaBlockArchitecture {
                   "set query_pre_attn_scalar to e.g. 256 (scores are scaled by its ^-1/2)");
     }
     c.attention_scale = static_cast<float>(std::pow(scalar, -0.5));
-    const double cap = present(r, "attn_logit_softcapping") && !r.has("attn_logit_softcapping")
+    const double cap = r.present("attn_logit_softcapping") && !r.has("attn_logit_softcapping")
                            ? 0.0
                            : r.number("attn_logit_softcapping", 50.0, "the score cap (50) or null");
     if (cap < 0.0) {
@@ -72,17 +72,6 @@ class Gemma2Architecture : public LlamaBlockArchitecture {
                       types[l].dump() + " is not a layer type", hint);
         }
       }
-    }
-  }
-
- private:
-  // The key is in config.json (possibly null).
-  static bool present(const ConfigReader& r, const std::string& key) {
-    try {
-      (void)r.at(key);
-      return true;
-    } catch (const nlohmann::json::exception&) {
-      return false;
     }
   }
 };

@@ -32,12 +32,7 @@ class Gpt2Architecture : public GptBlockArchitecture {
     c.attention_kinds.assign(static_cast<std::size_t>(c.n_layers), AttentionKind::Global);
     c.window_size = 0;
     c.scale_attention_scores = true;
-    if (c.d_model % c.n_heads != 0) {
-      throw Error(
-          r.ctx("n_head"),
-          std::to_string(c.n_heads) + " does not divide n_embd " + std::to_string(c.d_model),
-          "fix n_head or n_embd in config.json");
-    }
+    r.check_heads_divide("n_head", c.n_heads, "n_embd", c.d_model);
   }
 
   // HF's attention-mask buffers and the tied lm_head.
@@ -50,15 +45,12 @@ class Gpt2Architecture : public GptBlockArchitecture {
   ModelWeights map_weights(TensorSource& t, const ModelConfig& cfg) const override {
     const std::int64_t d = cfg.d_model, f = cfg.d_mlp;
     const int D = cfg.d_model, F = cfg.d_mlp;
-    const auto norm = [&](const std::string& key) {
-      return LayerNormWeights{t.get(key + ".weight", {d}, "[D]"), t.get(key + ".bias", {d}, "[D]")};
-    };
+    const auto norm = [&](const std::string& key) { return layer_norm_weights(t, key, d); };
     ModelWeights w;
     w.wte = t.get("wte.weight", {cfg.n_vocab, d}, "[vocab_size, n_embd]");
     w.wpe = t.get("wpe.weight", {cfg.n_positions, d}, "[n_positions, n_embd]");
     for (int l = 0; l < cfg.n_layers; ++l) {
       const std::string b = "h." + std::to_string(l) + ".";
-      BlockWeights blk;
       const LayerNormWeights ln_1 = norm(b + "ln_1");
       const float* qkv = t.get(b + "attn.c_attn.weight", {d, 3 * d}, "[n_embd, 3 * n_embd]");
       const float* qkv_b = t.get(b + "attn.c_attn.bias", {3 * d}, "[3 * n_embd]");
@@ -87,9 +79,7 @@ class Gpt2Architecture : public GptBlockArchitecture {
                               attn_out,
                               fc,
                               proj};
-      for (int i = 0; i < 6; ++i) blk.linears.push_back({GptLinear::kNames[i], views[i]});
-      blk.norms = {{GptNorm::kNames[GptNorm::kLn1], ln_1}, {GptNorm::kNames[GptNorm::kLn2], ln_2}};
-      w.blocks.push_back(std::move(blk));
+      w.blocks.push_back(block_weights(views, ln_1, ln_2));
     }
     w.ln_f = norm("ln_f");
     return w;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/arch/block_steps.hpp"
 #include "model/ops/activation.hpp"
 #include "model/ops/attention.hpp"
 #include "model/ops/bias.hpp"
@@ -40,26 +41,11 @@ enum View { kLn, kQkv, kZ, kTmp, kMlp, kScores };
 // block_gemms order.
 enum Gemm { kGemmQkv, kGemmAttnOut, kGemmFc, kGemmProj };
 
-std::span<const float> bias_span(const Linear& w) {
-  return w.bias ? std::span<const float>(w.bias, static_cast<std::size_t>(w.out))
-                : std::span<const float>();
-}
-
-std::span<const float> vec(const float* p, int d) {
-  return {p, static_cast<std::size_t>(d)};
-}
-
 // GPT-2's c_attn: q, k, v are column blocks of one Conv1D [D, 3D] matrix and bias.
 bool is_fused_qkv(const Linear& q, const Linear& k, const Linear& v, int d) {
   return !q.out_in && !k.out_in && !v.out_in && q.ld == 3 * d && k.ld == 3 * d && v.ld == 3 * d &&
          k.weight == q.weight + d && v.weight == q.weight + 2 * d && q.bias &&
          k.bias == q.bias + d && v.bias == q.bias + 2 * d;
-}
-
-int window_of(const ModelConfig& cfg, int layer) {
-  return cfg.attention_kinds[static_cast<std::size_t>(layer)] == AttentionKind::Local
-             ? cfg.window_size
-             : 0;
 }
 
 }  // namespace
@@ -87,37 +73,40 @@ std::vector<BlockGemm> GptBlockArchitecture::block_gemms(const ModelConfig& cfg)
 }
 
 std::vector<PackedBf16Matrix> GptBlockArchitecture::pack_block(const BlockWeights& b) const {
-  const Linear qkv[] = {b.linears[GptLinear::kQ].w, b.linears[GptLinear::kK].w,
-                        b.linears[GptLinear::kV].w};
-  std::vector<PackedBf16Matrix> packed;
-  packed.emplace_back(qkv);
-  packed.emplace_back(b.linears[GptLinear::kAttnOut].w);
-  packed.emplace_back(b.linears[GptLinear::kFc].w);
-  packed.emplace_back(b.linears[GptLinear::kProj].w);
-  return packed;
+  return pack_qkv_and(b, GptLinear::kQ, GptLinear::kK, GptLinear::kV,
+                      {GptLinear::kAttnOut, GptLinear::kFc, GptLinear::kProj});
 }
 
 double GptBlockArchitecture::block_flops(const ModelConfig& cfg, int layer, int batch, int seq_len,
                                          int last_slot) const {
   const double n = static_cast<double>(batch) * seq_len;
   const double d = cfg.d_model, f = cfg.d_mlp;
-  double flops = 0.0;
-  if (last_slot >= kAttnQ) flops += 2.0 * n * 3 * d * d;
-  if (last_slot >= kAttnZ) {
-    flops +=
-        batch * cfg.n_heads * attention_head_flops(seq_len, cfg.head_dim(), window_of(cfg, layer));
-  }
-  if (last_slot >= kAttnOut) flops += 2.0 * n * d * d;
-  if (last_slot >= kMlpPre) flops += 2.0 * n * d * f;
-  if (last_slot >= kMlpOut) flops += 2.0 * n * d * f;
-  return flops;
+  return staged_flops(last_slot,
+                      {{kAttnQ, 2.0 * n * 3 * d * d},
+                       {kAttnZ, attention_flops(cfg, batch, seq_len, window_of(cfg, layer))},
+                       {kAttnOut, 2.0 * n * d * d},
+                       {kMlpPre, 2.0 * n * d * f},
+                       {kMlpOut, 2.0 * n * d * f}});
 }
 
 void GptBlockArchitecture::final_norm(const ModelWeights& w, const ModelConfig& cfg,
                                       std::span<const float> x, std::span<float> y,
                                       int rows) const {
-  const int d = cfg.d_model;
-  layer_norm(x, y, vec(w.ln_f.gamma, d), vec(w.ln_f.beta, d), rows, d, cfg.layer_norm_eps);
+  final_layer_norm(w, cfg, x, y, rows);
+}
+
+LayerNormWeights GptBlockArchitecture::layer_norm_weights(TensorSource& t, const std::string& key,
+                                                          std::int64_t d) {
+  return LayerNormWeights{t.get(key + ".weight", {d}, "[D]"), t.get(key + ".bias", {d}, "[D]")};
+}
+
+BlockWeights GptBlockArchitecture::block_weights(const Linear (&linears)[6],
+                                                 const LayerNormWeights& ln_1,
+                                                 const LayerNormWeights& ln_2) {
+  BlockWeights blk;
+  for (int i = 0; i < 6; ++i) blk.linears.push_back({GptLinear::kNames[i], linears[i]});
+  blk.norms = {{GptNorm::kNames[GptNorm::kLn1], ln_1}, {GptNorm::kNames[GptNorm::kLn2], ln_2}};
+  return blk;
 }
 
 bool GptBlockArchitecture::run_block(BlockRun& run, int l) const {
@@ -149,7 +138,8 @@ bool GptBlockArchitecture::run_block(BlockRun& run, int l) const {
 
   // ---- Attention.
   if (!run.needed(kAttnQ)) return false;
-  layer_norm(resid, ln, vec(ln_1.gamma, d), vec(ln_1.beta, d), nn, d, cfg.layer_norm_eps);
+  layer_norm(resid, ln, weight_vector(ln_1.gamma, d), weight_vector(ln_1.beta, d), nn, d,
+             cfg.layer_norm_eps);
   const std::span<float> qkv(qkv_, n * 3 * d);
   // Bf16: one GEMM against the packed [D, 3D] q | k | v (fused or not), biases after.
   if (bf16) run.linear(kGemmQkv, q, ln_, d, qkv_, 3 * d);
@@ -158,11 +148,7 @@ bool GptBlockArchitecture::run_block(BlockRun& run, int l) const {
     if (!bf16) run.linear_fp32(fused, ln_, d, qkv_, 3 * d);
     add_bias(qkv, bias_span(fused), nn, 3 * d);
   } else {
-    const Linear* parts[] = {&q, &k, &v};
-    for (int i = 0; i < 3; ++i) {
-      if (!bf16) run.linear_fp32(*parts[i], ln_, d, qkv_ + i * d, 3 * d);
-      if (parts[i]->bias) add_bias(qkv.subspan(i * d), bias_span(*parts[i]), nn, d, 3 * d);
-    }
+    project_qkv_parts(run, q, k, v, ln_, d, qkv_, 3 * d, d, d);
   }
   run.emit(kAttnQ, qkv_, 3 * d);
   run.emit(kAttnK, qkv_ + d, 3 * d);
@@ -171,14 +157,7 @@ bool GptBlockArchitecture::run_block(BlockRun& run, int l) const {
   const int window = window_of(cfg, l);
   const float scale = cfg.scale_attention_scores ? 1.0f / std::sqrt(static_cast<float>(dh)) : 1.0f;
   const std::span<float> scores = run.workspace(kScores);
-  for (int b = 0; b < batch; ++b) {
-    const float* seq = qkv_ + static_cast<std::size_t>(b) * seq_len * 3 * d;
-    float* zs = z_ + static_cast<std::size_t>(b) * seq_len * d;
-    for (int h = 0; h < n_heads; ++h) {
-      attention_head(seq + h * dh, seq + d + h * dh, seq + 2 * d + h * dh, 3 * d, zs + h * dh, d,
-                     seq_len, dh, scale, window, scores);
-    }
-  }
+  attention_heads(qkv_, 3 * d, z_, batch, seq_len, n_heads, n_heads, dh, scale, window, scores);
   run.emit(kAttnZ, z_, d);
   if (!run.needed(kAttnOut)) return false;
   run.linear(kGemmAttnOut, attn_out, z_, d, tmp_, d);
@@ -188,31 +167,14 @@ bool GptBlockArchitecture::run_block(BlockRun& run, int l) const {
 
   // ---- MLP.
   if (!run.needed(kMlpPre)) return false;
-  layer_norm(resid, ln, vec(ln_2.gamma, d), vec(ln_2.beta, d), nn, d, cfg.layer_norm_eps);
+  layer_norm(resid, ln, weight_vector(ln_2.gamma, d), weight_vector(ln_2.beta, d), nn, d,
+             cfg.layer_norm_eps);
   // c_fc writes straight into a full mlp.hook_pre capture when there is one.
-  float* pre_buf = run.full_buffer(kMlpPre);
-  if (!pre_buf) pre_buf = mlp_;
-  run.linear(kGemmFc, fc, ln_, d, pre_buf, f);
-  const std::span<float> pre(pre_buf, n * f);
-  const bool post_needed = run.needed(kMlpPost);
-  float* post_buf = post_needed ? run.full_buffer(kMlpPost) : nullptr;
-  if (!post_buf) post_buf = mlp_;
-  if (pre_buf == mlp_ && run.wanted(kMlpPre)) {
-    // Partial positions: pre must be copied out before gelu overwrites it in place.
-    add_bias(pre, bias_span(fc), nn, f);
-    run.emit(kMlpPre, pre_buf, f);
-    if (!post_needed) return false;
-    bias_gelu(pre, {post_buf, n * f}, {}, nn, f);
-  } else {
-    if (!post_needed) {
-      add_bias(pre, bias_span(fc), nn, f);
-      run.emit(kMlpPre, pre_buf, f, pre_buf);
-      return false;
-    }
-    bias_gelu(pre, {post_buf, n * f}, bias_span(fc), nn, f);
-    run.emit(kMlpPre, pre_buf, f, pre_buf);
-  }
-  run.emit(kMlpPost, post_buf, f, post_buf == mlp_ ? nullptr : post_buf);
+  float* post_buf =
+      mlp_in_activation(run, kGemmFc, fc, ln_, d, mlp_, kMlpPre, kMlpPost,
+                        [&](std::span<float> pre, std::span<float> post,
+                            std::span<const float> bias) { bias_gelu(pre, post, bias, nn, f); });
+  if (!post_buf) return false;
   if (!run.needed(kMlpOut)) return false;
   run.linear(kGemmProj, proj, post_buf, f, tmp_, d);
   add_bias_residual(resid, tmp, bias_span(proj), nn, d);

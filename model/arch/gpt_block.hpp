@@ -45,6 +45,15 @@ class GptBlockArchitecture : public ModelArchitecture {
   bool run_block(BlockRun& run, int layer) const override;
   void final_norm(const ModelWeights& weights, const ModelConfig& config, std::span<const float> x,
                   std::span<float> y, int rows) const override;
+
+ protected:
+  // The LayerNorm at `key`: key.weight and key.bias, [D] each (d = d_model).
+  static LayerNormWeights layer_norm_weights(TensorSource& t, const std::string& key,
+                                             std::int64_t d);
+  // A block's weights: `linears` in GptLinear order, ln_1 and ln_2, named as GptLinear /
+  // GptNorm name them.
+  static BlockWeights block_weights(const Linear (&linears)[6], const LayerNormWeights& ln_1,
+                                    const LayerNormWeights& ln_2);
 };
 
 }  // namespace neurolens::model

@@ -40,12 +40,7 @@ class GptNeoArchitecture : public GptBlockArchitecture {
     c.window_size =
         r.has("window_size") ? r.positive_int("window_size", "the local window (256)") : 256;
     c.scale_attention_scores = false;
-    if (c.d_model % c.n_heads != 0) {
-      throw Error(
-          r.ctx("num_heads"),
-          std::to_string(c.n_heads) + " does not divide hidden_size " + std::to_string(c.d_model),
-          "fix num_heads or hidden_size in config.json");
-    }
+    r.check_heads_divide("num_heads", c.n_heads, "hidden_size", c.d_model);
     c.attention_kinds = attention_kinds(r, c.n_layers);
   }
 
@@ -59,16 +54,13 @@ class GptNeoArchitecture : public GptBlockArchitecture {
   ModelWeights map_weights(TensorSource& t, const ModelConfig& cfg) const override {
     const std::int64_t d = cfg.d_model, f = cfg.d_mlp;
     const int D = cfg.d_model, F = cfg.d_mlp;
-    const auto norm = [&](const std::string& key) {
-      return LayerNormWeights{t.get(key + ".weight", {d}, "[D]"), t.get(key + ".bias", {d}, "[D]")};
-    };
+    const auto norm = [&](const std::string& key) { return layer_norm_weights(t, key, d); };
     ModelWeights w;
     w.wte = t.get("wte.weight", {cfg.n_vocab, d}, "[vocab_size, hidden_size]");
     w.wpe = t.get("wpe.weight", {cfg.n_positions, d}, "[max_position_embeddings, hidden_size]");
     for (int l = 0; l < cfg.n_layers; ++l) {
       const std::string b = "h." + std::to_string(l) + ".";
       const std::string a = b + "attn.attention.";
-      BlockWeights blk;
       const LayerNormWeights ln_1 = norm(b + "ln_1");
       const Linear q{
           t.get(a + "q_proj.weight", {d, d}, "[hidden_size, hidden_size]"), nullptr, D, D, D, true};
@@ -96,9 +88,7 @@ class GptNeoArchitecture : public GptBlockArchitecture {
                         F,
                         true};
       const Linear views[] = {q, k, v, attn_out, fc, proj};
-      for (int i = 0; i < 6; ++i) blk.linears.push_back({GptLinear::kNames[i], views[i]});
-      blk.norms = {{GptNorm::kNames[GptNorm::kLn1], ln_1}, {GptNorm::kNames[GptNorm::kLn2], ln_2}};
-      w.blocks.push_back(std::move(blk));
+      w.blocks.push_back(block_weights(views, ln_1, ln_2));
     }
     w.ln_f = norm("ln_f");
     return w;

@@ -23,6 +23,7 @@
 
 #include "io/error.hpp"
 #include "model/arch/architecture.hpp"
+#include "model/arch/block_steps.hpp"
 #include "model/ops/activation.hpp"
 #include "model/ops/attention.hpp"
 #include "model/ops/bias.hpp"
@@ -103,15 +104,6 @@ enum View { kLn, kQkv, kZ, kTmp, kMlp, kScores, kRope, kRow };
 // block_gemms order.
 enum Gemm { kGemmQkv, kGemmAttnOut, kGemmFc, kGemmProj };
 
-std::span<const float> bias_span(const Linear& w) {
-  return w.bias ? std::span<const float>(w.bias, static_cast<std::size_t>(w.out))
-                : std::span<const float>();
-}
-
-std::span<const float> vec(const float* p, int d) {
-  return {p, static_cast<std::size_t>(d)};
-}
-
 // Rows [N, 3D] of the fused projection, per head [H, 3, dh], rewritten in place as q | k | v
 // (each [H, dh]). row: 3D floats of scratch.
 void deinterleave_qkv(float* qkv, int rows, int n_heads, int head_dim, float* row) {
@@ -157,12 +149,7 @@ class GptNeoxArchitecture : public ModelArchitecture {
     c.n_layers = r.layer_count("num_hidden_layers", "the number of blocks (6 for pythia-70m)");
     c.n_heads = r.positive_int("num_attention_heads", "the number of attention heads (8)");
     c.n_kv_heads = c.n_heads;
-    if (c.d_model % c.n_heads != 0) {
-      throw Error(
-          r.ctx("num_attention_heads"),
-          std::to_string(c.n_heads) + " does not divide hidden_size " + std::to_string(c.d_model),
-          "fix num_attention_heads or hidden_size in config.json");
-    }
+    r.check_heads_divide("num_attention_heads", c.n_heads, "hidden_size", c.d_model);
     c.d_mlp = r.positive_int("intermediate_size", "the MLP width (2048 for pythia-70m)");
     c.n_positions = r.positive_int("max_position_embeddings", "the context length (2048)");
     // The embedding's rows, padded beyond the tokenizer's ids (50304 for Pythia's 50277).
@@ -299,14 +286,13 @@ class GptNeoxArchitecture : public ModelArchitecture {
   std::vector<std::size_t> workspace_sizes(const ModelConfig& cfg, std::size_t n,
                                            int max_seq_len) const override {
     const auto d = static_cast<std::size_t>(cfg.d_model);
-    const auto half = static_cast<std::size_t>(cfg.rotary_dim / 2);
     return {n * d,
             n * 3 * d,
             n * d,
             n * d,
             n * static_cast<std::size_t>(cfg.d_mlp),
             attention_scratch_size(max_seq_len, cfg.head_dim()),
-            1 + 2 * static_cast<std::size_t>(max_seq_len) * half,
+            rope_workspace_size(max_seq_len, cfg.rotary_dim),
             3 * d};
   }
 
@@ -316,11 +302,8 @@ class GptNeoxArchitecture : public ModelArchitecture {
   }
 
   std::vector<PackedBf16Matrix> pack_block(const BlockWeights& b) const override {
-    std::vector<PackedBf16Matrix> packed;
-    for (int i : {NeoxLinear::kQkv, NeoxLinear::kAttnOut, NeoxLinear::kFc, NeoxLinear::kProj}) {
-      packed.emplace_back(b.linears[static_cast<std::size_t>(i)].w);
-    }
-    return packed;
+    return pack_linears(
+        b, {NeoxLinear::kQkv, NeoxLinear::kAttnOut, NeoxLinear::kFc, NeoxLinear::kProj});
   }
 
   double block_flops(const ModelConfig& cfg, int layer, int batch, int seq_len,
@@ -329,21 +312,16 @@ class GptNeoxArchitecture : public ModelArchitecture {
     const Slots& s = slots(cfg);
     const double n = static_cast<double>(batch) * seq_len;
     const double d = cfg.d_model, f = cfg.d_mlp;
-    double flops = 0.0;
-    if (last_slot >= s.q) flops += 2.0 * n * 3 * d * d;
-    if (last_slot >= s.z) {
-      flops += batch * cfg.n_heads * attention_head_flops(seq_len, cfg.head_dim(), 0);
-    }
-    if (last_slot >= s.attn_out) flops += 2.0 * n * d * d;
-    if (last_slot >= s.mlp_pre) flops += 2.0 * n * d * f;
-    if (last_slot >= s.mlp_out) flops += 2.0 * n * d * f;
-    return flops;
+    return staged_flops(last_slot, {{s.q, 2.0 * n * 3 * d * d},
+                                    {s.z, attention_flops(cfg, batch, seq_len, 0)},
+                                    {s.attn_out, 2.0 * n * d * d},
+                                    {s.mlp_pre, 2.0 * n * d * f},
+                                    {s.mlp_out, 2.0 * n * d * f}});
   }
 
   void final_norm(const ModelWeights& w, const ModelConfig& cfg, std::span<const float> x,
                   std::span<float> y, int rows) const override {
-    const int d = cfg.d_model;
-    layer_norm(x, y, vec(w.ln_f.gamma, d), vec(w.ln_f.beta, d), rows, d, cfg.layer_norm_eps);
+    final_layer_norm(w, cfg, x, y, rows);
   }
 
   bool run_block(BlockRun& run, int l) const override;
@@ -376,7 +354,8 @@ bool GptNeoxArchitecture::run_block(BlockRun& run, int l) const {
 
   // ---- Attention: one GEMM on the fused [3D, D] matrix, rows per head [H, 3, dh].
   if (!run.needed(s.q)) return false;
-  layer_norm(resid, ln, vec(ln_1.gamma, d), vec(ln_1.beta, d), nn, d, cfg.layer_norm_eps);
+  layer_norm(resid, ln, weight_vector(ln_1.gamma, d), weight_vector(ln_1.beta, d), nn, d,
+             cfg.layer_norm_eps);
   run.linear(kGemmQkv, qkv_w, ln_, d, qkv_, 3 * d);
   if (qkv_w.bias) add_bias({qkv_, n * 3 * d}, bias_span(qkv_w), nn, 3 * d);
   deinterleave_qkv(qkv_, nn, n_heads, dh, run.workspace(kRow).data());
@@ -387,14 +366,7 @@ bool GptNeoxArchitecture::run_block(BlockRun& run, int l) const {
   // ---- Rotary on the first rd features of each q / k head. The table depends only on the
   // config and the positions: block 0 of a run computes it, later blocks reuse it.
   if (!run.needed(s.rot_q)) return false;
-  const std::span<float> rope = run.workspace(kRope);
-  const std::size_t table = static_cast<std::size_t>(seq_len) * (rd / 2);
-  const std::span<float> cos = rope.subspan(1, table), sin = rope.subspan(1 + table, table);
-  if (l == 0 || rope[0] != static_cast<float>(seq_len)) {
-    const std::vector<float> inv = rope_inverse_frequencies(rd, cfg.rope_theta, cfg.rope_scaling);
-    rope_table(inv, seq_len, cos, sin);
-    rope[0] = static_cast<float>(seq_len);
-  }
+  const auto [cos, sin] = rope_tables(run.workspace(kRope), cfg, seq_len, l == 0);
   apply_rope(qkv_, 3 * d, nn, seq_len, n_heads, dh, rd, cos, sin);
   apply_rope(qkv_ + d, 3 * d, nn, seq_len, n_heads, dh, rd, cos, sin);
   run.emit(s.rot_q, qkv_, 3 * d);
@@ -403,14 +375,7 @@ bool GptNeoxArchitecture::run_block(BlockRun& run, int l) const {
   if (!run.needed(s.z)) return false;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   const std::span<float> scores = run.workspace(kScores);
-  for (int b = 0; b < batch; ++b) {
-    const float* seq = qkv_ + static_cast<std::size_t>(b) * seq_len * 3 * d;
-    float* zs = z_ + static_cast<std::size_t>(b) * seq_len * d;
-    for (int h = 0; h < n_heads; ++h) {
-      attention_head(seq + h * dh, seq + d + h * dh, seq + 2 * d + h * dh, 3 * d, zs + h * dh, d,
-                     seq_len, dh, scale, 0, scores);
-    }
-  }
+  attention_heads(qkv_, 3 * d, z_, batch, seq_len, n_heads, n_heads, dh, scale, 0, scores);
   run.emit(s.z, z_, d);
   if (!run.needed(s.attn_out)) return false;
   run.linear(kGemmAttnOut, attn_out, z_, d, tmp_, d);
@@ -419,41 +384,26 @@ bool GptNeoxArchitecture::run_block(BlockRun& run, int l) const {
     if (attn_out.bias) add_bias(tmp, bias_span(attn_out), nn, d);
     run.emit(s.attn_out, tmp_, d);
     if (!run.needed(s.mlp_pre)) return false;
-    layer_norm(resid, ln, vec(ln_2.gamma, d), vec(ln_2.beta, d), nn, d, cfg.layer_norm_eps);
+    layer_norm(resid, ln, weight_vector(ln_2.gamma, d), weight_vector(ln_2.beta, d), nn, d,
+               cfg.layer_norm_eps);
     add_bias_residual(resid, tmp, {}, nn, d);
   } else {
     add_bias_residual(resid, tmp, bias_span(attn_out), nn, d);
     run.emit(s.attn_out, tmp_, d);
     run.emit(s.resid_mid, resid_, d);
     if (!run.needed(s.mlp_pre)) return false;
-    layer_norm(resid, ln, vec(ln_2.gamma, d), vec(ln_2.beta, d), nn, d, cfg.layer_norm_eps);
+    layer_norm(resid, ln, weight_vector(ln_2.gamma, d), weight_vector(ln_2.beta, d), nn, d,
+               cfg.layer_norm_eps);
   }
 
   // ---- MLP: dense_h_to_4h writes straight into a full mlp.hook_pre capture when there is one.
   const Activation act = activation_from_name(cfg.activation).value_or(Activation::Gelu);
-  float* pre_buf = run.full_buffer(s.mlp_pre);
-  if (!pre_buf) pre_buf = mlp_;
-  run.linear(kGemmFc, fc, ln_, d, pre_buf, f);
-  const std::span<float> pre(pre_buf, n * f);
-  const bool post_needed = run.needed(s.mlp_post);
-  float* post_buf = post_needed ? run.full_buffer(s.mlp_post) : nullptr;
-  if (!post_buf) post_buf = mlp_;
-  if (pre_buf == mlp_ && run.wanted(s.mlp_pre)) {
-    // Partial positions: pre must be copied out before the activation overwrites it in place.
-    add_bias(pre, bias_span(fc), nn, f);
-    run.emit(s.mlp_pre, pre_buf, f);
-    if (!post_needed) return false;
-    bias_activation(pre, {post_buf, n * f}, {}, nn, f, act);
-  } else {
-    if (!post_needed) {
-      add_bias(pre, bias_span(fc), nn, f);
-      run.emit(s.mlp_pre, pre_buf, f, pre_buf);
-      return false;
-    }
-    bias_activation(pre, {post_buf, n * f}, bias_span(fc), nn, f, act);
-    run.emit(s.mlp_pre, pre_buf, f, pre_buf);
-  }
-  run.emit(s.mlp_post, post_buf, f, post_buf == mlp_ ? nullptr : post_buf);
+  float* post_buf = mlp_in_activation(
+      run, kGemmFc, fc, ln_, d, mlp_, s.mlp_pre, s.mlp_post,
+      [&](std::span<float> pre, std::span<float> post, std::span<const float> bias) {
+        bias_activation(pre, post, bias, nn, f, act);
+      });
+  if (!post_buf) return false;
   if (!run.needed(s.mlp_out)) return false;
   run.linear(kGemmProj, proj, post_buf, f, tmp_, d);
   add_bias_residual(resid, tmp, bias_span(proj), nn, d);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "io/error.hpp"
+#include "model/arch/block_steps.hpp"
 #include "model/ops/activation.hpp"
 #include "model/ops/attention.hpp"
 #include "model/ops/bias.hpp"
@@ -39,26 +40,11 @@ constexpr int kResidPre = slot(HookSite::ResidPre), kAttnQ = slot(HookSite::Attn
               kMlpOut = slot(HookSite::MlpOut), kResidPost = slot(HookSite::ResidPost);
 
 // Workspace views (workspace_sizes order). kLn comes first: the forward pass writes the final
-// norm there too. kQkv: [N, (H + 2 Hkv) dh], q | k | v per row; kRope: cos | sin tables
-// [T, rotary_dim / 2] each, then a stamp (the seq_len they were made for).
+// norm there too. kQkv: [N, (H + 2 Hkv) dh], q | k | v per row; kRope: rope_tables' view
+// (block_steps.hpp: a stamp, then cos | sin [T, rotary_dim / 2]).
 enum View { kLn, kQkv, kZ, kTmp, kGate, kUp, kScores, kRope };
 // block_gemms order.
 enum Gemm { kGemmQkv, kGemmAttnOut, kGemmGate, kGemmUp, kGemmDown };
-
-std::span<const float> bias_span(const Linear& w) {
-  return w.bias ? std::span<const float>(w.bias, static_cast<std::size_t>(w.out))
-                : std::span<const float>();
-}
-
-std::span<const float> vec(const float* p, int d) {
-  return {p, static_cast<std::size_t>(d)};
-}
-
-int window_of(const ModelConfig& cfg, int layer) {
-  return cfg.attention_kinds[static_cast<std::size_t>(layer)] == AttentionKind::Local
-             ? cfg.window_size
-             : 0;
-}
 
 int qkv_width(const ModelConfig& cfg) {
   return (cfg.n_heads + 2 * cfg.kv_heads()) * cfg.head_dim();
@@ -86,12 +72,7 @@ void LlamaBlockArchitecture::parse_common(const ConfigReader& r, ModelConfig& c,
   c.layer_norm_eps = r.has("rms_norm_eps") ? r.epsilon("rms_norm_eps") : 1e-6f;
   // Every released model of the family has heads dividing hidden_size, also where head_dim is
   // set apart from hidden_size / heads (Gemma); the forward pass relies on it.
-  if (c.d_model % c.n_heads != 0) {
-    throw Error(
-        r.ctx("num_attention_heads"),
-        std::to_string(c.n_heads) + " does not divide hidden_size " + std::to_string(c.d_model),
-        "fix num_attention_heads or hidden_size in config.json");
-  }
+  r.check_heads_divide("num_attention_heads", c.n_heads, "hidden_size", c.d_model);
   if (r.has("head_dim")) {
     c.head_dim_override = r.positive_int("head_dim", "the width of one attention head");
   } else if (default_head_dim > 0) {
@@ -210,7 +191,7 @@ std::vector<std::size_t> LlamaBlockArchitecture::workspace_sizes(const ModelConf
           n * f,
           n * f,
           attention_scratch_size(max_seq_len, cfg.head_dim()),
-          static_cast<std::size_t>(max_seq_len) * static_cast<std::size_t>(cfg.rotary_dim) + 1};
+          rope_workspace_size(max_seq_len, cfg.rotary_dim)};
 }
 
 std::vector<BlockGemm> LlamaBlockArchitecture::block_gemms(const ModelConfig& cfg) const {
@@ -219,15 +200,9 @@ std::vector<BlockGemm> LlamaBlockArchitecture::block_gemms(const ModelConfig& cf
 }
 
 std::vector<PackedBf16Matrix> LlamaBlockArchitecture::pack_block(const BlockWeights& b) const {
-  const Linear qkv[] = {b.linears[LlamaLinear::kQ].w, b.linears[LlamaLinear::kK].w,
-                        b.linears[LlamaLinear::kV].w};
-  std::vector<PackedBf16Matrix> packed;
-  packed.emplace_back(qkv);
-  packed.emplace_back(b.linears[LlamaLinear::kAttnOut].w);
-  packed.emplace_back(b.linears[LlamaLinear::kGate].w);
-  packed.emplace_back(b.linears[LlamaLinear::kUp].w);
-  packed.emplace_back(b.linears[LlamaLinear::kDown].w);
-  return packed;
+  return pack_qkv_and(
+      b, LlamaLinear::kQ, LlamaLinear::kK, LlamaLinear::kV,
+      {LlamaLinear::kAttnOut, LlamaLinear::kGate, LlamaLinear::kUp, LlamaLinear::kDown});
 }
 
 double LlamaBlockArchitecture::block_flops(const ModelConfig& cfg, int layer, int batch,
@@ -235,24 +210,20 @@ double LlamaBlockArchitecture::block_flops(const ModelConfig& cfg, int layer, in
   const double n = static_cast<double>(batch) * seq_len;
   const double d = cfg.d_model, f = cfg.d_mlp;
   const double qw = static_cast<double>(cfg.n_heads) * cfg.head_dim();
-  double flops = 0.0;
-  if (last_slot >= kAttnQ) flops += 2.0 * n * d * qkv_width(cfg);
-  if (last_slot >= kAttnZ) {
-    flops +=
-        batch * cfg.n_heads * attention_head_flops(seq_len, cfg.head_dim(), window_of(cfg, layer));
-  }
-  if (last_slot >= kAttnOut) flops += 2.0 * n * qw * d;
-  if (last_slot >= kMlpPre) flops += 2.0 * n * d * f;
-  if (last_slot >= kMlpPreLinear) flops += 2.0 * n * d * f;
-  if (last_slot >= kMlpOut) flops += 2.0 * n * f * d;
-  return flops;
+  return staged_flops(last_slot,
+                      {{kAttnQ, 2.0 * n * d * qkv_width(cfg)},
+                       {kAttnZ, attention_flops(cfg, batch, seq_len, window_of(cfg, layer))},
+                       {kAttnOut, 2.0 * n * qw * d},
+                       {kMlpPre, 2.0 * n * d * f},
+                       {kMlpPreLinear, 2.0 * n * d * f},
+                       {kMlpOut, 2.0 * n * f * d}});
 }
 
 void LlamaBlockArchitecture::final_norm(const ModelWeights& w, const ModelConfig& cfg,
                                         std::span<const float> x, std::span<float> y,
                                         int rows) const {
   const int d = cfg.d_model;
-  rms_norm(x, y, vec(w.ln_f.gamma, d), rows, d, cfg.layer_norm_eps, options_.norm_offset);
+  rms_norm(x, y, weight_vector(w.ln_f.gamma, d), rows, d, cfg.layer_norm_eps, options_.norm_offset);
 }
 
 bool LlamaBlockArchitecture::run_block(BlockRun& run, int l) const {
@@ -279,7 +250,7 @@ bool LlamaBlockArchitecture::run_block(BlockRun& run, int l) const {
   const Linear& gate = bw.linears[LlamaLinear::kGate].w;
   const Linear& up = bw.linears[LlamaLinear::kUp].w;
   const Linear& down = bw.linears[LlamaLinear::kDown].w;
-  const auto gamma = [&](int norm) { return vec(bw.norms[norm].w.gamma, d); };
+  const auto gamma = [&](int norm) { return weight_vector(bw.norms[norm].w.gamma, d); };
   const bool bf16 = run.bf16();
   const bool sandwich = options_.sandwich_norms;
 
@@ -289,35 +260,17 @@ bool LlamaBlockArchitecture::run_block(BlockRun& run, int l) const {
   // ---- Attention: q | k | v per row, [N, (H + 2 Hkv) dh].
   if (!run.needed(kAttnQ)) return false;
   rms_norm(resid, ln, gamma(LlamaNorm::kLn1), nn, d, eps, offset);
-  const std::span<float> qkv(qkv_, n * ldq);
   // Bf16: one GEMM against the packed [D, (H + 2 Hkv) dh] q | k | v, biases after.
   if (bf16) run.linear(kGemmQkv, q, ln_, d, qkv_, ldq);
-  const Linear* parts[] = {&q, &k, &v};
-  const int offsets[] = {0, qw, qw + kw};
-  const int widths[] = {qw, kw, kw};
-  for (int i = 0; i < 3; ++i) {
-    if (!bf16) run.linear_fp32(*parts[i], ln_, d, qkv_ + offsets[i], ldq);
-    if (parts[i]->bias) add_bias(qkv.subspan(offsets[i]), bias_span(*parts[i]), nn, widths[i], ldq);
-  }
+  project_qkv_parts(run, q, k, v, ln_, d, qkv_, ldq, qw, kw);
   run.emit(kAttnQ, qkv_, ldq);
   run.emit(kAttnK, qkv_ + qw, ldq);
   run.emit(kAttnV, qkv_ + qw + kw, ldq);
   if (!run.needed(kAttnRotQ)) return false;
   {
-    // The cos / sin table depends only on the config and seq_len: block 0 (which every run
-    // starts with) computes it and stamps the last float of the view with seq_len; later blocks
-    // of the run reuse it.
-    const std::size_t half = static_cast<std::size_t>(cfg.rotary_dim / 2);
-    const std::size_t table = static_cast<std::size_t>(seq_len) * half;
-    const std::span<float> rope = run.workspace(kRope);
-    const std::span<float> cos = rope.first(table), sin = rope.subspan(table, table);
-    float& stamp = rope.back();
-    if (l == 0 || stamp != static_cast<float>(seq_len)) {
-      const std::vector<float> inv =
-          rope_inverse_frequencies(cfg.rotary_dim, cfg.rope_theta, cfg.rope_scaling);
-      rope_table(inv, seq_len, cos, sin);
-      stamp = static_cast<float>(seq_len);
-    }
+    // The cos / sin table depends only on the config and seq_len: block 0 computes it, later
+    // blocks of the run reuse it.
+    const auto [cos, sin] = rope_tables(run.workspace(kRope), cfg, seq_len, l == 0);
     apply_rope(qkv_, ldq, nn, seq_len, n_heads, dh, cfg.rotary_dim, cos, sin);
     apply_rope(qkv_ + qw, ldq, nn, seq_len, n_kv, dh, cfg.rotary_dim, cos, sin);
   }
@@ -327,17 +280,9 @@ bool LlamaBlockArchitecture::run_block(BlockRun& run, int l) const {
   const int window = window_of(cfg, l);
   const float scale =
       cfg.attention_scale > 0.0f ? cfg.attention_scale : 1.0f / std::sqrt(static_cast<float>(dh));
-  const int group = n_heads / n_kv;  // query head h reads key-value head h / group
   const std::span<float> scores = run.workspace(kScores);
-  for (int b = 0; b < run.batch(); ++b) {
-    const float* seq = qkv_ + static_cast<std::size_t>(b) * seq_len * ldq;
-    float* zs = z_ + static_cast<std::size_t>(b) * seq_len * qw;
-    for (int h = 0; h < n_heads; ++h) {
-      const int kv = h / group;
-      attention_head(seq + h * dh, seq + qw + kv * dh, seq + qw + kw + kv * dh, ldq, zs + h * dh,
-                     qw, seq_len, dh, scale, window, scores, cfg.attention_softcap);
-    }
-  }
+  attention_heads(qkv_, ldq, z_, run.batch(), seq_len, n_heads, n_kv, dh, scale, window, scores,
+                  cfg.attention_softcap);
   run.emit(kAttnZ, z_, qw);
   if (!run.needed(kAttnOut)) return false;
   run.linear(kGemmAttnOut, attn_out, z_, qw, tmp_, d);

@@ -5,8 +5,6 @@
 // sliding_window: the query and the sliding_window - 1 keys before it, exactly
 // attention_head's window. An absent sliding_window is MistralConfig's default, 4096; null
 // means full causal attention.
-#include <nlohmann/json.hpp>
-
 #include "model/arch/llama_block.hpp"
 
 namespace neurolens::model {
@@ -23,23 +21,12 @@ class MistralArchitecture : public LlamaBlockArchitecture {
     int window = 4096;  // MistralConfig's default when the key is absent
     if (r.has("sliding_window")) {
       window = r.positive_int("sliding_window", "the attention window, or null for none");
-    } else if (present(r, "sliding_window")) {
+    } else if (r.present("sliding_window")) {
       window = 0;  // null: no window
     }
     if (window > 0) {
       c.window_size = window;
       c.attention_kinds.assign(static_cast<std::size_t>(c.n_layers), AttentionKind::Local);
-    }
-  }
-
- private:
-  // The key is in config.json (possibly null).
-  static bool present(const ConfigReader& r, const std::string& key) {
-    try {
-      (void)r.at(key);
-      return true;
-    } catch (const nlohmann::json::exception&) {
-      return false;
     }
   }
 };

@@ -24,6 +24,20 @@ bool ConfigReader::has(const std::string& key) const {
   return j_.contains(key) && !j_.at(key).is_null();
 }
 
+bool ConfigReader::present(const std::string& key) const {
+  return j_.is_object() && j_.contains(key);
+}
+
+void ConfigReader::check_heads_divide(const std::string& heads_key, int heads,
+                                      const std::string& width_key, int width) const {
+  if (width % heads != 0) {
+    throw Error(
+        ctx(heads_key),
+        std::to_string(heads) + " does not divide " + width_key + " " + std::to_string(width),
+        "fix " + heads_key + " or " + width_key + " in config.json");
+  }
+}
+
 const json& ConfigReader::at(const std::string& key) const {
   return j_.at(key);
 }

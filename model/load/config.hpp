@@ -100,6 +100,8 @@ class ConfigReader {
   std::string ctx(const std::string& key) const;
   // Present and not null.
   bool has(const std::string& key) const;
+  // Present, possibly null.
+  bool present(const std::string& key) const;
   const nlohmann::json& at(const std::string& key) const;
   int positive_int(const std::string& key, const std::string& meaning) const;
   int positive_int_value(const std::string& key, const nlohmann::json& v,
@@ -116,6 +118,10 @@ class ConfigReader {
   // ...), or `fallback` when absent; anything else is refused naming the allowed ones.
   std::string activation(const std::string& key, const std::vector<std::string>& allowed,
                          const std::string& fallback) const;
+  // Throws unless `heads` (field heads_key) divides `width` (field width_key): "12 does not
+  // divide n_embd 768", naming heads_key, asking to fix either.
+  void check_heads_divide(const std::string& heads_key, int heads, const std::string& width_key,
+                          int width) const;
   // A finite number, or `fallback` when absent or null.
   double number(const std::string& key, double fallback, const std::string& meaning) const;
   // A JSON boolean, or `fallback` when absent or null.

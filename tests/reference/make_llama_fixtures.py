@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_model_fixtures import BATCH, OUT, SEQ, write_safetensors  # noqa: E402
+from fixture_files import TORCH_DTYPE_NAMES, write_variant  # noqa: E402
+from make_model_fixtures import BATCH, OUT, SEQ  # noqa: E402
 
 VOCAB_FROM = os.path.join(OUT, "gpt2_f32")
 N_VOCAB, N_POSITIONS = 512, 128
@@ -312,6 +313,11 @@ def checkpoint_tensors(c, p, dtype):
     return out
 
 
+def copy_vocab(d):
+    for fname in ("vocab.json", "merges.txt"):
+        shutil.copyfile(os.path.join(VOCAB_FROM, fname), os.path.join(d, fname))
+
+
 def main():
     torch.set_num_threads(1)
     total = 0
@@ -324,37 +330,9 @@ def main():
         with torch.no_grad():
             acts = forward(c, p, ids)
 
-        d = os.path.join(OUT, name)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        dtype_name = {torch.float32: "float32", torch.float16: "float16",
-                      torch.bfloat16: "bfloat16"}[dtype]
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config_json(c, dtype_name), f, indent=2)
-        for fname in ("vocab.json", "merges.txt"):
-            shutil.copyfile(os.path.join(VOCAB_FROM, fname), os.path.join(d, fname))
-        tensors = checkpoint_tensors(c, p, dtype)
-        if sharded:
-            half = len(tensors) // 2
-            shards = [tensors[:half], tensors[half:]]
-            weight_map, size = {}, 0
-            for i, shard in enumerate(shards):
-                fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-                size += write_safetensors(os.path.join(d, fname), shard, {"format": "pt"})
-                for n, _ in shard:
-                    weight_map[n] = fname
-            with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
-                json.dump({"metadata": {"total_size": size}, "weight_map": weight_map}, f, indent=2)
-        else:
-            write_safetensors(os.path.join(d, "model.safetensors"), tensors, {"format": "pt"})
-
-        exp = [("tokens", ids.to(torch.int32))]
-        for k, v in acts.items():
-            exp.append((k, v.contiguous().to(torch.float32)))
-        write_safetensors(os.path.join(OUT, name + ".activations.safetensors"), exp,
-                          {"variant": name, "generator": "tests/reference/make_llama_fixtures.py"})
-        size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(d) for f in fs)
-        size += os.path.getsize(os.path.join(OUT, name + ".activations.safetensors"))
+        size = write_variant(OUT, name, config_json(c, TORCH_DTYPE_NAMES[dtype]), copy_vocab,
+                             checkpoint_tensors(c, p, dtype), sharded, ids, acts,
+                             "tests/reference/make_llama_fixtures.py")
         total += size
         capped = ""
         if c.get("capped"):

