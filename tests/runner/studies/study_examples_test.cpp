@@ -297,7 +297,8 @@ TEST_F(ExamplesStudy, TwoSitesAndEmptyListsOnTwoRanks) {
   const fs::path out = g_dir / "two_sites.h5";
   const CommandResult r = run(test::study_job_args(g_dir, "planted", out) +
                                   " --hooks=mlp.hook_pre,hook_resid_post --examples.random_sample=0"
-                                  " --examples.per_quantile=0 --examples.bottom_k=0",
+                                  " --examples.per_quantile=0 --examples.bottom_k=0"
+                                  " --max_tokens=6000",
                               2);
   ASSERT_EQ(r.code, 0) << r.output;
   io::H5File f = io::H5File::open_read_only(out);
